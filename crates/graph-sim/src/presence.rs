@@ -1,0 +1,8 @@
+//! Graph endpoints of the presence service (to be filled in).
+
+use crate::state::AppState;
+
+/// Routes of this service.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+}

@@ -1,0 +1,1 @@
+//! Tests of the batch endpoints over real HTTP.

@@ -1,0 +1,1 @@
+//! Tests of the control endpoints over real HTTP.

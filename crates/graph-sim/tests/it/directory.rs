@@ -1,0 +1,1 @@
+//! Tests of the directory endpoints over real HTTP.

@@ -1,0 +1,1 @@
+//! Tests of the entra endpoints over real HTTP.

@@ -1,0 +1,1 @@
+//! Tests of the outlook endpoints over real HTTP.

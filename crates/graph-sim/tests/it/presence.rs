@@ -1,0 +1,1 @@
+//! Tests of the presence endpoints over real HTTP.

@@ -1,0 +1,1 @@
+//! Tests of the subscriptions endpoints over real HTTP.
