@@ -1,0 +1,98 @@
+//! Pages of a directory collection: `$top` items, an opaque `$skiptoken`, and an absolute
+//! `@odata.nextLink` that repeats every original query option (Graph's paging contract).
+
+use crate::error::{GraphError, GraphResult};
+use crate::odata::RequestCtx;
+use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where the next page starts: after an id (id order) or at an offset (other orders).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Skip {
+    /// Collection the token belongs to.
+    s: String,
+    /// Last id served (id order).
+    a: Option<String>,
+    /// Items served so far (other orders).
+    o: usize,
+}
+
+/// Graph's answer to a garbled or forged skip/delta token (status from `Behaviour`).
+pub fn garbled_token(state: &AppState, which: &str) -> GraphError {
+    let status = state.behaviour.read().garbled_token_status;
+    GraphError::new(
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+        "Request_BadRequest",
+        format!("The specified {which} value is invalid or malformed."),
+    )
+}
+
+/// One page of a collection.
+pub struct PageSpec<'a> {
+    /// Token scope (e.g. `users`, `groups/{id}/members`).
+    pub scope: String,
+    /// `@odata.context`.
+    pub context: String,
+    /// Page size.
+    pub top: usize,
+    /// Whether items are in id order (cursor paging) rather than sorted otherwise.
+    pub id_order: bool,
+    /// `@odata.count` to add on the first page.
+    pub count: Option<usize>,
+    /// Renders one full entity as returned.
+    pub render: &'a dyn Fn(&Map<String, Value>) -> GraphResult<Map<String, Value>>,
+}
+
+/// Serves the page the request's `$skiptoken` points at (the first without one).
+pub fn page(
+    state: &AppState,
+    ctx: &RequestCtx,
+    items: &[Map<String, Value>],
+    spec: PageSpec<'_>,
+) -> GraphResult<Value> {
+    let skip = match ctx.param("$skiptoken") {
+        None => None,
+        Some(tok) => match state.tokens.decode::<Skip>(tok) {
+            Some(s) if s.s == spec.scope => Some(s),
+            _ => return Err(garbled_token(state, "$skiptoken")),
+        },
+    };
+    let start = match &skip {
+        None => 0,
+        Some(Skip { a: Some(after), .. }) if spec.id_order => items
+            .iter()
+            .position(|o| o.get("id").and_then(Value::as_str).unwrap_or("") > after.as_str())
+            .unwrap_or(items.len()),
+        Some(s) => s.o.min(items.len()),
+    };
+    let end = (start + spec.top).min(items.len());
+    let mut value = Vec::with_capacity(end - start);
+    for o in &items[start..end] {
+        value.push(Value::Object((spec.render)(o)?));
+    }
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), Value::String(spec.context));
+    if skip.is_none() {
+        if let Some(n) = spec.count {
+            out.insert("@odata.count".into(), Value::from(n));
+        }
+    }
+    if end < items.len() {
+        let last = items[end - 1]
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let tok = state.tokens.encode(&Skip {
+            s: spec.scope,
+            a: last,
+            o: end,
+        });
+        out.insert(
+            "@odata.nextLink".into(),
+            Value::String(ctx.link_with(&[("$skiptoken", &tok)])),
+        );
+    }
+    out.insert("value".into(), Value::Array(value));
+    Ok(Value::Object(out))
+}
