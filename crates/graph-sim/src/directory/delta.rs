@@ -25,6 +25,9 @@ use std::collections::BTreeSet;
 /// Most ids a delta `$filter` may name.
 pub const MAX_FILTER_IDS: usize = 50;
 
+/// `members@delta` entries of an entity since a version (`None`: all current members).
+pub type MembersDelta = fn(&TenantData, &str, Option<u64>) -> Vec<Value>;
+
 /// How one entity set plugs into the engine.
 pub struct DeltaSpec<T: 'static> {
     /// The type's description.
@@ -33,7 +36,7 @@ pub struct DeltaSpec<T: 'static> {
     pub collection: fn(&TenantData) -> &Collection<T>,
     /// `members@delta` entries for an entity since a version (`None`: all current members);
     /// `Some` only for groups, enabled by selecting `members`.
-    pub members: Option<fn(&TenantData, &str, Option<u64>) -> Vec<Value>>,
+    pub members: Option<MembersDelta>,
 }
 
 /// The state a skip or delta token carries.

@@ -28,6 +28,9 @@ pub fn garbled_token(state: &AppState, which: &str) -> GraphError {
     )
 }
 
+/// Renders one full entity as a response item.
+pub type Render<'a> = &'a dyn Fn(&Map<String, Value>) -> GraphResult<Map<String, Value>>;
+
 /// One page of a collection.
 pub struct PageSpec<'a> {
     /// Token scope (e.g. `users`, `groups/{id}/members`).
@@ -41,7 +44,7 @@ pub struct PageSpec<'a> {
     /// `@odata.count` to add on the first page.
     pub count: Option<usize>,
     /// Renders one full entity as returned.
-    pub render: &'a dyn Fn(&Map<String, Value>) -> GraphResult<Map<String, Value>>,
+    pub render: Render<'a>,
 }
 
 /// Serves the page the request's `$skiptoken` points at (the first without one).
