@@ -320,7 +320,9 @@ mod tests {
         assert_eq!(e.changed_since(0).unwrap().len(), 1);
         assert!(e.changed_since(5).unwrap().is_empty());
         let bad = json!({"nope": 1});
-        let Value::Object(bad) = bad else { unreachable!() };
+        let Value::Object(bad) = bad else {
+            unreachable!()
+        };
         assert_eq!(
             c.patch("1", &bad, &[], 6),
             Err(PatchError::UnknownProperty("nope".into()))

@@ -231,12 +231,10 @@ pub fn tenant_data(file: TenantFile) -> Result<TenantData, String> {
 /// Makes sure some app is fully consented with a secret, adding the default one if not,
 /// and returns its client id and secret.
 fn ensure_default_app(t: &mut TenantData) -> (String, String) {
-    let existing = t.apps.values().find(|a| {
-        a.admin_consented
-            && a.secrets
-                .iter()
-                .any(|s| s.end_date_time.as_str() > "2030")
-    });
+    let existing = t
+        .apps
+        .values()
+        .find(|a| a.admin_consented && a.secrets.iter().any(|s| s.end_date_time.as_str() > "2030"));
     if let Some(a) = existing {
         let secret = a
             .secrets

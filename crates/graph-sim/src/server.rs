@@ -304,8 +304,7 @@ pub fn generate_tls() -> Result<Tls, String> {
         "::1".to_string(),
     ])
     .map_err(err)?;
-    srv.distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
+    srv.distinguished_name.push(DnType::CommonName, "127.0.0.1");
     srv.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -368,23 +367,24 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                let router = router.clone();
-                req.extensions_mut().insert(scheme);
-                async move {
-                    let resp = router
-                        .oneshot(req.map(Body::new))
-                        .await
-                        .unwrap_or_else(|never| match never {});
-                    if resp.extensions().get::<ResetConnection>().is_some() {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionReset,
-                            "injected reset",
-                        ));
+            let service =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    req.extensions_mut().insert(scheme);
+                    async move {
+                        let resp = router
+                            .oneshot(req.map(Body::new))
+                            .await
+                            .unwrap_or_else(|never| match never {});
+                        if resp.extensions().get::<ResetConnection>().is_some() {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "injected reset",
+                            ));
+                        }
+                        Ok::<_, std::io::Error>(resp)
                     }
-                    Ok::<_, std::io::Error>(resp)
-                }
-            });
+                });
             let builder = hyper::server::conn::http1::Builder::new();
             match tls {
                 Some(acceptor) => {
