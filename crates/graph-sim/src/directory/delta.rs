@@ -372,6 +372,10 @@ fn render_entry<T: Entity>(
                 }
             } else {
                 full(spec, st, &obj, &mut out)?;
+                // "At least the properties that changed": a cleared property shows as null.
+                for p in hit {
+                    out.entry(p.clone()).or_insert(Value::Null);
+                }
             }
         }
         _ => full(spec, st, &obj, &mut out)?,

@@ -1034,3 +1034,84 @@ async fn permissions_and_token_expiry() {
     assert_eq!(s, 401);
     assert_graph_error(&body, "InvalidAuthenticationToken");
 }
+
+#[tokio::test]
+async fn changes_made_while_paging_are_not_missed() {
+    let (sim, token) = start(30, Behaviour::default()).await;
+    let prefer = [("Prefer", "odata.maxpagesize=10")];
+    let (s, _, first) = get_h(&sim, "/v1.0/users/delta", &token, &prefer).await;
+    assert_eq!(s, 200);
+    assert_eq!(first["value"].as_array().unwrap().len(), 10);
+    let next = first["@odata.nextLink"].as_str().unwrap().to_string();
+    // One user already served, one still ahead, both change now.
+    let behind = uid(2);
+    let ahead = uid(25);
+    for id in [&behind, &ahead] {
+        let (s, _, _) = send(
+            &sim,
+            Method::PATCH,
+            &format!("/v1.0/users/{id}"),
+            &token,
+            Some(json!({"jobTitle": "Changed mid-round"})),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 204);
+    }
+    let (rest, link, _) = delta_round(&sim, &next, &token, &prefer).await;
+    assert_eq!(rest.len(), 22);
+    let (items, _, _) = delta_round(&sim, &link, &token, &[("Prefer", "return=minimal")]).await;
+    let got: BTreeSet<String> = ids(&json!({ "value": items })).into_iter().collect();
+    assert!(
+        got.contains(&behind),
+        "the change behind the cursor comes next round"
+    );
+    assert!(items.iter().all(|i| i["jobTitle"] == "Changed mid-round"));
+}
+
+#[tokio::test]
+async fn directory_requests_are_throttled_by_resource_units() {
+    let b = Behaviour {
+        directory_ru_per_10s: Some(6),
+        retry_after_omit_rate: 0.0,
+        ..Default::default()
+    };
+    let (sim, token) = start(2, b).await;
+    // GET users costs 2: three fit, the fourth is throttled.
+    for _ in 0..3 {
+        let (s, _, _) = get(&sim, "/v1.0/users", &token).await;
+        assert_eq!(s, 200);
+    }
+    let (s, h, body) = get(&sim, "/v1.0/users", &token).await;
+    assert_eq!(s, 429);
+    assert_graph_error(&body, "TooManyRequests");
+    assert!(h.get("retry-after").is_some());
+    assert_eq!(h["x-ms-throttle-information"], "ResourceUnitLimitExceeded");
+}
+
+#[tokio::test]
+async fn a_generated_tenant_lists_and_syncs() {
+    let sim = crate::common::sim(120).await;
+    // `start` picks any consented app with a live secret, which may be one without roles.
+    set_roles(&sim, ALL_ROLES);
+    let token = sim.app_token();
+    let (s, _, page) = get(
+        &sim,
+        "/v1.0/users?$top=999&$select=id,userPrincipalName",
+        &token,
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    let listed = page["value"].as_array().unwrap().len();
+    assert!(listed >= 120, "{listed}");
+    let (items, _, _) = delta_round(&sim, "/v1.0/users/delta", &token, &[]).await;
+    assert_eq!(items.len(), listed);
+    let (s, _, groups) = get(&sim, "/v1.0/groups", &token).await;
+    assert_eq!(s, 200);
+    if let Some(g) = groups["value"][0]["id"].as_str() {
+        let (s, _, _) = get(&sim, &format!("/v1.0/groups/{g}/members"), &token).await;
+        assert_eq!(s, 200);
+    }
+    let (s, _, _) = get(&sim, "/v1.0/contacts", &token).await;
+    assert_eq!(s, 200);
+}
