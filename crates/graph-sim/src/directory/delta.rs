@@ -96,7 +96,9 @@ fn initial<T>(
     spec: &DeltaSpec<T>,
     version: u64,
 ) -> GraphResult<DeltaState> {
-    for opt in ["$top", "$orderby", "$expand", "$search", "$count", "$skip"] {
+    // `$top` is silently ignored by directory delta (page size comes from `Prefer:
+    // odata.maxpagesize`): microsoftgraph/microsoft-graph-docs#17516, #7160.
+    for opt in ["$orderby", "$expand", "$search", "$count", "$skip"] {
         if ctx.param(opt).is_some() {
             return Err(GraphError::unsupported_query(format!(
                 "The query parameter '{opt}' is not supported with change tracking over the '{}' resource.",
