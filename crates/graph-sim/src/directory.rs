@@ -196,8 +196,9 @@ pub enum Cost {
 }
 
 /// Charges the directory throttle for a request: base cost, `$select` −1, `$top` < 20 −1,
-/// minimum 1, against the app's bucket sized by the tenant's user count.
-pub fn charge(state: &AppState, caller: &Caller, ctx: &RequestCtx, cost: Cost) -> GraphResult<()> {
+/// minimum 1, against the app's bucket sized by the tenant's user count. Returns the units
+/// charged (for `x-ms-resource-unit`).
+pub fn charge(state: &AppState, caller: &Caller, ctx: &RequestCtx, cost: Cost) -> GraphResult<u32> {
     let mut c: i64 = match cost {
         Cost::Users => 2,
         Cost::Members => 3,
@@ -221,9 +222,16 @@ pub fn charge(state: &AppState, caller: &Caller, ctx: &RequestCtx, cost: Cost) -
     }
     let users = state.tenant.read().users.live_count();
     let b = state.behaviour.read().clone();
-    state
-        .throttle
-        .directory(&b, &caller.app_id, users, c.max(1) as u32)
+    let units = c.max(1) as u32;
+    state.throttle.directory(&b, &caller.app_id, users, units)?;
+    Ok(units)
+}
+
+/// Adds Graph's `x-ms-resource-unit` header (the units a request cost) to a response.
+pub fn with_units(mut resp: axum::response::Response, units: u32) -> axum::response::Response {
+    resp.headers_mut()
+        .insert("x-ms-resource-unit", http::HeaderValue::from(units));
+    resp
 }
 
 /// What a directory object id refers to, for member lists and `$ref` writes.

@@ -7,7 +7,8 @@ use super::filter::FilterRules;
 use super::paging::{self, PageSpec};
 use super::query::{count_requested, ListQuery, DEFAULT_TOP, MAX_TOP};
 use super::{
-    charge, json_object, object_json, schema, to_map, Cost, Kind, GROUP_READ, GROUP_WRITE,
+    charge, json_object, object_json, schema, to_map, with_units, Cost, Kind, GROUP_READ,
+    GROUP_WRITE,
 };
 use crate::caller::Caller;
 use crate::collection::{apply_patch, Collection};
@@ -153,7 +154,7 @@ async fn list(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(GROUP_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Other)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
     let q = ListQuery::parse(&ctx, &KIND)?;
     let items: Vec<_> = state.tenant.read().groups.live().map(to_map).collect();
     let items = q.apply(items);
@@ -171,7 +172,7 @@ async fn list(
             render: &|o| KIND.render(o, &sel, false),
         },
     )?;
-    Ok(Json(body).into_response())
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 fn is_delta(key: &str) -> bool {
@@ -189,10 +190,10 @@ async fn get_one(
 ) -> GraphResult<Response> {
     caller.require(GROUP_READ, GraphError::directory_denied)?;
     if is_delta(&key) {
-        charge(&state, &caller, &ctx, Cost::Other)?;
-        return delta::serve(&state, &ctx, &DELTA);
+        let units = charge(&state, &caller, &ctx, Cost::Other)?;
+        return delta::serve(&state, &ctx, &DELTA).map(|r| with_units(r, units));
     }
-    charge(&state, &caller, &ctx, Cost::Other)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
     let select = ctx.select();
     KIND.check_select(&select, true)?;
     let obj = state
@@ -208,7 +209,7 @@ async fn get_one(
         Value::String(KIND.context(&ctx, &select, true)),
     );
     out.extend(KIND.render(&obj, &select, true)?);
-    Ok(Json(Value::Object(out)).into_response())
+    Ok(with_units(Json(Value::Object(out)).into_response(), units))
 }
 
 async fn delta_route(
@@ -217,8 +218,8 @@ async fn delta_route(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(GROUP_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Other)?;
-    delta::serve(&state, &ctx, &DELTA)
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
+    delta::serve(&state, &ctx, &DELTA).map(|r| with_units(r, units))
 }
 
 /// Renders a member: its type's default representation (or `$select`ed properties that the
@@ -247,6 +248,7 @@ fn members_page(
     ctx: &RequestCtx,
     gid: &str,
     transitive: bool,
+    units: u32,
 ) -> GraphResult<Response> {
     let top = ctx.top(DEFAULT_TOP, MAX_TOP)?;
     if ctx.param("$filter").is_some() || ctx.param("$search").is_some() {
@@ -328,7 +330,7 @@ fn members_page(
             },
         },
     )?;
-    Ok(Json(body).into_response())
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 async fn members(
@@ -338,8 +340,8 @@ async fn members(
     Path(gid): Path<String>,
 ) -> GraphResult<Response> {
     caller.require(GROUP_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Members)?;
-    members_page(&state, &ctx, &gid, false)
+    let units = charge(&state, &caller, &ctx, Cost::Members)?;
+    members_page(&state, &ctx, &gid, false, units)
 }
 
 async fn transitive_members(
@@ -349,8 +351,8 @@ async fn transitive_members(
     Path(gid): Path<String>,
 ) -> GraphResult<Response> {
     caller.require(GROUP_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::TransitiveMembers)?;
-    members_page(&state, &ctx, &gid, true)
+    let units = charge(&state, &caller, &ctx, Cost::TransitiveMembers)?;
+    members_page(&state, &ctx, &gid, true, units)
 }
 
 /// The object id at the end of an `@odata.id` reference URL.
@@ -385,7 +387,7 @@ async fn add_member(
     body: axum::body::Bytes,
 ) -> GraphResult<Response> {
     caller.require(GROUP_WRITE, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     let mid = referenced_id(&json_object(&body)?)?;
     {
         let mut t = state.tenant.write();
@@ -408,7 +410,7 @@ async fn add_member(
         t.member_changes.push((v, gid.clone(), mid, true));
     }
     publish(&state, &gid);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
 async fn remove_member(
@@ -418,7 +420,7 @@ async fn remove_member(
     Path((gid, mid)): Path<(String, String)>,
 ) -> GraphResult<Response> {
     caller.require(GROUP_WRITE, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     {
         let mut t = state.tenant.write();
         let g = t
@@ -435,7 +437,7 @@ async fn remove_member(
         t.member_changes.push((v, gid.clone(), mid, false));
     }
     publish(&state, &gid);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
 async fn create(
@@ -448,7 +450,7 @@ async fn create(
         &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
         GraphError::directory_denied,
     )?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     let mut m = json_object(&body)?;
     for req in [
         "displayName",
@@ -501,7 +503,10 @@ async fn create(
         Value::String(KIND.context(&ctx, &[], true)),
     );
     out.extend(to_map(&group));
-    Ok((StatusCode::CREATED, Json(Value::Object(out))).into_response())
+    Ok(with_units(
+        (StatusCode::CREATED, Json(Value::Object(out))).into_response(),
+        units,
+    ))
 }
 
 /// Routes of `/v1.0/groups`.

@@ -6,7 +6,7 @@ use super::delta::{self, DeltaSpec};
 use super::filter::FilterRules;
 use super::paging::{self, PageSpec};
 use super::query::ListQuery;
-use super::{charge, method_not_allowed, schema, to_map, Cost, Kind, ORG_CONTACT_READ};
+use super::{charge, method_not_allowed, schema, to_map, with_units, Cost, Kind, ORG_CONTACT_READ};
 use crate::caller::Caller;
 use crate::collection::{Collection, RemovedReason};
 use crate::control::{ControlError, SimAdmin};
@@ -86,7 +86,7 @@ async fn list(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(ORG_CONTACT_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Other)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
     let q = ListQuery::parse(&ctx, &KIND)?;
     let items: Vec<_> = state
         .tenant
@@ -110,7 +110,7 @@ async fn list(
             render: &|o| KIND.render(o, &sel, false),
         },
     )?;
-    Ok(Json(body).into_response())
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 async fn get_one(
@@ -120,7 +120,7 @@ async fn get_one(
     Path(key): Path<String>,
 ) -> GraphResult<Response> {
     caller.require(ORG_CONTACT_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Other)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
     if matches!(
         key.as_str(),
         "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()"
@@ -142,7 +142,7 @@ async fn get_one(
         Value::String(KIND.context(&ctx, &select, true)),
     );
     out.extend(KIND.render(&obj, &select, true)?);
-    Ok(Json(Value::Object(out)).into_response())
+    Ok(with_units(Json(Value::Object(out)).into_response(), units))
 }
 
 async fn delta_route(
@@ -151,8 +151,8 @@ async fn delta_route(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(ORG_CONTACT_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Other)?;
-    delta::serve(&state, &ctx, &DELTA)
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
+    delta::serve(&state, &ctx, &DELTA).map(|r| with_units(r, units))
 }
 
 async fn read_only(_caller: Caller) -> GraphError {

@@ -127,6 +127,16 @@ pub fn search_matches(value: &str, term: &str) -> bool {
 impl ListQuery {
     /// Reads and validates the options of a list request on `kind`.
     pub fn parse(ctx: &RequestCtx, kind: &Kind) -> GraphResult<ListQuery> {
+        let advanced = ctx.eventual && count_requested(ctx);
+        Self::parse_with(ctx, kind, advanced)
+    }
+
+    /// Options of a `/$count` request: the header alone makes it an advanced query.
+    pub fn parse_for_count(ctx: &RequestCtx, kind: &Kind) -> GraphResult<ListQuery> {
+        Self::parse_with(ctx, kind, ctx.eventual)
+    }
+
+    fn parse_with(ctx: &RequestCtx, kind: &Kind, advanced: bool) -> GraphResult<ListQuery> {
         let top = ctx.top(DEFAULT_TOP, MAX_TOP)?;
         if ctx.param("$skip").is_some() {
             return Err(GraphError::unsupported_query(
@@ -136,7 +146,6 @@ impl ListQuery {
         let select = ctx.select();
         kind.check_select(&select, false)?;
         let count = count_requested(ctx);
-        let advanced = ctx.eventual && count;
         let filter = match ctx.param("$filter") {
             None => None,
             Some(src) if src.trim().is_empty() => None,

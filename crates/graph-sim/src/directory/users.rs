@@ -5,7 +5,7 @@ use super::delta::{self, DeltaSpec};
 use super::filter::FilterRules;
 use super::paging::{self, PageSpec};
 use super::query::ListQuery;
-use super::{charge, json_object, schema, to_map, Cost, Kind, USER_READ, USER_WRITE};
+use super::{charge, json_object, schema, to_map, with_units, Cost, Kind, USER_READ, USER_WRITE};
 use crate::caller::Caller;
 use crate::collection::{apply_patch, PatchError, RemovedReason};
 use crate::error::{GraphError, GraphResult};
@@ -225,7 +225,7 @@ async fn list(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(USER_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Users)?;
+    let units = charge(&state, &caller, &ctx, Cost::Users)?;
     let q = ListQuery::parse(&ctx, &KIND)?;
     let items: Vec<_> = state.tenant.read().users.live().map(to_map).collect();
     let items = q.apply(items);
@@ -243,7 +243,7 @@ async fn list(
             render: &|o| KIND.render(o, &sel, false),
         },
     )?;
-    Ok(Json(body).into_response())
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 async fn count(
@@ -252,26 +252,13 @@ async fn count(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(USER_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Users)?;
+    let units = charge(&state, &caller, &ctx, Cost::Users)?;
     if !ctx.eventual {
         return Err(GraphError::directory_bad_request(
             "$count is not currently supported.",
         ));
     }
-    let mut q = ListQuery::parse(&ctx, &KIND).or_else(|e| {
-        // `/$count` is itself the count: operators needing `$count=true` are allowed.
-        if e.code == "Request_UnsupportedQuery" && ctx.param("$filter").is_some() {
-            let f = super::filter::parse(ctx.param("$filter").unwrap_or(""))
-                .map_err(|e| e.into_graph())?;
-            Ok(ListQuery {
-                filter: Some(f),
-                ..Default::default()
-            })
-        } else {
-            Err(e)
-        }
-    })?;
-    q.orderby = None;
+    let q = ListQuery::parse_for_count(&ctx, &KIND)?;
     let n = state
         .tenant
         .read()
@@ -280,11 +267,11 @@ async fn count(
         .map(to_map)
         .filter(|o| q.keeps(o))
         .count();
-    Ok((
+    let text = (
         [(http::header::CONTENT_TYPE, "text/plain;charset=utf-8")],
         n.to_string(),
-    )
-        .into_response())
+    );
+    Ok(with_units(text.into_response(), units))
 }
 
 async fn get_one(
@@ -297,7 +284,7 @@ async fn get_one(
         return Ok(resp);
     }
     caller.require(USER_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Users)?;
+    let units = charge(&state, &caller, &ctx, Cost::Users)?;
     let select = ctx.select();
     KIND.check_select(&select, true)?;
     let obj = {
@@ -312,7 +299,7 @@ async fn get_one(
         Value::String(KIND.context(&ctx, &select, true)),
     );
     out.extend(KIND.render(&obj, &select, true)?);
-    Ok(Json(Value::Object(out)).into_response())
+    Ok(with_units(Json(Value::Object(out)).into_response(), units))
 }
 
 /// `users/delta()` and `users/microsoft.graph.delta()` reach the `{user}` route: serve them.
@@ -327,8 +314,8 @@ fn delta_alias(
         "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()"
     ) {
         caller.require(USER_READ, GraphError::directory_denied)?;
-        charge(state, caller, ctx, Cost::Users)?;
-        return delta::serve(state, ctx, &DELTA).map(Some);
+        let units = charge(state, caller, ctx, Cost::Users)?;
+        return delta::serve(state, ctx, &DELTA).map(|r| Some(with_units(r, units)));
     }
     Ok(None)
 }
@@ -340,7 +327,7 @@ async fn create(
     body: axum::body::Bytes,
 ) -> GraphResult<Response> {
     caller.require(USER_WRITE, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     let m = json_object(&body)?;
     for req in REQUIRED {
         if m.get(*req).is_none_or(Value::is_null) {
@@ -394,7 +381,10 @@ async fn create(
         Value::String(KIND.context(&ctx, &[], true)),
     );
     out.extend(KIND.render(&to_map(&user), &[], true)?);
-    Ok((StatusCode::CREATED, Json(Value::Object(out))).into_response())
+    Ok(with_units(
+        (StatusCode::CREATED, Json(Value::Object(out))).into_response(),
+        units,
+    ))
 }
 
 async fn update(
@@ -405,7 +395,7 @@ async fn update(
     body: axum::body::Bytes,
 ) -> GraphResult<Response> {
     caller.require(USER_WRITE, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     let m = json_object(&body)?;
     check_phones(&m)?;
     let changed = {
@@ -440,7 +430,7 @@ async fn update(
     if let Some(id) = changed {
         publish(&state, &id, ChangeType::Updated);
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
 async fn delete(
@@ -450,7 +440,7 @@ async fn delete(
     Path(key): Path<String>,
 ) -> GraphResult<Response> {
     caller.require(USER_WRITE, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Write)?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
     let (id, groups) = {
         let mut t = state.tenant.write();
         let id = t
@@ -466,7 +456,7 @@ async fn delete(
     for g in groups {
         super::groups::publish(&state, &g);
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
 async fn delta_route(
@@ -475,8 +465,8 @@ async fn delta_route(
     ctx: RequestCtx,
 ) -> GraphResult<Response> {
     caller.require(USER_READ, GraphError::directory_denied)?;
-    charge(&state, &caller, &ctx, Cost::Users)?;
-    delta::serve(&state, &ctx, &DELTA)
+    let units = charge(&state, &caller, &ctx, Cost::Users)?;
+    delta::serve(&state, &ctx, &DELTA).map(|r| with_units(r, units))
 }
 
 /// Routes of `/v1.0/users`.

@@ -1086,8 +1086,9 @@ async fn directory_requests_are_throttled_by_resource_units() {
     let (sim, token) = start(2, b).await;
     // GET users costs 2: three fit, the fourth is throttled.
     for _ in 0..3 {
-        let (s, _, _) = get(&sim, "/v1.0/users", &token).await;
+        let (s, h, _) = get(&sim, "/v1.0/users", &token).await;
         assert_eq!(s, 200);
+        assert_eq!(h["x-ms-resource-unit"], "2");
     }
     let (s, h, body) = get(&sim, "/v1.0/users", &token).await;
     assert_eq!(s, 429);
