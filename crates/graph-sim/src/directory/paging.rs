@@ -31,6 +31,16 @@ pub fn garbled_token(state: &AppState, which: &str) -> GraphError {
 /// Renders one full entity as a response item.
 pub type Render<'a> = &'a dyn Fn(&Map<String, Value>) -> GraphResult<Map<String, Value>>;
 
+/// The directory's answer to a list `$skiptoken` it cannot use (status from `Behaviour`).
+pub fn bad_page_token(state: &AppState) -> GraphError {
+    let status = state.behaviour.read().garbled_token_status;
+    GraphError::new(
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+        "Directory_ExpiredPageToken",
+        "The specified page token value has expired and can no longer be included in your request.",
+    )
+}
+
 /// One page of a collection.
 pub struct PageSpec<'a> {
     /// Token scope (e.g. `users`, `groups/{id}/members`).
@@ -58,7 +68,7 @@ pub fn page(
         None => None,
         Some(tok) => match state.tokens.decode::<Skip>(tok) {
             Some(s) if s.s == spec.scope => Some(s),
-            _ => return Err(garbled_token(state, "$skiptoken")),
+            _ => return Err(bad_page_token(state)),
         },
     };
     let start = match &skip {

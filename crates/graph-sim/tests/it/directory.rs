@@ -240,8 +240,9 @@ async fn users_1500_at_top_999_come_in_two_pages_with_every_id_once() {
         body["error"]["message"],
         "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive."
     );
-    let (s, _, _) = get(&sim, &format!("{next}x"), &token).await;
+    let (s, _, body) = get(&sim, &format!("{next}x"), &token).await;
     assert_eq!(s, 400);
+    assert_graph_error(&body, "Directory_ExpiredPageToken");
 }
 
 #[tokio::test]
