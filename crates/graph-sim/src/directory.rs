@@ -152,6 +152,55 @@ impl Kind {
         Ok(out)
     }
 
+    /// Puts an entity's properties in Graph's order: `@odata.type` first, then the `$select`
+    /// order, else the default set's order (users: businessPhones … id), else the schema's.
+    pub fn order(&self, m: Map<String, Value>, select: &[String]) -> Ordered {
+        let declared = |k: &str| {
+            self.declared
+                .iter()
+                .position(|(n, _)| *n == k)
+                .unwrap_or(usize::MAX)
+        };
+        let rank = |k: &str| -> (u8, usize) {
+            if k.starts_with("@odata.") {
+                return (0, 0);
+            }
+            let listed = if !select.is_empty() {
+                select.iter().position(|s| s.eq_ignore_ascii_case(k))
+            } else {
+                self.defaults
+                    .map(|d| d.iter().position(|s| *s == k))
+                    .unwrap_or_else(|| Some(declared(k)))
+            };
+            match listed {
+                Some(i) => (1, i),
+                None => (2, declared(k)),
+            }
+        };
+        let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+        entries.sort_by_key(|(k, _)| rank(k));
+        Ordered(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, Node::Value(v)))
+                .collect(),
+        )
+    }
+
+    /// A single entity's response: `@odata.context` then the rendered properties in order.
+    pub fn entity_body(
+        &self,
+        ctx: &RequestCtx,
+        obj: &Map<String, Value>,
+        select: &[String],
+    ) -> GraphResult<Ordered> {
+        let mut out = Ordered::default();
+        out.push("@odata.context", self.context(ctx, select, true));
+        out.0
+            .extend(self.order(self.render(obj, select, true)?, select).0);
+        Ok(out)
+    }
+
     /// Checks a `$select` list up front (unknown names → 400, single-only on a list → 501).
     pub fn check_select(&self, select: &[String], single: bool) -> GraphResult<()> {
         for name in select {
@@ -169,6 +218,50 @@ impl Kind {
             }
         }
         Ok(())
+    }
+}
+
+/// A JSON object that keeps its keys in the order given (Graph's order), which
+/// `serde_json::Map` (sorted) cannot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ordered(pub Vec<(String, Node)>);
+
+/// A value inside an [`Ordered`] object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// Any JSON value (nested objects keep serde_json's order).
+    Value(Value),
+    /// An ordered object.
+    Object(Ordered),
+    /// An array of ordered objects (a page's `value`).
+    List(Vec<Ordered>),
+}
+
+impl Ordered {
+    /// Appends a plain value.
+    pub fn push(&mut self, key: &str, value: impl Into<Value>) {
+        self.0.push((key.to_string(), Node::Value(value.into())));
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Value(v) => v.serialize(s),
+            Node::Object(o) => o.serialize(s),
+            Node::List(l) => l.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Ordered {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::filter::{self, CmpOp, Expr, Lit};
 use super::paging::garbled_token;
-use super::Kind;
+use super::{Kind, Node, Ordered};
 use crate::collection::{Collection, Entity};
 use crate::error::{GraphError, GraphResult};
 use crate::odata::RequestCtx;
@@ -198,11 +198,10 @@ pub fn serve<T: Entity>(
                 ctx.path,
                 state.tokens.encode(&st)
             ));
-            let body = serde_json::json!({
-                "@odata.context": spec.kind.context(ctx, &[], false),
-                "@odata.deltaLink": link,
-                "value": [],
-            });
+            let mut body = Ordered::default();
+            body.push("@odata.context", spec.kind.context(ctx, &[], false));
+            body.push("@odata.deltaLink", link);
+            body.0.push(("value".into(), Node::List(Vec::new())));
             return Ok(axum::Json(body).into_response());
         }
         let mut st = decode(tok, true)?;
@@ -244,11 +243,10 @@ pub fn serve<T: Entity>(
 
     if st.empties < 3 && rng.gen_bool(b.delta_empty_page_rate.clamp(0.0, 1.0)) {
         st.empties += 1;
-        let body = serde_json::json!({
-            "@odata.context": context,
-            "@odata.nextLink": next_link(&st),
-            "value": [],
-        });
+        let mut body = Ordered::default();
+        body.push("@odata.context", context);
+        body.push("@odata.nextLink", next_link(&st));
+        body.0.push(("value".into(), Node::List(Vec::new())));
         return Ok(axum::Json(body).into_response());
     }
     st.empties = 0;
@@ -267,7 +265,7 @@ pub fn serve<T: Entity>(
         st.sel.iter().cloned().collect()
     };
     let coll = (spec.collection)(&t);
-    let mut value: Vec<Value> = Vec::new();
+    let mut value: Vec<Ordered> = Vec::new();
     let mut last: Option<String> = None;
     let mut more = false;
     for e in coll.entries_after(st.cur.as_deref()) {
@@ -280,6 +278,7 @@ pub fn serve<T: Entity>(
         let Some(item) = render_entry(&t, spec, &st, e, &tracked, minimal)? else {
             continue;
         };
+        let item = spec.kind.order(item, &st.sel);
         if value.len() >= page_size {
             more = true;
             break;
@@ -293,11 +292,11 @@ pub fn serve<T: Entity>(
     if st.shuffle {
         value.shuffle(&mut rng);
     }
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), Value::String(context));
+    let mut body = Ordered::default();
+    body.push("@odata.context", context);
     if more {
         st.cur = last;
-        body.insert("@odata.nextLink".into(), Value::String(next_link(&st)));
+        body.push("@odata.nextLink", next_link(&st));
     } else {
         let done = DeltaState {
             d: true,
@@ -314,10 +313,10 @@ pub fn serve<T: Entity>(
             ctx.path,
             state.tokens.encode(&done)
         ));
-        body.insert("@odata.deltaLink".into(), Value::String(link));
+        body.push("@odata.deltaLink", link);
     }
-    body.insert("value".into(), Value::Array(value));
-    let mut resp = axum::Json(Value::Object(body)).into_response();
+    body.0.push(("value".into(), Node::List(value)));
+    let mut resp = axum::Json(body).into_response();
     if minimal {
         resp.headers_mut().insert(
             "preference-applied",
@@ -335,7 +334,7 @@ fn render_entry<T: Entity>(
     e: &crate::collection::Entry<T>,
     tracked: &BTreeSet<String>,
     minimal: bool,
-) -> GraphResult<Option<Value>> {
+) -> GraphResult<Option<Map<String, Value>>> {
     let id = e.value.id().to_string();
     if let Some(since) = st.since {
         let members_changed = st.mem
@@ -350,10 +349,13 @@ fn render_entry<T: Entity>(
         if st.since.is_some_and(|s| e.version <= s) {
             return Ok(None);
         }
-        return Ok(Some(serde_json::json!({
-            "id": id,
-            "@removed": {"reason": reason.as_str()},
-        })));
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(id));
+        m.insert(
+            "@removed".into(),
+            serde_json::json!({"reason": reason.as_str()}),
+        );
+        return Ok(Some(m));
     }
     let obj = super::to_map(&e.value);
     let changed = st.since.and_then(|s| e.changed_since(s));
@@ -386,7 +388,7 @@ fn render_entry<T: Entity>(
     if !members.is_empty() {
         out.insert("members@delta".into(), Value::Array(members));
     }
-    Ok(Some(Value::Object(out)))
+    Ok(Some(out))
 }
 
 /// The full representation of the tracked set, leaving out properties that are not set.

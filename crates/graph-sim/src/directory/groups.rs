@@ -7,7 +7,7 @@ use super::filter::FilterRules;
 use super::paging::{self, PageSpec};
 use super::query::{count_requested, ListQuery, DEFAULT_TOP, MAX_TOP};
 use super::{
-    charge, json_object, object_json, schema, to_map, with_units, Cost, Kind, GROUP_READ,
+    charge, json_object, object_json, schema, to_map, with_units, Cost, Kind, Ordered, GROUP_READ,
     GROUP_WRITE,
 };
 use crate::caller::Caller;
@@ -169,7 +169,7 @@ async fn list(
             top: q.top,
             id_order: q.orderby.is_none(),
             count: q.count.then_some(items.len()),
-            render: &|o| KIND.render(o, &sel, false),
+            render: &|o| Ok(KIND.order(KIND.render(o, &sel, false)?, &sel)),
         },
     )?;
     Ok(with_units(Json(body).into_response(), units))
@@ -203,13 +203,8 @@ async fn get_one(
         .get(&key)
         .map(to_map)
         .ok_or_else(|| GraphError::directory_not_found(&key))?;
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(KIND.context(&ctx, &select, true)),
-    );
-    out.extend(KIND.render(&obj, &select, true)?);
-    Ok(with_units(Json(Value::Object(out)).into_response(), units))
+    let body = KIND.entity_body(&ctx, &obj, &select)?;
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 async fn delta_route(
@@ -224,11 +219,7 @@ async fn delta_route(
 
 /// Renders a member: its type's default representation (or `$select`ed properties that the
 /// type has) with `@odata.type`.
-fn render_member(
-    kind: &Kind,
-    obj: &Map<String, Value>,
-    select: &[String],
-) -> GraphResult<Map<String, Value>> {
+fn render_member(kind: &Kind, obj: &Map<String, Value>, select: &[String]) -> GraphResult<Ordered> {
     let sel: Vec<String> = select
         .iter()
         .filter(|s| kind.declared(s).is_some())
@@ -240,7 +231,7 @@ fn render_member(
         kind.render(obj, &sel, false)?
     };
     out.insert("@odata.type".into(), Value::String(kind.odata_type.into()));
-    Ok(out)
+    Ok(kind.order(out, &sel))
 }
 
 fn members_page(
@@ -497,14 +488,9 @@ async fn create(
         t.groups.insert(group.clone(), v);
     }
     publish(&state, &group.id);
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(KIND.context(&ctx, &[], true)),
-    );
-    out.extend(to_map(&group));
+    let body = KIND.entity_body(&ctx, &to_map(&group), &[])?;
     Ok(with_units(
-        (StatusCode::CREATED, Json(Value::Object(out))).into_response(),
+        (StatusCode::CREATED, Json(body)).into_response(),
         units,
     ))
 }

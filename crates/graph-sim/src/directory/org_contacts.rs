@@ -107,7 +107,7 @@ async fn list(
             top: q.top,
             id_order: q.orderby.is_none(),
             count: q.count.then_some(items.len()),
-            render: &|o| KIND.render(o, &sel, false),
+            render: &|o| Ok(KIND.order(KIND.render(o, &sel, false)?, &sel)),
         },
     )?;
     Ok(with_units(Json(body).into_response(), units))
@@ -136,13 +136,8 @@ async fn get_one(
         .get(&key)
         .map(to_map)
         .ok_or_else(|| GraphError::directory_not_found(&key))?;
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(KIND.context(&ctx, &select, true)),
-    );
-    out.extend(KIND.render(&obj, &select, true)?);
-    Ok(with_units(Json(Value::Object(out)).into_response(), units))
+    let body = KIND.entity_body(&ctx, &obj, &select)?;
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 async fn delta_route(

@@ -1,6 +1,7 @@
 //! Pages of a directory collection: `$top` items, an opaque `$skiptoken`, and an absolute
 //! `@odata.nextLink` that repeats every original query option (Graph's paging contract).
 
+use super::{Node, Ordered};
 use crate::error::{GraphError, GraphResult};
 use crate::odata::RequestCtx;
 use crate::state::AppState;
@@ -29,7 +30,7 @@ pub fn garbled_token(state: &AppState, which: &str) -> GraphError {
 }
 
 /// Renders one full entity as a response item.
-pub type Render<'a> = &'a dyn Fn(&Map<String, Value>) -> GraphResult<Map<String, Value>>;
+pub type Render<'a> = &'a dyn Fn(&Map<String, Value>) -> GraphResult<Ordered>;
 
 /// The directory's answer to a list `$skiptoken` it cannot use (status from `Behaviour`).
 pub fn bad_page_token(state: &AppState) -> GraphError {
@@ -63,7 +64,7 @@ pub fn page(
     ctx: &RequestCtx,
     items: &[Map<String, Value>],
     spec: PageSpec<'_>,
-) -> GraphResult<Value> {
+) -> GraphResult<Ordered> {
     let skip = match ctx.param("$skiptoken") {
         None => None,
         Some(tok) => match state.tokens.decode::<Skip>(tok) {
@@ -82,13 +83,13 @@ pub fn page(
     let end = (start + spec.top).min(items.len());
     let mut value = Vec::with_capacity(end - start);
     for o in &items[start..end] {
-        value.push(Value::Object((spec.render)(o)?));
+        value.push((spec.render)(o)?);
     }
-    let mut out = Map::new();
-    out.insert("@odata.context".into(), Value::String(spec.context));
+    let mut out = Ordered::default();
+    out.push("@odata.context", spec.context);
     if skip.is_none() {
         if let Some(n) = spec.count {
-            out.insert("@odata.count".into(), Value::from(n));
+            out.push("@odata.count", n);
         }
     }
     if end < items.len() {
@@ -101,11 +102,8 @@ pub fn page(
             a: last,
             o: end,
         });
-        out.insert(
-            "@odata.nextLink".into(),
-            Value::String(ctx.link_with(&[("$skiptoken", &tok)])),
-        );
+        out.push("@odata.nextLink", ctx.link_with(&[("$skiptoken", &tok)]));
     }
-    out.insert("value".into(), Value::Array(value));
-    Ok(Value::Object(out))
+    out.0.push(("value".into(), Node::List(value)));
+    Ok(out)
 }

@@ -240,7 +240,7 @@ async fn list(
             top: q.top,
             id_order: q.orderby.is_none(),
             count: q.count.then_some(items.len()),
-            render: &|o| KIND.render(o, &sel, false),
+            render: &|o| Ok(KIND.order(KIND.render(o, &sel, false)?, &sel)),
         },
     )?;
     Ok(with_units(Json(body).into_response(), units))
@@ -293,13 +293,8 @@ async fn get_one(
             .map(to_map)
             .ok_or_else(|| GraphError::directory_not_found(&key))?
     };
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(KIND.context(&ctx, &select, true)),
-    );
-    out.extend(KIND.render(&obj, &select, true)?);
-    Ok(with_units(Json(Value::Object(out)).into_response(), units))
+    let body = KIND.entity_body(&ctx, &obj, &select)?;
+    Ok(with_units(Json(body).into_response(), units))
 }
 
 /// `users/delta()` and `users/microsoft.graph.delta()` reach the `{user}` route: serve them.
@@ -375,14 +370,9 @@ async fn create(
         t.users.insert(user.clone(), v);
     }
     publish(&state, &user.id, ChangeType::Updated);
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(KIND.context(&ctx, &[], true)),
-    );
-    out.extend(KIND.render(&to_map(&user), &[], true)?);
+    let body = KIND.entity_body(&ctx, &to_map(&user), &[])?;
     Ok(with_units(
-        (StatusCode::CREATED, Json(Value::Object(out))).into_response(),
+        (StatusCode::CREATED, Json(body)).into_response(),
         units,
     ))
 }

@@ -266,6 +266,28 @@ async fn default_property_set_select_and_get_by_upn() {
         .collect();
     assert_eq!(keys, want);
     assert!(body["value"][0].get("department").is_none());
+    // Graph's key order on the wire: context first, properties businessPhones … id.
+    let raw = crate::common::client()
+        .get(format!("{}/v1.0/users?$top=1", sim.http_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = |k: &str| raw.find(&format!("\"{k}\"")).unwrap_or(usize::MAX);
+    let order: Vec<usize> = [
+        "@odata.context",
+        "@odata.nextLink",
+        "value",
+        "businessPhones",
+    ]
+    .iter()
+    .chain(graph_sim::model::USER_DEFAULT_PROPERTIES.iter().skip(1))
+    .map(|k| at(k))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{raw}");
 
     let (_, _, body) = get(&sim, "/v1.0/users?$select=department,id", &token).await;
     let keys: Vec<&String> = body["value"][0].as_object().unwrap().keys().collect();
