@@ -327,6 +327,29 @@ pub fn with_units(mut resp: axum::response::Response, units: u32) -> axum::respo
     resp
 }
 
+/// `GET /{set}/$count`: the number of entities matching `$filter`/`$search`, as `text/plain`;
+/// without `ConsistencyLevel: eventual` Graph refuses it.
+pub fn count_response(
+    ctx: &RequestCtx,
+    kind: &Kind,
+    objs: Vec<Map<String, Value>>,
+    units: u32,
+) -> GraphResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if !ctx.eventual {
+        return Err(GraphError::directory_bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    let q = query::ListQuery::parse_for_count(ctx, kind)?;
+    let n = objs.iter().filter(|o| q.keeps(o)).count();
+    let text = (
+        [(http::header::CONTENT_TYPE, "text/plain;charset=utf-8")],
+        n.to_string(),
+    );
+    Ok(with_units(text.into_response(), units))
+}
+
 /// What a directory object id refers to, for member lists and `$ref` writes.
 pub fn object_json(t: &TenantData, id: &str) -> Option<(Kind, Map<String, Value>)> {
     if let Some(u) = t.users.get(id) {

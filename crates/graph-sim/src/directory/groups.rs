@@ -175,6 +175,47 @@ async fn list(
     Ok(with_units(Json(body).into_response(), units))
 }
 
+async fn count(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+) -> GraphResult<Response> {
+    caller.require(GROUP_READ, GraphError::directory_denied)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
+    let objs = state.tenant.read().groups.live().map(to_map).collect();
+    super::count_response(&ctx, &KIND, objs, units)
+}
+
+/// `DELETE /groups/{group}`: soft delete (delta: `@removed: changed`); the group also leaves
+/// the groups it was a member of.
+async fn delete_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+    Path(gid): Path<String>,
+) -> GraphResult<Response> {
+    caller.require(
+        &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+        GraphError::directory_denied,
+    )?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
+    let parents = {
+        let mut t = state.tenant.write();
+        if t.groups.get(&gid).is_none() {
+            return Err(GraphError::directory_not_found(&gid));
+        }
+        let v = t.bump();
+        t.groups
+            .remove(&gid, crate::collection::RemovedReason::Changed, v);
+        drop_member_everywhere(&mut t, &gid, v)
+    };
+    publish(&state, &gid);
+    for p in parents {
+        publish(&state, &p);
+    }
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
+}
+
 fn is_delta(key: &str) -> bool {
     matches!(
         key,
@@ -500,7 +541,8 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1.0/groups", get(list).post(create))
         .route("/v1.0/groups/delta", get(delta_route))
-        .route("/v1.0/groups/{group}", get(get_one))
+        .route("/v1.0/groups/$count", get(count))
+        .route("/v1.0/groups/{group}", get(get_one).delete(delete_group))
         .route("/v1.0/groups/{group}/members", get(members))
         .route("/v1.0/groups/{group}/members/$ref", post(add_member))
         .route(

@@ -113,6 +113,23 @@ async fn list(
     Ok(with_units(Json(body).into_response(), units))
 }
 
+async fn count(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+) -> GraphResult<Response> {
+    caller.require(ORG_CONTACT_READ, GraphError::directory_denied)?;
+    let units = charge(&state, &caller, &ctx, Cost::Other)?;
+    let objs = state
+        .tenant
+        .read()
+        .org_contacts
+        .live()
+        .map(to_map)
+        .collect();
+    super::count_response(&ctx, &KIND, objs, units)
+}
+
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -250,6 +267,7 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1.0/contacts", get(list).post(read_only))
         .route("/v1.0/contacts/delta", get(delta_route))
+        .route("/v1.0/contacts/$count", get(count))
         .route(
             "/v1.0/contacts/{contact}",
             get(get_one).patch(read_only).delete(read_only),

@@ -253,25 +253,8 @@ async fn count(
 ) -> GraphResult<Response> {
     caller.require(USER_READ, GraphError::directory_denied)?;
     let units = charge(&state, &caller, &ctx, Cost::Users)?;
-    if !ctx.eventual {
-        return Err(GraphError::directory_bad_request(
-            "$count is not currently supported.",
-        ));
-    }
-    let q = ListQuery::parse_for_count(&ctx, &KIND)?;
-    let n = state
-        .tenant
-        .read()
-        .users
-        .live()
-        .map(to_map)
-        .filter(|o| q.keeps(o))
-        .count();
-    let text = (
-        [(http::header::CONTENT_TYPE, "text/plain;charset=utf-8")],
-        n.to_string(),
-    );
-    Ok(with_units(text.into_response(), units))
+    let objs = state.tenant.read().users.live().map(to_map).collect();
+    super::count_response(&ctx, &KIND, objs, units)
 }
 
 async fn get_one(

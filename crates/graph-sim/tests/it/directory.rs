@@ -953,6 +953,33 @@ async fn groups_members_transitive_and_members_delta() {
     )
     .await;
     assert!(ids(&body).contains(&uid(3)) && !ids(&body).contains(&uid(0)));
+
+    // Deleting the nested group: soft delete in delta, and it leaves its parent.
+    let (_, link, _) = delta_round(&sim, &link, &token, &[]).await;
+    let nested = "99999999-0000-4000-8000-000000000002";
+    set_roles(&sim, &["Group.ReadWrite.All"]);
+    let writer = sim.app_token();
+    let (s, _, _) = send(
+        &sim,
+        Method::DELETE,
+        &format!("/v1.0/groups/{nested}"),
+        &writer,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (items, _, _) = delta_round(&sim, &link, &token, &[("Prefer", "return=minimal")]).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items.contains(&json!({"id": nested, "@removed": {"reason": "changed"}})));
+    assert!(items.contains(&json!({"id": g, "members@delta": [
+        {"@odata.type": "#microsoft.graph.group", "id": nested, "@removed": {"reason": "deleted"}}
+    ]})));
+    let (s, _, _) = get_h(&sim, "/v1.0/groups/$count", &token, EVENTUAL).await;
+    assert_eq!(s, 200);
+    let (s, _, body) = get(&sim, "/v1.0/contacts/$count", &token).await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "Request_BadRequest");
 }
 
 #[tokio::test]
