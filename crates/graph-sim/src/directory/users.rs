@@ -432,6 +432,123 @@ async fn delete(
     Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
+/// `GET /me`: the signed-in user (delegated tokens only, as Graph requires).
+async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+) -> GraphResult<Response> {
+    let Some(uid) = caller.user_id.clone() else {
+        return Err(GraphError::bad_request(
+            "/me request is only valid with delegated authentication flow.",
+        ));
+    };
+    caller.require(
+        &[
+            "User.Read",
+            "User.ReadWrite",
+            "User.ReadBasic.All",
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        GraphError::directory_denied,
+    )?;
+    let units = charge(&state, &caller, &ctx, Cost::Users)?;
+    let select = ctx.select();
+    KIND.check_select(&select, true)?;
+    let obj = state
+        .tenant
+        .read()
+        .users
+        .get(&uid)
+        .map(to_map)
+        .ok_or_else(|| GraphError::directory_not_found(&uid))?;
+    let body = KIND.entity_body(&ctx, &obj, &select)?;
+    Ok(with_units(Json(body).into_response(), units))
+}
+
+/// `GET /users/{user}/memberOf` and `transitiveMemberOf`: the groups a user is in.
+fn member_of_page(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestCtx,
+    key: &str,
+    transitive: bool,
+) -> GraphResult<Response> {
+    caller.require(USER_READ, GraphError::directory_denied)?;
+    let units = charge(state, caller, ctx, Cost::Other)?;
+    let top = ctx.top(super::query::DEFAULT_TOP, super::query::MAX_TOP)?;
+    let select = ctx.select();
+    super::groups::KIND.check_select(&select, false)?;
+    let groups: Vec<Map<String, Value>> = {
+        let t = state.tenant.read();
+        let uid = t
+            .find_user(key)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| GraphError::directory_not_found(key))?;
+        let mut found: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut frontier = vec![uid];
+        while let Some(member) = frontier.pop() {
+            for g in t.groups.live().filter(|g| g.members.contains(&member)) {
+                if found.insert(g.id.clone()) && transitive {
+                    frontier.push(g.id.clone());
+                }
+            }
+        }
+        found
+            .iter()
+            .filter_map(|id| t.groups.get(id))
+            .map(to_map)
+            .collect()
+    };
+    let gk = super::groups::KIND;
+    let body = paging::page(
+        state,
+        ctx,
+        &groups,
+        PageSpec {
+            scope: format!(
+                "users/{key}/{}",
+                if transitive {
+                    "transitiveMemberOf"
+                } else {
+                    "memberOf"
+                }
+            ),
+            context: ctx.url_for("/v1.0/$metadata#directoryObjects"),
+            top,
+            id_order: true,
+            count: None,
+            render: &|o| {
+                let mut m = gk.render(o, &select, false)?;
+                m.insert("@odata.type".into(), Value::String(gk.odata_type.into()));
+                Ok(gk.order(m, &select))
+            },
+        },
+    )?;
+    Ok(with_units(Json(body).into_response(), units))
+}
+
+async fn member_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+    Path(key): Path<String>,
+) -> GraphResult<Response> {
+    member_of_page(&state, &caller, &ctx, &key, false)
+}
+
+async fn transitive_member_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+    Path(key): Path<String>,
+) -> GraphResult<Response> {
+    member_of_page(&state, &caller, &ctx, &key, true)
+}
+
 async fn delta_route(
     State(state): State<AppState>,
     caller: Caller,
@@ -453,4 +570,10 @@ pub fn routes() -> axum::Router<AppState> {
             "/v1.0/users/{user}",
             get(get_one).patch(update).delete(delete),
         )
+        .route("/v1.0/users/{user}/memberOf", get(member_of))
+        .route(
+            "/v1.0/users/{user}/transitiveMemberOf",
+            get(transitive_member_of),
+        )
+        .route("/v1.0/me", get(me))
 }

@@ -1173,3 +1173,43 @@ async fn a_generated_tenant_lists_and_syncs() {
     let (s, _, _) = get(&sim, "/v1.0/contacts", &token).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn member_of_and_me() {
+    let (sim, token) = start(3, Behaviour::default()).await;
+    let (s, _, body) = get(
+        &sim,
+        &format!("/v1.0/users/{}/memberOf?$select=id,displayName", uid(1)),
+        &token,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(ids(&body), vec!["99999999-0000-4000-8000-000000000002"]);
+    assert_eq!(body["value"][0]["@odata.type"], "#microsoft.graph.group");
+    let (_, _, body) = get(
+        &sim,
+        "/v1.0/users/user1@contoso.onmicrosoft.com/transitiveMemberOf",
+        &token,
+    )
+    .await;
+    assert_eq!(
+        ids(&body),
+        vec![
+            "99999999-0000-4000-8000-000000000001",
+            "99999999-0000-4000-8000-000000000002"
+        ]
+    );
+
+    let (s, _, body) = get(&sim, "/v1.0/me", &token).await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "BadRequest");
+    let delegated = sim
+        .state
+        .issue_delegated_token(&sim.credentials.client_id, &uid(2), &["User.Read".into()])
+        .unwrap()
+        .access_token;
+    let (s, _, body) = get(&sim, "/v1.0/me?$select=id,displayName", &delegated).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["id"], uid(2));
+    assert_eq!(body["displayName"], "Person 2");
+}
