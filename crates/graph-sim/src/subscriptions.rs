@@ -101,7 +101,11 @@ pub struct Subscription {
 
 /// Graph's `DateTimeOffset` form with 7 fractional digits, as subscriptions show it.
 pub fn offset_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+    format!(
+        "{}.{:07}Z",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.timestamp_subsec_nanos().min(999_999_999) / 100
+    )
 }
 
 impl Subscription {
