@@ -49,8 +49,8 @@ fn bad(message: impl Into<String>) -> Response {
 
 /// Parses and checks the batch payload; `Err` is the whole batch's 400.
 fn parse(body: &[u8]) -> Result<Vec<Inner>, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("Invalid batch payload format: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("Invalid batch payload format: {e}"))?;
     let reqs = v
         .get("requests")
         .and_then(Value::as_array)
@@ -84,11 +84,18 @@ fn parse(body: &[u8]) -> Result<Vec<Inner>, String> {
             Some(Value::Object(m)) => m
                 .iter()
                 .map(|(k, v)| {
-                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
                     (k.clone(), v)
                 })
                 .collect(),
-            Some(_) => return Err(format!("Invalid batch payload format: 'headers' of request '{id}' must be an object.")),
+            Some(_) => {
+                return Err(format!(
+                    "Invalid batch payload format: 'headers' of request '{id}' must be an object."
+                ))
+            }
         };
         let depends_on = match r.get("dependsOn") {
             None | Some(Value::Null) => Vec::new(),
@@ -96,8 +103,14 @@ fn parse(body: &[u8]) -> Result<Vec<Inner>, String> {
                 .iter()
                 .map(|d| d.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
-                .ok_or(format!("Invalid batch payload format: 'dependsOn' of request '{id}' must list ids."))?,
-            Some(_) => return Err(format!("Invalid batch payload format: 'dependsOn' of request '{id}' must be an array.")),
+                .ok_or(format!(
+                    "Invalid batch payload format: 'dependsOn' of request '{id}' must list ids."
+                ))?,
+            Some(_) => {
+                return Err(format!(
+                    "Invalid batch payload format: 'dependsOn' of request '{id}' must be an array."
+                ))
+            }
         };
         out.push(Inner {
             method: field("method")?.to_ascii_uppercase(),
@@ -124,7 +137,9 @@ fn parse(body: &[u8]) -> Result<Vec<Inner>, String> {
         let before = taken.len();
         for r in &out {
             if !taken.contains(&r.id.to_ascii_lowercase())
-                && r.depends_on.iter().all(|d| taken.contains(&d.to_ascii_lowercase()))
+                && r.depends_on
+                    .iter()
+                    .all(|d| taken.contains(&d.to_ascii_lowercase()))
             {
                 taken.insert(r.id.to_ascii_lowercase());
             }
@@ -246,7 +261,13 @@ async fn batch(
                 ));
                 continue;
             }
-            runs.push(run(router.clone(), outer.clone(), outlook.clone(), r, date.clone()));
+            runs.push(run(
+                router.clone(),
+                outer.clone(),
+                outlook.clone(),
+                r,
+                date.clone(),
+            ));
         }
         for (id, st, resp) in futures_util::future::join_all(runs).await {
             status.insert(id.to_ascii_lowercase(), st);
@@ -265,10 +286,18 @@ async fn run(
     date: String,
 ) -> (String, u16, Value) {
     let fail = |status: u16, code: &str, msg: &str| {
-        (r.id.clone(), status, inner_error(&r.id, status, code, msg, &date))
+        (
+            r.id.clone(),
+            status,
+            inner_error(&r.id, status, code, msg, &date),
+        )
     };
     let Some(path) = map_url(&r.url) else {
-        return fail(400, "BadRequest", "The url of a batch request must be relative, e.g. /users.");
+        return fail(
+            400,
+            "BadRequest",
+            "The url of a batch request must be relative, e.g. /users.",
+        );
     };
     if path.to_ascii_lowercase().starts_with("/v1.0/$batch") {
         return fail(400, "BadRequest", "A batch cannot contain another batch.");
@@ -287,7 +316,9 @@ async fn run(
                 "Content-Type header must be specified when a request has a body.",
             )
         }
-        (Some(b), Some(ct)) if ct.to_ascii_lowercase().contains("json") => b.to_string().into_bytes(),
+        (Some(b), Some(ct)) if ct.to_ascii_lowercase().contains("json") => {
+            b.to_string().into_bytes()
+        }
         (Some(Value::String(s)), Some(_)) => base64::engine::general_purpose::STANDARD
             .decode(s)
             .unwrap_or_else(|_| s.clone().into_bytes()),
@@ -310,7 +341,11 @@ async fn run(
         builder = builder.header(http::header::HOST, h.clone());
     }
     let Ok(mut req) = builder.body(Body::from(body_bytes)) else {
-        return fail(400, "BadRequest", "The request's url or headers are invalid.");
+        return fail(
+            400,
+            "BadRequest",
+            "The request's url or headers are invalid.",
+        );
     };
     if let Some(s) = outer.scheme {
         req.extensions_mut().insert(s);
@@ -326,10 +361,17 @@ async fn run(
     };
     let status = resp.status();
     let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let mut hdrs = Map::new();
     for (k, v) in &parts.headers {
-        if matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection") {
+        if matches!(
+            k.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
             continue;
         }
         if let Ok(s) = v.to_str() {
@@ -345,9 +387,8 @@ async fn run(
     let mut out = json!({"id": r.id, "status": status.as_u16(), "headers": hdrs});
     if !bytes.is_empty() {
         out["body"] = if ct.contains("json") {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         } else if ct.starts_with("text/") {
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         } else {
@@ -391,7 +432,8 @@ mod tests {
     fn parse_refuses_duplicates_unknown_deps_and_cycles() {
         let dup = br#"{"requests":[{"id":"a","method":"GET","url":"/users"},{"id":"A","method":"GET","url":"/users"}]}"#;
         assert!(parse(dup).is_err());
-        let unknown = br#"{"requests":[{"id":"a","method":"GET","url":"/users","dependsOn":["z"]}]}"#;
+        let unknown =
+            br#"{"requests":[{"id":"a","method":"GET","url":"/users","dependsOn":["z"]}]}"#;
         assert!(parse(unknown).is_err());
         let cycle = br#"{"requests":[{"id":"a","method":"GET","url":"/u","dependsOn":["b"]},{"id":"b","method":"GET","url":"/u","dependsOn":["a"]}]}"#;
         assert!(parse(cycle).is_err());

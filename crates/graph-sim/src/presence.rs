@@ -32,13 +32,22 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1.0/users/{user}/presence", get(get_user_presence))
         .route("/v1.0/me/presence", get(get_my_presence))
-        .route("/v1.0/communications/presences/{user}", get(get_presence_by_id))
+        .route(
+            "/v1.0/communications/presences/{user}",
+            get(get_presence_by_id),
+        )
         .route(
             "/v1.0/communications/getPresencesByUserId",
             post(get_presences_by_user_id),
         )
-        .route("/v1.0/users/{user}/presence/setPresence", post(set_presence))
-        .route("/v1.0/users/{user}/presence/clearPresence", post(clear_presence))
+        .route(
+            "/v1.0/users/{user}/presence/setPresence",
+            post(set_presence),
+        )
+        .route(
+            "/v1.0/users/{user}/presence/clearPresence",
+            post(clear_presence),
+        )
         .route(
             "/v1.0/users/{user}/presence/setUserPreferredPresence",
             post(set_preferred),
@@ -52,7 +61,10 @@ pub fn routes() -> axum::Router<AppState> {
             put(sim_teams_put).delete(sim_teams_delete),
         )
         .route("/_sim/presence/{user}/idle", post(sim_idle))
-        .route("/_sim/presence/{user}/out-of-office", put(sim_out_of_office))
+        .route(
+            "/_sim/presence/{user}/out-of-office",
+            put(sim_out_of_office),
+        )
 }
 
 const READ_APP: &[&str] = &["Presence.Read.All", "Presence.ReadWrite.All"];
@@ -108,7 +120,11 @@ fn resolve_user(state: &AppState, key: &str) -> GraphResult<String> {
 }
 
 /// The presence entity as Graph serialises it (without `@odata.context`).
-pub fn presence_json(id: &str, p: Option<&PresenceState>, now: chrono::DateTime<chrono::Utc>) -> Value {
+pub fn presence_json(
+    id: &str,
+    p: Option<&PresenceState>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
     let empty = PresenceState::default();
     let p = p.unwrap_or(&empty);
     let shown = rules::compute(p, now);
@@ -185,7 +201,12 @@ async fn get_my_presence(
         ));
     };
     require_read(&caller, Some(&id))?;
-    Ok(single_presence(&state, &ctx, &id, "users('me')/presence/$entity"))
+    Ok(single_presence(
+        &state,
+        &ctx,
+        &id,
+        "users('me')/presence/$entity",
+    ))
 }
 
 async fn get_presence_by_id(
@@ -211,11 +232,12 @@ async fn get_presence_by_id(
 /// Parses a JSON request body into `T`, answering Graph's 400 on failure.
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> GraphResult<T> {
     if body.is_empty() {
-        return Err(GraphError::bad_request("Empty Payload, JSON content expected"));
+        return Err(GraphError::bad_request(
+            "Empty Payload, JSON content expected",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        GraphError::bad_request(format!("Invalid request body: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| GraphError::bad_request(format!("Invalid request body: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -240,7 +262,9 @@ async fn get_presences_by_user_id(
     }
     let req: IdsBody = parse_body(&body)?;
     if req.ids.is_empty() {
-        return Err(GraphError::bad_request("The ids parameter must not be empty."));
+        return Err(GraphError::bad_request(
+            "The ids parameter must not be empty.",
+        ));
     }
     if req.ids.len() > MAX_IDS {
         return Err(GraphError::bad_request(format!(
@@ -515,7 +539,12 @@ fn control_user(state: &AppState, key: &str) -> Result<String, ControlError> {
         .read()
         .find_user(key)
         .map(|u| u.id.clone())
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no user '{key}' in the tenant")))
+        .ok_or_else(|| {
+            ControlError(
+                StatusCode::NOT_FOUND,
+                format!("no user '{key}' in the tenant"),
+            )
+        })
 }
 
 fn control_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ControlError> {
@@ -644,4 +673,3 @@ async fn sim_out_of_office(
         Ok(())
     })
 }
-

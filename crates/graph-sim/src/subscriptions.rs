@@ -330,7 +330,10 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// Background tasks: notification delivery, lifecycle checks, and the presence ticker.
 pub fn spawn_workers(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    let _ = state.subscriptions.state.set(std::sync::Arc::downgrade(&state));
+    let _ = state
+        .subscriptions
+        .state
+        .set(std::sync::Arc::downgrade(&state));
     vec![
         delivery::spawn(state.clone()),
         crate::presence::spawn_ticker(state),

@@ -60,7 +60,10 @@ pub fn accepted(pairs: &[(&str, &str)], availability: &str, activity: &str) -> b
 /// Parses an ISO-8601 duration of the form `P[nD][T[nH][nM][n[.f]S]]` (what Graph's
 /// `Edm.Duration` accepts in practice); `None` when malformed or not positive.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let rest = s.trim().strip_prefix('P').or_else(|| s.trim().strip_prefix('p'))?;
+    let rest = s
+        .trim()
+        .strip_prefix('P')
+        .or_else(|| s.trim().strip_prefix('p'))?;
     let (date, time) = match rest.split_once(['T', 't']) {
         Some((d, t)) => (d, Some(t)),
         None => (rest, None),
@@ -132,7 +135,9 @@ fn alive(s: &PresenceSession, now: DateTime<Utc>) -> bool {
 /// What one live session shows at `now` (an application's `Available` fades when not refreshed).
 fn session_shows(s: &PresenceSession, now: DateTime<Utc>) -> Shown {
     if s.session_id != TEAMS_CLIENT && s.availability == "Available" {
-        let idle = parse_time(&s.set_at).map(|t| (now - t).num_seconds()).unwrap_or(0);
+        let idle = parse_time(&s.set_at)
+            .map(|t| (now - t).num_seconds())
+            .unwrap_or(0);
         if idle >= FADE_AWAY {
             return Shown::of("Away", "Away");
         }
@@ -178,7 +183,11 @@ pub fn compute(p: &PresenceState, now: DateTime<Utc>) -> Shown {
             .max_by_key(|s| rank(&s.availability))
             .unwrap_or_else(|| Shown::of("Offline", "Offline"))
     };
-    if p.out_of_office && !matches!(shown.availability.as_str(), "Busy" | "BusyIdle" | "DoNotDisturb")
+    if p.out_of_office
+        && !matches!(
+            shown.availability.as_str(),
+            "Busy" | "BusyIdle" | "DoNotDisturb"
+        )
     {
         shown.activity = "OutOfOffice".to_string();
     }
@@ -230,8 +239,7 @@ pub fn sequence_number(p: &PresenceState, now: DateTime<Utc>) -> String {
 /// sequence past both its previous value and `now`.
 pub fn touch(p: &mut PresenceState, now: DateTime<Utc>) {
     p.sessions.retain(|s| alive(s, now));
-    if p
-        .preferred
+    if p.preferred
         .as_ref()
         .is_some_and(|pr| parse_time(&pr.expires_at).is_none_or(|e| now >= e))
     {
@@ -278,14 +286,22 @@ mod tests {
         let t0 = Utc::now();
         let mut p = PresenceState::default();
         assert_eq!(compute(&p, t0), Shown::of("Offline", "Offline"));
-        p.sessions.push(session("a", "Available", "Available", t0, 60));
+        p.sessions
+            .push(session("a", "Available", "Available", t0, 60));
         p.sessions.push(session("b", "Away", "Away", t0, 60));
         assert_eq!(compute(&p, t0), Shown::of("Available", "Available"));
         let t5 = t0 + Duration::minutes(5);
         assert_eq!(compute(&p, t5), Shown::of("Available", "AvailableInactive"));
-        assert_eq!(compute(&p, t0 + Duration::minutes(10)), Shown::of("Away", "Away"));
-        assert_eq!(compute(&p, t0 + Duration::minutes(61)), Shown::of("Offline", "Offline"));
-        p.sessions.push(session("c", "DoNotDisturb", "Presenting", t0, 60));
+        assert_eq!(
+            compute(&p, t0 + Duration::minutes(10)),
+            Shown::of("Away", "Away")
+        );
+        assert_eq!(
+            compute(&p, t0 + Duration::minutes(61)),
+            Shown::of("Offline", "Offline")
+        );
+        p.sessions
+            .push(session("c", "DoNotDisturb", "Presenting", t0, 60));
         assert_eq!(compute(&p, t0), Shown::of("DoNotDisturb", "Presenting"));
         p.preferred = Some(PreferredPresence {
             availability: "BeRightBack".into(),
@@ -300,7 +316,8 @@ mod tests {
         let t0 = Utc::now();
         let mut p = PresenceState::default();
         touch(&mut p, t0);
-        p.sessions.push(session("a", "Available", "Available", t0, 60));
+        p.sessions
+            .push(session("a", "Available", "Available", t0, 60));
         let s0 = sequence_number(&p, t0 + Duration::minutes(1));
         assert_eq!(s0, sequence_number(&p, t0 + Duration::minutes(2)));
         let s5 = sequence_number(&p, t0 + Duration::minutes(6));

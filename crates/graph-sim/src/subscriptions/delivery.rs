@@ -87,7 +87,10 @@ fn take_due(subs: &Subscriptions, now: DateTime<Utc>) -> Vec<Batch> {
     for p in due {
         let slot = batches.iter_mut().find(|b| {
             let f = &b.items[0];
-            f.sub_id == p.sub_id && f.url == p.url && f.kind == p.kind && b.items.len() < MAX_PER_POST
+            f.sub_id == p.sub_id
+                && f.url == p.url
+                && f.kind == p.kind
+                && b.items.len() < MAX_PER_POST
         });
         match slot {
             Some(b) => b.items.push(p),
@@ -95,7 +98,10 @@ fn take_due(subs: &Subscriptions, now: DateTime<Utc>) -> Vec<Batch> {
         }
     }
     for b in &batches {
-        *inner.in_flight.entry(b.items[0].sub_id.clone()).or_default() += b.items.len();
+        *inner
+            .in_flight
+            .entry(b.items[0].sub_id.clone())
+            .or_default() += b.items.len();
     }
     batches
 }
@@ -111,7 +117,10 @@ async fn deliver(state: AppState, batch: Batch) {
         .subscriptions
         .client()
         .post(&url)
-        .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
         .body(body.to_string())
         .send()
         .await;

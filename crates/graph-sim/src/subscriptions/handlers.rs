@@ -68,7 +68,9 @@ fn not_found(id: &str) -> GraphError {
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> GraphResult<T> {
     if body.is_empty() {
-        return Err(GraphError::bad_request("Empty Payload, JSON content expected"));
+        return Err(GraphError::bad_request(
+            "Empty Payload, JSON content expected",
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| GraphError::bad_request(format!("Invalid request body: {e}")))
@@ -81,7 +83,11 @@ fn parse_expiration(s: &str) -> GraphResult<DateTime<Utc>> {
         .or_else(|_| {
             chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc())
         })
-        .map_err(|_| invalid(format!("expirationDateTime '{s}' is not a valid DateTimeOffset.")))
+        .map_err(|_| {
+            invalid(format!(
+                "expirationDateTime '{s}' is not a valid DateTimeOffset."
+            ))
+        })
 }
 
 /// Applies Graph's lifetime rules: in the future, at most the family's maximum, and raised
@@ -126,7 +132,9 @@ async fn validate_endpoint(state: &AppState, url: &str) -> GraphResult<()> {
     );
     let mut target = reqwest::Url::parse(url)
         .map_err(|_| invalid(format!("The notification URL '{url}' is not valid.")))?;
-    target.query_pairs_mut().append_pair("validationToken", &token);
+    target
+        .query_pairs_mut()
+        .append_pair("validationToken", &token);
     let sent = state
         .subscriptions
         .client()
@@ -156,7 +164,9 @@ async fn validate_endpoint(state: &AppState, url: &str) -> GraphResult<()> {
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/plain"));
     let body = match resp.text().await {
         Ok(b) => b,
-        Err(e) if e.is_timeout() => return Err(invalid("Subscription validation request timed out.")),
+        Err(e) if e.is_timeout() => {
+            return Err(invalid("Subscription validation request timed out."))
+        }
         Err(_) => String::new(),
     };
     if !plain || body != token {
@@ -170,8 +180,12 @@ async fn validate_endpoint(state: &AppState, url: &str) -> GraphResult<()> {
 /// The `exp` of the caller's bearer token (for `reauthorizationRequired`).
 fn token_expiry(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?;
-    let exp = crate::jwt::Jwt::parse(token.trim()).ok()?.claim_i64("exp")?;
+    let token = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))?;
+    let exp = crate::jwt::Jwt::parse(token.trim())
+        .ok()?
+        .claim_i64("exp")?;
     DateTime::from_timestamp(exp, 0)
 }
 
@@ -181,7 +195,9 @@ fn resolve_target(state: &AppState, caller: &Caller, target: Target) -> GraphRes
     let user = |key: &str| -> GraphResult<String> {
         if key.eq_ignore_ascii_case("me") {
             return caller.user_id.clone().ok_or_else(|| {
-                GraphError::bad_request("/me request is only valid with delegated authentication flow.")
+                GraphError::bad_request(
+                    "/me request is only valid with delegated authentication flow.",
+                )
             });
         }
         t.find_user(key)
@@ -202,7 +218,10 @@ fn resolve_target(state: &AppState, caller: &Caller, target: Target) -> GraphRes
         }
         Target::FolderContacts(u, f) => {
             let id = user(&u)?;
-            let mb = t.mailboxes.get(&id).ok_or_else(GraphError::mailbox_not_enabled)?;
+            let mb = t
+                .mailboxes
+                .get(&id)
+                .ok_or_else(GraphError::mailbox_not_enabled)?;
             if f.eq_ignore_ascii_case(&mb.default_folder_id) {
                 Target::Contacts(id)
             } else if mb.folders.get(&f).is_some() {
@@ -226,15 +245,25 @@ fn authorize(caller: &Caller, target: &Target) -> GraphResult<()> {
             "The request is not authorized for this user or application.",
         ));
     }
-    let perms = if caller.is_delegated() { delegated } else { app };
+    let perms = if caller.is_delegated() {
+        delegated
+    } else {
+        app
+    };
     if !caller.has_any(perms) {
-        return Err(forbidden("Create", "Insufficient privileges to complete the operation."));
+        return Err(forbidden(
+            "Create",
+            "Insufficient privileges to complete the operation.",
+        ));
     }
     if let (Some(me), Target::Contacts(u) | Target::FolderContacts(u, _)) =
         (caller.user_id.as_deref(), target)
     {
         if !u.eq_ignore_ascii_case(me) {
-            return Err(forbidden("Create", "Access is denied. Check credentials and try again."));
+            return Err(forbidden(
+                "Create",
+                "Access is denied. Check credentials and try again.",
+            ));
         }
     }
     Ok(())
@@ -281,14 +310,14 @@ fn check_quota(
                 ));
             }
         }
-        (Family::Presence, _) => {
+        (Family::Presence, _)
             if live.iter().any(|s| {
                 s.application_id == new.application_id && s.delegated_user == new.delegated_user
-            }) {
-                return exceeded(
-                    "A presence subscription already exists for this user and application.".into(),
-                );
-            }
+            }) =>
+        {
+            return exceeded(
+                "A presence subscription already exists for this user and application.".into(),
+            );
         }
         _ => {}
     }
@@ -413,7 +442,9 @@ async fn create(
         reauthorization_sent: false,
         stats: Default::default(),
     };
-    state.subscriptions.with(|subs| check_quota(subs, &sub, now))?;
+    state
+        .subscriptions
+        .with(|subs| check_quota(subs, &sub, now))?;
     validate_endpoint(&state, &notification_url).await?;
     if let Some(l) = &req.lifecycle_notification_url {
         validate_endpoint(&state, l).await?;
@@ -497,7 +528,11 @@ async fn patch(
     }
     let now = state.clock.now();
     let expiration = match &req.expiration_date_time {
-        Some(s) => Some(check_expiration(current.family(), parse_expiration(s)?, now)?),
+        Some(s) => Some(check_expiration(
+            current.family(),
+            parse_expiration(s)?,
+            now,
+        )?),
         None => None,
     };
     if let Some(url) = &req.notification_url {
@@ -545,10 +580,18 @@ async fn reauthorize(
         .get(&caller.app_id)
         .is_some_and(|a| a.admin_consented);
     if !consented {
-        return Err(forbidden("Reauthorize", "The application's consent was revoked."));
+        return Err(forbidden(
+            "Reauthorize",
+            "The application's consent was revoked.",
+        ));
     }
     authorize(&caller, &s.target).map_err(|e| {
-        GraphError::new(e.status, &e.code, e.message.replace("Operation: Create", "Operation: Reauthorize"))
+        GraphError::new(
+            e.status,
+            &e.code,
+            e.message
+                .replace("Operation: Create", "Operation: Reauthorize"),
+        )
     })?;
     let token_exp = token_expiry(&headers);
     state.subscriptions.with(|subs| {

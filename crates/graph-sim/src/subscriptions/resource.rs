@@ -70,10 +70,7 @@ impl Target {
                 seg(0) == "groups" && segs.len() >= 2 && eq(seg(1), id)
             }
             Target::Contacts(user) => {
-                seg(0) == "users"
-                    && eq(seg(1), user)
-                    && seg(2) == "contacts"
-                    && segs.len() == 4
+                seg(0) == "users" && eq(seg(1), user) && seg(2) == "contacts" && segs.len() == 4
             }
             Target::FolderContacts(user, folder) => {
                 seg(0) == "users"
@@ -197,7 +194,8 @@ pub fn parse(resource: &str) -> Result<Target, ResourceError> {
 /// Parses `$filter=id in ('a','b')` (URL-encoded or not).
 fn presence_filter(query: Option<&str>) -> Result<BTreeSet<String>, ResourceError> {
     let bad = |m: &str| ResourceError::BadFilter(m.to_string());
-    let query = query.ok_or_else(|| bad("A presence subscription needs a user id or $filter=id in ('…')."))?;
+    let query = query
+        .ok_or_else(|| bad("A presence subscription needs a user id or $filter=id in ('…')."))?;
     let decoded = percent_encoding::percent_decode_str(&query.replace('+', " "))
         .decode_utf8_lossy()
         .to_string();
@@ -252,8 +250,14 @@ mod tests {
     fn parses_supported_resources() {
         assert_eq!(parse("/users").unwrap(), Target::Users);
         assert_eq!(parse("users/abc").unwrap(), Target::User("abc".into()));
-        assert_eq!(parse("/groups/g/members").unwrap(), Target::GroupMembers("g".into()));
-        assert_eq!(parse("/users/u/contacts").unwrap(), Target::Contacts("u".into()));
+        assert_eq!(
+            parse("/groups/g/members").unwrap(),
+            Target::GroupMembers("g".into())
+        );
+        assert_eq!(
+            parse("/users/u/contacts").unwrap(),
+            Target::Contacts("u".into())
+        );
         assert_eq!(
             parse("/users/u/contactFolders/f/contacts").unwrap(),
             Target::FolderContacts("u".into(), "f".into())
@@ -273,7 +277,9 @@ mod tests {
         assert!(Target::Users.matches(&change("Users/abc")));
         assert!(!Target::Users.matches(&change("Users/abc/Contacts/c")));
         assert!(Target::Contacts("U".into()).matches(&change("Users/u/Contacts/c")));
-        assert!(!Target::Contacts("u".into()).matches(&change("Users/u/ContactFolders/f/Contacts/c")));
+        assert!(
+            !Target::Contacts("u".into()).matches(&change("Users/u/ContactFolders/f/Contacts/c"))
+        );
         assert!(Target::FolderContacts("u".into(), "f".into())
             .matches(&change("Users/u/ContactFolders/f/Contacts/c")));
         assert!(Target::Presence(["p".to_string()].into_iter().collect())

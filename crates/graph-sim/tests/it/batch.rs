@@ -8,7 +8,15 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 async fn batch(sim: &graph_sim::RunningSim, token: &str, requests: Value) -> (u16, Value) {
-    let (s, _, v) = send(sim, Method::POST, "/v1.0/$batch", token, Some(json!({"requests": requests})), &[]).await;
+    let (s, _, v) = send(
+        sim,
+        Method::POST,
+        "/v1.0/$batch",
+        token,
+        Some(json!({"requests": requests})),
+        &[],
+    )
+    .await;
     (s, v)
 }
 
@@ -34,14 +42,26 @@ async fn more_than_twenty_requests_or_duplicate_ids_fail_the_batch() {
     let (s, v) = batch(&sim, &tok, json!(reqs[..20])).await;
     assert_eq!(s, 200);
     assert_eq!(v["responses"].as_array().unwrap().len(), 20);
-    let (s, v) = batch(&sim, &tok, json!([
-        {"id": "a", "method": "GET", "url": "/users"},
-        {"id": "A", "method": "GET", "url": "/users"},
-    ]))
+    let (s, v) = batch(
+        &sim,
+        &tok,
+        json!([
+            {"id": "a", "method": "GET", "url": "/users"},
+            {"id": "A", "method": "GET", "url": "/users"},
+        ]),
+    )
     .await;
     assert_eq!(s, 400);
     assert_graph_error(&v, "BadRequest");
-    let (s, _, v) = send(&sim, Method::POST, "/v1.0/$batch", &tok, Some(json!({"nope": []})), &[]).await;
+    let (s, _, v) = send(
+        &sim,
+        Method::POST,
+        "/v1.0/$batch",
+        &tok,
+        Some(json!({"nope": []})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 400);
     assert_graph_error(&v, "BadRequest");
 }
@@ -89,7 +109,11 @@ async fn inner_requests_are_throttled_with_their_own_retry_after() {
     let throttled: Vec<&Value> = responses.iter().filter(|r| r["status"] == 429).collect();
     assert_eq!((ok, throttled.len()), (3, 2), "{v}");
     for t in throttled {
-        let after: u64 = t["headers"]["Retry-After"].as_str().expect("inner Retry-After").parse().unwrap();
+        let after: u64 = t["headers"]["Retry-After"]
+            .as_str()
+            .expect("inner Retry-After")
+            .parse()
+            .unwrap();
         assert!((1..=30).contains(&after));
         assert_eq!(t["body"]["error"]["code"], "TooManyRequests");
     }
@@ -98,11 +122,18 @@ async fn inner_requests_are_throttled_with_their_own_retry_after() {
 #[tokio::test]
 async fn inner_requests_carry_the_outer_token() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
-    let (s, v) = batch(&sim, "not-a-token", json!([
-        {"id": "1", "method": "GET", "url": format!("/users/{}/presence", ids[0])},
-    ]))
+    let (s, v) = batch(
+        &sim,
+        "not-a-token",
+        json!([
+            {"id": "1", "method": "GET", "url": format!("/users/{}/presence", ids[0])},
+        ]),
+    )
     .await;
     assert_eq!(s, 200);
     assert_eq!(v["responses"][0]["status"], 401);
-    assert_eq!(v["responses"][0]["body"]["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        v["responses"][0]["body"]["error"]["code"],
+        "InvalidAuthenticationToken"
+    );
 }

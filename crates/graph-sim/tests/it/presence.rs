@@ -91,7 +91,12 @@ pub fn advance(sim: &RunningSim, mins: i64) {
 }
 
 /// Calls a `/_sim` control.
-pub async fn control(sim: &RunningSim, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn control(
+    sim: &RunningSim,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let key = sim.credentials.admin_key.clone();
     let (s, _, b) = send(sim, method, path, "", body, &[("x-sim-key", &key)]).await;
     (s, b)
@@ -114,8 +119,16 @@ fn pair(a: &str, b: &str) -> (String, String) {
     (a.to_string(), b.to_string())
 }
 
-async fn set(sim: &RunningSim, token: &str, user: &str, a: &str, b: &str, dur: Option<&str>) -> (u16, Value) {
-    let mut body = json!({"sessionId": sim.credentials.client_id, "availability": a, "activity": b});
+async fn set(
+    sim: &RunningSim,
+    token: &str,
+    user: &str,
+    a: &str,
+    b: &str,
+    dur: Option<&str>,
+) -> (u16, Value) {
+    let mut body =
+        json!({"sessionId": sim.credentials.client_id, "availability": a, "activity": b});
     if let Some(d) = dur {
         body["expirationDuration"] = d.into();
     }
@@ -152,14 +165,24 @@ async fn presence_entity_has_exactly_the_schema_properties() {
     assert_eq!(keys, want);
     assert_eq!(shown(&p), pair("Offline", "Offline"));
     assert_eq!(p["id"], ids[0].as_str());
-    assert!(p["@odata.context"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("/v1.0/$metadata#users('{}')/presence/$entity", ids[0])));
-    let (s, _, b) = get(&sim, &format!("/v1.0/communications/presences/{}", ids[0]), &tok).await;
+    assert!(p["@odata.context"].as_str().unwrap().ends_with(&format!(
+        "/v1.0/$metadata#users('{}')/presence/$entity",
+        ids[0]
+    )));
+    let (s, _, b) = get(
+        &sim,
+        &format!("/v1.0/communications/presences/{}", ids[0]),
+        &tok,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(b["id"], ids[0].as_str());
-    let (s, _, b) = get(&sim, "/v1.0/users/nobody@contoso.onmicrosoft.com/presence", &tok).await;
+    let (s, _, b) = get(
+        &sim,
+        "/v1.0/users/nobody@contoso.onmicrosoft.com/presence",
+        &tok,
+    )
+    .await;
     assert_eq!(s, 404);
     assert_graph_error(&b, "NotFound");
 }
@@ -228,10 +251,16 @@ async fn sessions_aggregate_and_preferred_presence_wins() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("Offline", "Offline"));
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("Offline", "Offline")
+    );
     // With a session, preferred beats it.
     set(&sim, &tok, &u, "Available", "Available", Some("PT1H")).await;
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("BeRightBack", "BeRightBack"));
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("BeRightBack", "BeRightBack")
+    );
     let (s, _, _) = send(
         &sim,
         Method::POST,
@@ -242,22 +271,74 @@ async fn sessions_aggregate_and_preferred_presence_wins() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("Available", "Available"));
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("Available", "Available")
+    );
     // Precedence among sessions: DoNotDisturb > Busy > Available > Away.
-    let (s, _) = control(&sim, Method::PUT, &teams, Some(json!({"availability": "Busy", "activity": "InAMeeting"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::PUT,
+        &teams,
+        Some(json!({"availability": "Busy", "activity": "InAMeeting"})),
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("Busy", "InAMeeting"));
-    control(&sim, Method::PUT, &teams, Some(json!({"availability": "DoNotDisturb", "activity": "Presenting"}))).await;
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("DoNotDisturb", "Presenting"));
-    control(&sim, Method::PUT, &teams, Some(json!({"availability": "Away", "activity": "Away"}))).await;
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("Available", "Available"));
-    let (s, _) = control(&sim, Method::PUT, &teams, Some(json!({"availability": "Busy", "activity": "Available"}))).await;
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("Busy", "InAMeeting")
+    );
+    control(
+        &sim,
+        Method::PUT,
+        &teams,
+        Some(json!({"availability": "DoNotDisturb", "activity": "Presenting"})),
+    )
+    .await;
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("DoNotDisturb", "Presenting")
+    );
+    control(
+        &sim,
+        Method::PUT,
+        &teams,
+        Some(json!({"availability": "Away", "activity": "Away"})),
+    )
+    .await;
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("Available", "Available")
+    );
+    let (s, _) = control(
+        &sim,
+        Method::PUT,
+        &teams,
+        Some(json!({"availability": "Busy", "activity": "Available"})),
+    )
+    .await;
     assert_eq!(s, 400);
     // Idle Teams client, then closed.
-    control(&sim, Method::PUT, &teams, Some(json!({"availability": "Available", "activity": "Available"}))).await;
-    let (s, v) = control(&sim, Method::POST, &format!("/_sim/presence/{u}/idle"), None).await;
+    control(
+        &sim,
+        Method::PUT,
+        &teams,
+        Some(json!({"availability": "Available", "activity": "Available"})),
+    )
+    .await;
+    let (s, v) = control(
+        &sim,
+        Method::POST,
+        &format!("/_sim/presence/{u}/idle"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(shown(&v), pair("Available", "Available"), "the app session still shows Available");
+    assert_eq!(
+        shown(&v),
+        pair("Available", "Available"),
+        "the app session still shows Available"
+    );
     let (s, _) = control(&sim, Method::DELETE, &teams, None).await;
     assert_eq!(s, 200);
     // Out of office.
@@ -271,42 +352,89 @@ async fn sessions_aggregate_and_preferred_presence_wins() {
     assert_eq!(s, 200, "{v}");
     let p = presence(&sim, &tok, &u).await;
     assert_eq!(shown(&p), pair("Available", "OutOfOffice"));
-    assert_eq!(p["outOfOfficeSettings"], json!({"message": "On leave", "isOutOfOffice": true}));
+    assert_eq!(
+        p["outOfOfficeSettings"],
+        json!({"message": "On leave", "isOutOfOffice": true})
+    );
 }
 
 #[tokio::test]
 async fn idle_teams_client_shows_away() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let u = ids[0].clone();
-    control(&sim, Method::PUT, &format!("/_sim/presence/{u}/teams"), Some(json!({"availability": "Available", "activity": "Available"}))).await;
-    let (s, v) = control(&sim, Method::POST, &format!("/_sim/presence/{u}/idle"), None).await;
+    control(
+        &sim,
+        Method::PUT,
+        &format!("/_sim/presence/{u}/teams"),
+        Some(json!({"availability": "Available", "activity": "Available"})),
+    )
+    .await;
+    let (s, v) = control(
+        &sim,
+        Method::POST,
+        &format!("/_sim/presence/{u}/idle"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(shown(&v), pair("Away", "Away"));
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Away", "Away"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Away", "Away")
+    );
     // The Teams client never expires.
     advance(&sim, 60 * 24 * 30);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Away", "Away"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Away", "Away")
+    );
 }
 
 #[tokio::test]
 async fn available_session_fades_then_expires() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let u = ids[0].clone();
-    set(&sim, &sim.app_token(), &u, "Available", "Available", Some("PT1H")).await;
+    set(
+        &sim,
+        &sim.app_token(),
+        &u,
+        "Available",
+        "Available",
+        Some("PT1H"),
+    )
+    .await;
     advance(&sim, 4);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Available", "Available"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Available", "Available")
+    );
     advance(&sim, 1);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Available", "AvailableInactive"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Available", "AvailableInactive")
+    );
     advance(&sim, 5);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Away", "Away"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Away", "Away")
+    );
     advance(&sim, 51);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Offline", "Offline"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Offline", "Offline")
+    );
     // Default expiry is five minutes.
     set(&sim, &sim.app_token(), &u, "Busy", "InACall", None).await;
     advance(&sim, 4);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Busy", "InACall"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Busy", "InACall")
+    );
     advance(&sim, 2);
-    assert_eq!(shown(&presence(&sim, &sim.app_token(), &u).await), pair("Offline", "Offline"));
+    assert_eq!(
+        shown(&presence(&sim, &sim.app_token(), &u).await),
+        pair("Offline", "Offline")
+    );
 }
 
 #[tokio::test]
@@ -318,7 +446,10 @@ async fn clearing_the_only_session_shows_offline() {
     let body = json!({"sessionId": sim.credentials.client_id});
     let (s, _, _) = send(&sim, Method::POST, &clear, &tok, Some(body.clone()), &[]).await;
     assert_eq!(s, 200);
-    assert_eq!(shown(&presence(&sim, &tok, &u).await), pair("Offline", "Offline"));
+    assert_eq!(
+        shown(&presence(&sim, &tok, &u).await),
+        pair("Offline", "Offline")
+    );
     let (s, _, v) = send(&sim, Method::POST, &clear, &tok, Some(body), &[]).await;
     assert_eq!(s, 404);
     assert_graph_error(&v, "NotFound");
@@ -330,12 +461,24 @@ async fn sequence_number_grows_with_changes_and_is_stable_without() {
     let u = ids[0].clone();
     let seq = |p: &Value| p["sequenceNumber"].as_str().unwrap().to_string();
     let s0 = seq(&presence(&sim, &sim.app_token(), &u).await);
-    set(&sim, &sim.app_token(), &u, "Available", "Available", Some("PT1H")).await;
+    set(
+        &sim,
+        &sim.app_token(),
+        &u,
+        "Available",
+        "Available",
+        Some("PT1H"),
+    )
+    .await;
     let s1 = seq(&presence(&sim, &sim.app_token(), &u).await);
     assert!(s1 > s0, "{s1} > {s0}");
     assert_eq!(s1, seq(&presence(&sim, &sim.app_token(), &u).await));
     advance(&sim, 1);
-    assert_eq!(s1, seq(&presence(&sim, &sim.app_token(), &u).await), "no change, same stamp");
+    assert_eq!(
+        s1,
+        seq(&presence(&sim, &sim.app_token(), &u).await),
+        "no change, same stamp"
+    );
     advance(&sim, 5);
     let s2 = seq(&presence(&sim, &sim.app_token(), &u).await);
     assert!(s2 > s1, "the fade is a change");
@@ -349,22 +492,56 @@ async fn get_presences_by_user_id_limits_and_unknown_ids() {
     let (sim, ids) = tenant_sim(2, |_| {}).await;
     let tok = sim.app_token();
     let path = "/v1.0/communications/getPresencesByUserId";
-    let many: Vec<String> = (0..651).map(|i| format!("00000000-0000-4000-9000-{i:012}")).collect();
-    let (s, _, v) = send(&sim, Method::POST, path, &tok, Some(json!({"ids": many})), &[]).await;
+    let many: Vec<String> = (0..651)
+        .map(|i| format!("00000000-0000-4000-9000-{i:012}"))
+        .collect();
+    let (s, _, v) = send(
+        &sim,
+        Method::POST,
+        path,
+        &tok,
+        Some(json!({"ids": many})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 400);
     assert_graph_error(&v, "BadRequest");
-    let (s, _, v) = send(&sim, Method::POST, path, &tok, Some(json!({"ids": many[..650]})), &[]).await;
+    let (s, _, v) = send(
+        &sim,
+        Method::POST,
+        path,
+        &tok,
+        Some(json!({"ids": many[..650]})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(v["value"].as_array().unwrap().len(), 650);
     let unknown = "99999999-0000-4000-8000-000000000000";
-    let (s, _, v) = send(&sim, Method::POST, path, &tok, Some(json!({"ids": [ids[0], ids[1], unknown]})), &[]).await;
+    let (s, _, v) = send(
+        &sim,
+        Method::POST,
+        path,
+        &tok,
+        Some(json!({"ids": [ids[0], ids[1], unknown]})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 200);
     let value = v["value"].as_array().unwrap();
     assert_eq!(value.len(), 3);
     assert_eq!(shown(&value[0]), pair("Offline", "Offline"));
     assert_eq!(value[2]["id"], unknown);
     assert_eq!(shown(&value[2]), pair("PresenceUnknown", "PresenceUnknown"));
-    let (s, _, _) = send(&sim, Method::POST, path, &tok, Some(json!({"nope": 1})), &[]).await;
+    let (s, _, _) = send(
+        &sim,
+        Method::POST,
+        path,
+        &tok,
+        Some(json!({"nope": 1})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 400);
 }
 
@@ -372,23 +549,48 @@ async fn get_presences_by_user_id_limits_and_unknown_ids() {
 async fn permissions_are_enforced() {
     let (sim, ids) = tenant_sim(2, |_| {}).await;
     let app = sim.credentials.client_id.clone();
-    sim.state.tenant.write().apps.get_mut(&app).unwrap().app_roles =
-        ["User.Read.All".to_string()].into_iter().collect();
+    sim.state
+        .tenant
+        .write()
+        .apps
+        .get_mut(&app)
+        .unwrap()
+        .app_roles = ["User.Read.All".to_string()].into_iter().collect();
     let tok = sim.app_token();
     let (s, _, v) = get(&sim, &format!("/v1.0/users/{}/presence", ids[0]), &tok).await;
     assert_eq!(s, 403);
     assert_graph_error(&v, "Forbidden");
-    sim.state.tenant.write().apps.get_mut(&app).unwrap().app_roles =
-        ["Presence.Read.All".to_string()].into_iter().collect();
+    sim.state
+        .tenant
+        .write()
+        .apps
+        .get_mut(&app)
+        .unwrap()
+        .app_roles = ["Presence.Read.All".to_string()].into_iter().collect();
     let tok = sim.app_token();
-    assert_eq!(get(&sim, &format!("/v1.0/users/{}/presence", ids[0]), &tok).await.0, 200);
+    assert_eq!(
+        get(&sim, &format!("/v1.0/users/{}/presence", ids[0]), &tok)
+            .await
+            .0,
+        200
+    );
     let (s, _) = set(&sim, &tok, &ids[0], "Available", "Available", None).await;
     assert_eq!(s, 403, "setPresence needs Presence.ReadWrite.All");
     // Delegated Presence.Read: own presence only.
     let me = delegated(&sim, &ids[0], &["Presence.Read"]);
     assert_eq!(get(&sim, "/v1.0/me/presence", &me).await.0, 200);
-    assert_eq!(get(&sim, &format!("/v1.0/users/{}/presence", ids[0]), &me).await.0, 200);
-    assert_eq!(get(&sim, &format!("/v1.0/users/{}/presence", ids[1]), &me).await.0, 403);
+    assert_eq!(
+        get(&sim, &format!("/v1.0/users/{}/presence", ids[0]), &me)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&sim, &format!("/v1.0/users/{}/presence", ids[1]), &me)
+            .await
+            .0,
+        403
+    );
 }
 
 #[tokio::test]

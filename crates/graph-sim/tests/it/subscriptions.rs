@@ -44,8 +44,12 @@ async fn hook(
     if let Some(t) = q.get("validationToken") {
         s.validations += 1;
         return match s.mode {
-            Mode::Echo => (StatusCode::OK, [("content-type", "text/plain")], t.clone()).into_response(),
-            Mode::Wrong => (StatusCode::OK, [("content-type", "text/plain")], "nope").into_response(),
+            Mode::Echo => {
+                (StatusCode::OK, [("content-type", "text/plain")], t.clone()).into_response()
+            }
+            Mode::Wrong => {
+                (StatusCode::OK, [("content-type", "text/plain")], "nope").into_response()
+            }
             Mode::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
     }
@@ -103,7 +107,15 @@ fn in_minutes(sim: &RunningSim, mins: i64) -> String {
 }
 
 async fn subscribe(sim: &RunningSim, token: &str, body: Value) -> (u16, Value) {
-    let (s, _, v) = send(sim, Method::POST, "/v1.0/subscriptions", token, Some(body), &[]).await;
+    let (s, _, v) = send(
+        sim,
+        Method::POST,
+        "/v1.0/subscriptions",
+        token,
+        Some(body),
+        &[],
+    )
+    .await;
     (s, v)
 }
 
@@ -123,22 +135,43 @@ async fn handshake_then_notifications_with_client_state() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let (url, st) = receiver(Mode::Echo).await;
     let tok = sim.app_token();
-    let (s, sub) = subscribe(&sim, &tok, json!({
-        "changeType": "updated,deleted",
-        "notificationUrl": format!("{url}/hook"),
-        "resource": "/users",
-        "expirationDateTime": in_minutes(&sim, 60 * 24),
-        "clientState": "secretClientValue",
-    }))
+    let (s, sub) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated,deleted",
+            "notificationUrl": format!("{url}/hook"),
+            "resource": "/users",
+            "expirationDateTime": in_minutes(&sim, 60 * 24),
+            "clientState": "secretClientValue",
+        }),
+    )
     .await;
     assert_eq!(s, 201, "{sub}");
     assert_eq!(st.lock().validations, 1);
-    let keys: BTreeSet<&str> = sub.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: BTreeSet<&str> = sub
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let want: BTreeSet<&str> = [
-        "@odata.context", "id", "resource", "applicationId", "changeType", "clientState",
-        "notificationUrl", "notificationQueryOptions", "lifecycleNotificationUrl",
-        "expirationDateTime", "creatorId", "includeResourceData", "latestSupportedTlsVersion",
-        "encryptionCertificate", "encryptionCertificateId", "notificationUrlAppId",
+        "@odata.context",
+        "id",
+        "resource",
+        "applicationId",
+        "changeType",
+        "clientState",
+        "notificationUrl",
+        "notificationQueryOptions",
+        "lifecycleNotificationUrl",
+        "expirationDateTime",
+        "creatorId",
+        "includeResourceData",
+        "latestSupportedTlsVersion",
+        "encryptionCertificate",
+        "encryptionCertificateId",
+        "notificationUrlAppId",
     ]
     .into_iter()
     .collect();
@@ -149,11 +182,20 @@ async fn handshake_then_notifications_with_client_state() {
     assert_eq!(s, 200);
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
 
-    sim.state.subscriptions.publish(user_change(&ids[0], ChangeType::Created));
-    sim.state.subscriptions.publish(user_change(&ids[0], ChangeType::Updated));
+    sim.state
+        .subscriptions
+        .publish(user_change(&ids[0], ChangeType::Created));
+    sim.state
+        .subscriptions
+        .publish(user_change(&ids[0], ChangeType::Updated));
     let got = wait_for(&st, "/hook", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let all: Vec<Value> = st.lock().received.iter().flat_map(|(_, v)| v["value"].as_array().cloned().unwrap_or_default()).collect();
+    let all: Vec<Value> = st
+        .lock()
+        .received
+        .iter()
+        .flat_map(|(_, v)| v["value"].as_array().cloned().unwrap_or_default())
+        .collect();
     assert_eq!(all.len(), 1, "created is not subscribed: {all:?}");
     let n = &got[0]["value"][0];
     assert_eq!(n["clientState"], "secretClientValue");
@@ -171,23 +213,31 @@ async fn failed_validation_creates_nothing() {
     let tok = sim.app_token();
     for mode in [Mode::Wrong, Mode::Fail] {
         let (url, st) = receiver(mode).await;
-        let (s, v) = subscribe(&sim, &tok, json!({
-            "changeType": "updated",
-            "notificationUrl": format!("{url}/hook"),
-            "resource": "/users",
-            "expirationDateTime": in_minutes(&sim, 120),
-        }))
+        let (s, v) = subscribe(
+            &sim,
+            &tok,
+            json!({
+                "changeType": "updated",
+                "notificationUrl": format!("{url}/hook"),
+                "resource": "/users",
+                "expirationDateTime": in_minutes(&sim, 120),
+            }),
+        )
         .await;
         assert_eq!(s, 400, "{v}");
         assert_graph_error(&v, "ValidationError");
         assert_eq!(st.lock().validations, 1);
     }
-    let (s, v) = subscribe(&sim, &tok, json!({
-        "changeType": "updated",
-        "notificationUrl": "http://127.0.0.1:1/hook",
-        "resource": "/users",
-        "expirationDateTime": in_minutes(&sim, 120),
-    }))
+    let (s, v) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated",
+            "notificationUrl": "http://127.0.0.1:1/hook",
+            "resource": "/users",
+            "expirationDateTime": in_minutes(&sim, 120),
+        }),
+    )
     .await;
     assert_eq!(s, 400);
     assert_graph_error(&v, "ValidationError");
@@ -199,10 +249,14 @@ async fn failed_validation_creates_nothing() {
 async fn http_urls_are_refused_unless_allowed() {
     let (sim, _) = tenant_sim(1, |b| b.allow_http_notification_urls = false).await;
     let (url, st) = receiver(Mode::Echo).await;
-    let (s, v) = subscribe(&sim, &sim.app_token(), json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "resource": "/users", "expirationDateTime": in_minutes(&sim, 120),
-    }))
+    let (s, v) = subscribe(
+        &sim,
+        &sim.app_token(),
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "resource": "/users", "expirationDateTime": in_minutes(&sim, 120),
+        }),
+    )
     .await;
     assert_eq!(s, 400);
     assert_graph_error(&v, "InvalidRequest");
@@ -214,20 +268,32 @@ async fn failing_receiver_is_retried_until_it_accepts() {
     let (sim, ids) = tenant_sim(1, |b| b.notification_retry_initial_secs = 0.1).await;
     let (url, st) = receiver(Mode::Echo).await;
     let tok = sim.app_token();
-    let (s, sub) = subscribe(&sim, &tok, json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "resource": format!("/users/{}", ids[0]), "expirationDateTime": in_minutes(&sim, 120),
-        "clientState": "cs",
-    }))
+    let (s, sub) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "resource": format!("/users/{}", ids[0]), "expirationDateTime": in_minutes(&sim, 120),
+            "clientState": "cs",
+        }),
+    )
     .await;
     assert_eq!(s, 201);
     st.lock().fail_next = 2;
-    sim.state.subscriptions.publish(user_change(&ids[0], ChangeType::Updated));
+    sim.state
+        .subscriptions
+        .publish(user_change(&ids[0], ChangeType::Updated));
     let got = wait_for(&st, "/hook", 1).await;
     assert_eq!(got[0]["value"][0]["clientState"], "cs");
     let (s, v) = control(&sim, Method::GET, "/_sim/subscriptions", None).await;
     assert_eq!(s, 200);
-    let entry = v["value"].as_array().unwrap().iter().find(|e| e["id"] == sub["id"]).unwrap().clone();
+    let entry = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == sub["id"])
+        .unwrap()
+        .clone();
     assert_eq!(entry["stats"]["failedAttempts"], 2);
     assert_eq!(entry["stats"]["delivered"], 1);
     assert_eq!(entry["stats"]["pending"], 0);
@@ -241,14 +307,20 @@ async fn notifications_are_dropped_after_the_horizon() {
     })
     .await;
     let (url, st) = receiver(Mode::Echo).await;
-    let (s, sub) = subscribe(&sim, &sim.app_token(), json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "resource": "/users", "expirationDateTime": in_minutes(&sim, 600),
-    }))
+    let (s, sub) = subscribe(
+        &sim,
+        &sim.app_token(),
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "resource": "/users", "expirationDateTime": in_minutes(&sim, 600),
+        }),
+    )
     .await;
     assert_eq!(s, 201);
     st.lock().fail_next = usize::MAX;
-    sim.state.subscriptions.publish(user_change(&ids[0], ChangeType::Updated));
+    sim.state
+        .subscriptions
+        .publish(user_change(&ids[0], ChangeType::Updated));
     tokio::time::sleep(Duration::from_millis(300)).await;
     advance(&sim, 2);
     let mut dropped = 0;
@@ -284,12 +356,20 @@ async fn presence_subscriptions_are_delegated_only() {
     let (s, _) = subscribe(&sim, &me, body).await;
     assert_eq!(s, 403, "one presence subscription per user and app");
     // A Teams client change of user 1 arrives.
-    let (s, _) = control(&sim, Method::PUT, &format!("/_sim/presence/{}/teams", ids[1]),
-        Some(json!({"availability": "Busy", "activity": "InAMeeting"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::PUT,
+        &format!("/_sim/presence/{}/teams", ids[1]),
+        Some(json!({"availability": "Busy", "activity": "InAMeeting"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let got = wait_for(&st, "/hook", 1).await;
     let n = &got[0]["value"][0];
-    assert_eq!(n["resource"], format!("communications/presences/{}", ids[1]));
+    assert_eq!(
+        n["resource"],
+        format!("communications/presences/{}", ids[1])
+    );
     assert_eq!(n["changeType"], "updated");
     assert_eq!(n["clientState"], "p");
 }
@@ -299,11 +379,15 @@ async fn presence_fade_is_notified_by_the_ticker() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let (url, st) = receiver(Mode::Echo).await;
     let me = delegated(&sim, &ids[0], &["Presence.Read.All"]);
-    let (s, _) = subscribe(&sim, &me, json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "resource": format!("/communications/presences/{}", ids[0]),
-        "expirationDateTime": in_minutes(&sim, 60),
-    }))
+    let (s, _) = subscribe(
+        &sim,
+        &me,
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "resource": format!("/communications/presences/{}", ids[0]),
+            "expirationDateTime": in_minutes(&sim, 60),
+        }),
+    )
     .await;
     assert_eq!(s, 201);
     let (s, _, _) = send(&sim, Method::POST, &format!("/v1.0/users/{}/presence/setPresence", ids[0]),
@@ -328,38 +412,72 @@ async fn lifetimes_change_types_and_resources_are_checked() {
         ("/users", "updated", 41_761, &tok, 400),
         ("/users", "updated", 41_700, &tok, 201),
         ("/groups", "created", 60, &tok, 400),
-        (&format!("/users/{}/contacts", ids[0])[..], "created,updated,deleted", 10_081, &tok, 400),
-        (&format!("/users/{}/contacts", ids[0])[..], "created,updated,deleted", 10_000, &tok, 201),
-        (&format!("/communications/presences/{}", ids[0])[..], "updated", 61, &me, 400),
+        (
+            &format!("/users/{}/contacts", ids[0])[..],
+            "created,updated,deleted",
+            10_081,
+            &tok,
+            400,
+        ),
+        (
+            &format!("/users/{}/contacts", ids[0])[..],
+            "created,updated,deleted",
+            10_000,
+            &tok,
+            201,
+        ),
+        (
+            &format!("/communications/presences/{}", ids[0])[..],
+            "updated",
+            61,
+            &me,
+            400,
+        ),
         ("/contacts", "updated", 60, &tok, 400),
         ("/users", "updated", -5, &tok, 400),
     ];
     for (resource, ct, mins, token, want) in cases {
-        let (s, v) = subscribe(&sim, token, json!({
-            "changeType": ct, "notificationUrl": hook, "resource": resource,
-            "expirationDateTime": in_minutes(&sim, mins),
-        }))
+        let (s, v) = subscribe(
+            &sim,
+            token,
+            json!({
+                "changeType": ct, "notificationUrl": hook, "resource": resource,
+                "expirationDateTime": in_minutes(&sim, mins),
+            }),
+        )
         .await;
         assert_eq!(s, want, "{resource} {ct} {mins}: {v}");
         if want == 400 {
             assert_graph_error(&v, "InvalidRequest");
         }
     }
-    let (s, v) = subscribe(&sim, &tok, json!({
-        "changeType": "updated", "notificationUrl": hook, "resource": "/users",
-        "expirationDateTime": in_minutes(&sim, 10), "clientState": "x".repeat(129),
-    }))
+    let (s, v) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated", "notificationUrl": hook, "resource": "/users",
+            "expirationDateTime": in_minutes(&sim, 10), "clientState": "x".repeat(129),
+        }),
+    )
     .await;
     assert_eq!(s, 400, "{v}");
-    let (s, v) = subscribe(&sim, &tok, json!({
-        "changeType": "updated", "notificationUrl": hook, "resource": "/users",
-        "expirationDateTime": in_minutes(&sim, 10),
-    }))
+    let (s, v) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated", "notificationUrl": hook, "resource": "/users",
+            "expirationDateTime": in_minutes(&sim, 10),
+        }),
+    )
     .await;
     assert_eq!(s, 201);
-    let exp = chrono::DateTime::parse_from_rfc3339(v["expirationDateTime"].as_str().unwrap()).unwrap();
+    let exp =
+        chrono::DateTime::parse_from_rfc3339(v["expirationDateTime"].as_str().unwrap()).unwrap();
     let ahead = exp.with_timezone(&chrono::Utc) - sim.state.clock.now();
-    assert!(ahead > chrono::Duration::minutes(44), "raised to 45 minutes: {ahead}");
+    assert!(
+        ahead > chrono::Duration::minutes(44),
+        "raised to 45 minutes: {ahead}"
+    );
 }
 
 #[tokio::test]
@@ -375,10 +493,29 @@ async fn renew_delete_and_expiry() {
     let id = sub["id"].as_str().unwrap().to_string();
     let path = format!("/v1.0/subscriptions/{id}");
     let new_exp = in_minutes(&sim, 60 * 24 * 3);
-    let (s, _, v) = send(&sim, Method::PATCH, &path, &tok, Some(json!({"expirationDateTime": new_exp})), &[]).await;
+    let (s, _, v) = send(
+        &sim,
+        Method::PATCH,
+        &path,
+        &tok,
+        Some(json!({"expirationDateTime": new_exp})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(&v["expirationDateTime"].as_str().unwrap()[..19], &new_exp[..19]);
-    let (s, _, v) = send(&sim, Method::PATCH, &path, &tok, Some(json!({"expirationDateTime": in_minutes(&sim, 50_000)})), &[]).await;
+    assert_eq!(
+        &v["expirationDateTime"].as_str().unwrap()[..19],
+        &new_exp[..19]
+    );
+    let (s, _, v) = send(
+        &sim,
+        Method::PATCH,
+        &path,
+        &tok,
+        Some(json!({"expirationDateTime": in_minutes(&sim, 50_000)})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 400, "{v}");
     let (s, _, _) = send(&sim, Method::DELETE, &path, &tok, None, &[]).await;
     assert_eq!(s, 204);
@@ -391,7 +528,15 @@ async fn renew_delete_and_expiry() {
     advance(&sim, 61);
     let tok = sim.app_token();
     assert_eq!(get(&sim, &path, &tok).await.0, 404);
-    let (s, _, _) = send(&sim, Method::PATCH, &path, &tok, Some(json!({"expirationDateTime": in_minutes(&sim, 120)})), &[]).await;
+    let (s, _, _) = send(
+        &sim,
+        Method::PATCH,
+        &path,
+        &tok,
+        Some(json!({"expirationDateTime": in_minutes(&sim, 120)})),
+        &[],
+    )
+    .await;
     assert_eq!(s, 404);
 }
 
@@ -400,25 +545,52 @@ async fn lifecycle_events_only_where_graph_sends_them() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let (url, st) = receiver(Mode::Echo).await;
     let tok = sim.app_token();
-    let (s, users) = subscribe(&sim, &tok, json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "lifecycleNotificationUrl": format!("{url}/life"),
-        "resource": "/users", "expirationDateTime": in_minutes(&sim, 120), "clientState": "L",
-    }))
+    let (s, users) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "lifecycleNotificationUrl": format!("{url}/life"),
+            "resource": "/users", "expirationDateTime": in_minutes(&sim, 120), "clientState": "L",
+        }),
+    )
     .await;
     assert_eq!(s, 201);
     assert_eq!(st.lock().validations, 2, "both URLs are validated");
     let trigger = |id: &Value| format!("/_sim/subscriptions/{}/lifecycle", id.as_str().unwrap());
-    let (s, _) = control(&sim, Method::POST, &trigger(&users["id"]), Some(json!({"event": "missed"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::POST,
+        &trigger(&users["id"]),
+        Some(json!({"event": "missed"})),
+    )
+    .await;
     assert_eq!(s, 400);
-    let (s, _) = control(&sim, Method::POST, &trigger(&users["id"]), Some(json!({"event": "reauthorizationRequired"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::POST,
+        &trigger(&users["id"]),
+        Some(json!({"event": "reauthorizationRequired"})),
+    )
+    .await;
     assert_eq!(s, 202);
     let got = wait_for(&st, "/life", 1).await;
     let e = &got[0]["value"][0];
     assert_eq!(e["lifecycleEvent"], "reauthorizationRequired");
     assert_eq!(e["clientState"], "L");
     assert_eq!(e["subscriptionId"], users["id"]);
-    let (s, _, _) = send(&sim, Method::POST, &format!("/v1.0/subscriptions/{}/reauthorize", users["id"].as_str().unwrap()), &tok, None, &[]).await;
+    let (s, _, _) = send(
+        &sim,
+        Method::POST,
+        &format!(
+            "/v1.0/subscriptions/{}/reauthorize",
+            users["id"].as_str().unwrap()
+        ),
+        &tok,
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(s, 204);
 
     let (s, contacts) = subscribe(&sim, &tok, json!({
@@ -428,14 +600,42 @@ async fn lifecycle_events_only_where_graph_sends_them() {
     }))
     .await;
     assert_eq!(s, 201);
-    let (s, _) = control(&sim, Method::POST, &trigger(&contacts["id"]), Some(json!({"event": "missed"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::POST,
+        &trigger(&contacts["id"]),
+        Some(json!({"event": "missed"})),
+    )
+    .await;
     assert_eq!(s, 202);
-    let (s, _) = control(&sim, Method::POST, &trigger(&contacts["id"]), Some(json!({"event": "subscriptionRemoved"}))).await;
+    let (s, _) = control(
+        &sim,
+        Method::POST,
+        &trigger(&contacts["id"]),
+        Some(json!({"event": "subscriptionRemoved"})),
+    )
+    .await;
     assert_eq!(s, 202);
     let got = wait_for(&st, "/life", 3).await;
-    let events: BTreeSet<String> = got.iter().map(|v| v["value"][0]["lifecycleEvent"].as_str().unwrap().to_string()).collect();
-    assert!(events.contains("missed") && events.contains("subscriptionRemoved"), "{events:?}");
-    let (s, _, _) = get(&sim, &format!("/v1.0/subscriptions/{}", contacts["id"].as_str().unwrap()), &tok).await;
+    let events: BTreeSet<String> = got
+        .iter()
+        .map(|v| {
+            v["value"][0]["lifecycleEvent"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        events.contains("missed") && events.contains("subscriptionRemoved"),
+        "{events:?}"
+    );
+    let (s, _, _) = get(
+        &sim,
+        &format!("/v1.0/subscriptions/{}", contacts["id"].as_str().unwrap()),
+        &tok,
+    )
+    .await;
     assert_eq!(s, 404, "subscriptionRemoved removes the subscription");
 }
 
@@ -444,17 +644,24 @@ async fn reauthorization_required_before_the_token_expires() {
     let (sim, ids) = tenant_sim(1, |_| {}).await;
     let (url, st) = receiver(Mode::Echo).await;
     let me = delegated(&sim, &ids[0], &["Presence.Read.All"]);
-    let (s, _) = subscribe(&sim, &me, json!({
-        "changeType": "updated", "notificationUrl": format!("{url}/hook"),
-        "lifecycleNotificationUrl": format!("{url}/life"),
-        "resource": format!("/communications/presences/{}", ids[0]),
-        "expirationDateTime": in_minutes(&sim, 60),
-    }))
+    let (s, _) = subscribe(
+        &sim,
+        &me,
+        json!({
+            "changeType": "updated", "notificationUrl": format!("{url}/hook"),
+            "lifecycleNotificationUrl": format!("{url}/life"),
+            "resource": format!("/communications/presences/{}", ids[0]),
+            "expirationDateTime": in_minutes(&sim, 60),
+        }),
+    )
     .await;
     assert_eq!(s, 201);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(st.lock().received.iter().all(|(p, _)| p != "/life"));
     advance(&sim, 51);
     let got = wait_for(&st, "/life", 1).await;
-    assert_eq!(got[0]["value"][0]["lifecycleEvent"], "reauthorizationRequired");
+    assert_eq!(
+        got[0]["value"][0]["lifecycleEvent"],
+        "reauthorizationRequired"
+    );
 }
