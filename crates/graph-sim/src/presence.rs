@@ -9,9 +9,9 @@ pub mod rules;
 use crate::caller::Caller;
 use crate::control::{ControlError, SimAdmin};
 use crate::error::{GraphError, GraphResult};
-use crate::model::{PreferredPresence, PresenceSession, PresenceState};
+use crate::model::{AutomaticReplies, PreferredPresence, PresenceSession, PresenceState};
 use crate::odata::RequestCtx;
-use crate::state::AppState;
+use crate::state::{AppState, TenantData};
 use crate::subscriptions::{Change, ChangeType};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -119,14 +119,44 @@ fn resolve_user(state: &AppState, key: &str) -> GraphResult<String> {
         .ok_or_else(|| user_not_found(key))
 }
 
+/// Whether Outlook automatic replies are on at `now` (always, or inside the scheduled window).
+fn automatic_replies_on(r: &AutomaticReplies, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let parse = |s: &Option<String>| {
+        let s = s.as_deref()?;
+        rules::parse_time(s).or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+    };
+    match r.status.as_str() {
+        "alwaysEnabled" => true,
+        "scheduled" => match (parse(&r.scheduled_start), parse(&r.scheduled_end)) {
+            (Some(a), Some(b)) => a <= now && now < b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The user's presence state as Graph sees it: the stored state, with out-of-office also on
+/// while the mailbox's automatic replies are (Graph's `isOutOfOffice` covers both).
+pub fn effective(t: &TenantData, id: &str, now: chrono::DateTime<chrono::Utc>) -> PresenceState {
+    let mut p = t.presence.get(id).cloned().unwrap_or_default();
+    if !p.out_of_office {
+        if let Some(mb) = t.mailboxes.get(id) {
+            if automatic_replies_on(&mb.automatic_replies, now) {
+                p.out_of_office = true;
+                let msg = &mb.automatic_replies.internal_reply_message;
+                p.out_of_office_message = (!msg.is_empty()).then(|| msg.clone());
+            }
+        }
+    }
+    p
+}
+
 /// The presence entity as Graph serialises it (without `@odata.context`).
-pub fn presence_json(
-    id: &str,
-    p: Option<&PresenceState>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    let empty = PresenceState::default();
-    let p = p.unwrap_or(&empty);
+pub fn presence_json(id: &str, p: &PresenceState, now: chrono::DateTime<chrono::Utc>) -> Value {
     let shown = rules::compute(p, now);
     json!({
         "id": id,
@@ -159,7 +189,7 @@ fn single_presence(state: &AppState, ctx: &RequestCtx, id: &str, context: &str) 
     let now = state.clock.now();
     let mut body = {
         let t = state.tenant.read();
-        presence_json(id, t.presence.get(id), now)
+        presence_json(id, &effective(&t, id, now), now)
     };
     let mut out = serde_json::Map::new();
     out.insert(
@@ -279,7 +309,7 @@ async fn get_presences_by_user_id(
             .iter()
             .map(|id| {
                 if t.users.get(id).is_some() {
-                    presence_json(id, t.presence.get(id), now)
+                    presence_json(id, &effective(&t, id, now), now)
                 } else {
                     unknown_presence_json(id)
                 }
@@ -303,8 +333,8 @@ fn mutate<T>(
     let now = state.clock.now();
     let out = {
         let mut t = state.tenant.write();
+        let before = rules::compute(&effective(&t, user_id, now), now);
         let p = t.presence.entry(user_id.to_string()).or_default();
-        let before = rules::compute(p, now);
         let mut next = p.clone();
         let out = f(&mut next, now)?;
         rules::touch(&mut next, now);
@@ -327,10 +357,7 @@ pub fn publish_if_changed(state: &AppState, user_id: &str) {
     let now = state.clock.now();
     let shown: Shown = {
         let t = state.tenant.read();
-        match t.presence.get(user_id) {
-            Some(p) => rules::compute(p, now),
-            None => rules::compute(&PresenceState::default(), now),
-        }
+        rules::compute(&effective(&t, user_id, now), now)
     };
     let key = (shown.availability, shown.activity);
     let prev = state
@@ -344,14 +371,15 @@ pub fn publish_if_changed(state: &AppState, user_id: &str) {
             id: user_id.to_string(),
             user_id: Some(user_id.to_string()),
             folder_id: None,
-            odata_type: "#Microsoft.Graph.presence".to_string(),
+            odata_type: "#microsoft.graph.presence".to_string(),
             change_type: ChangeType::Updated,
         });
     }
 }
 
 /// Background task: every half second, publishes presence changes caused by time alone
-/// (fades of idle sessions, expiry of sessions and preferred presence).
+/// (fades of idle sessions, expiry of sessions and preferred presence, scheduled automatic
+/// replies).
 pub fn spawn_ticker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -361,11 +389,23 @@ pub fn spawn_ticker(state: AppState) -> tokio::task::JoinHandle<()> {
             let ids: Vec<String> = {
                 let t = state.tenant.read();
                 let seen = state.subscriptions.presence_shown.lock();
-                t.presence
+                let mut ids: Vec<String> = t
+                    .presence
                     .iter()
                     .filter(|(id, p)| rules::time_sensitive(p) || seen.contains_key(*id))
                     .map(|(id, _)| id.clone())
-                    .collect()
+                    .collect();
+                ids.extend(
+                    t.mailboxes
+                        .iter()
+                        .filter(|(id, m)| {
+                            m.automatic_replies.status != "disabled"
+                                && !m.automatic_replies.status.is_empty()
+                                && !t.presence.contains_key(*id)
+                        })
+                        .map(|(id, _)| id.clone()),
+                );
+                ids
             };
             for id in ids {
                 publish_if_changed(&state, &id);
@@ -455,6 +495,11 @@ async fn clear_presence(
     require_write(&caller, &id)?;
     let req: ClearPresenceBody = parse_body(&body)?;
     let session_id = required(&req.session_id, "sessionId")?.to_string();
+    if !session_id.eq_ignore_ascii_case(&caller.app_id) {
+        return Err(GraphError::bad_request(
+            "The sessionId must be the application (client) id of the calling application.",
+        ));
+    }
     mutate(&state, &id, |p, now| {
         let before = p.sessions.len();
         p.sessions.retain(|s| {
@@ -561,7 +606,7 @@ fn control_mutate(
     mutate(state, id, f).map_err(|e| ControlError(e.status, e.message))?;
     let now = state.clock.now();
     let t = state.tenant.read();
-    Ok(Json(presence_json(id, t.presence.get(id), now)))
+    Ok(Json(presence_json(id, &effective(&t, id, now), now)))
 }
 
 #[derive(Deserialize)]

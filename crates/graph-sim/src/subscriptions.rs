@@ -150,6 +150,11 @@ impl Subscription {
 
     /// A change notification about `change` for this subscription.
     fn notification(&self, change: &Change) -> Value {
+        // Presence notifications point at the user's presence (DC changenotifications-for-presence.md).
+        let odata_id = match change.resource.strip_prefix("communications/presences/") {
+            Some(user) => format!("users/{user}/presence"),
+            None => change.resource.clone(),
+        };
         json!({
             "id": uuid::Uuid::new_v4().to_string(),
             "subscriptionId": self.id,
@@ -160,7 +165,7 @@ impl Subscription {
             "tenantId": self.tenant_id,
             "resourceData": {
                 "@odata.type": change.odata_type,
-                "@odata.id": change.resource,
+                "@odata.id": odata_id,
                 "id": change.id,
             },
         })

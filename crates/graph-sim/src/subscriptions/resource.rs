@@ -66,9 +66,9 @@ impl Target {
             Target::Users => seg(0) == "users" && segs.len() == 2,
             Target::User(id) => seg(0) == "users" && segs.len() == 2 && eq(seg(1), id),
             Target::Groups => seg(0) == "groups" && segs.len() == 2,
-            Target::Group(id) | Target::GroupMembers(id) => {
-                seg(0) == "groups" && segs.len() >= 2 && eq(seg(1), id)
-            }
+            Target::Group(id) => seg(0) == "groups" && segs.len() == 2 && eq(seg(1), id),
+            // Membership changes reach Graph's members subscriptions as changes of the group.
+            Target::GroupMembers(id) => seg(0) == "groups" && segs.len() >= 2 && eq(seg(1), id),
             Target::Contacts(user) => {
                 seg(0) == "users" && eq(seg(1), user) && seg(2) == "contacts" && segs.len() == 4
             }

@@ -453,6 +453,11 @@ async fn clearing_the_only_session_shows_offline() {
     let (s, _, v) = send(&sim, Method::POST, &clear, &tok, Some(body), &[]).await;
     assert_eq!(s, 404);
     assert_graph_error(&v, "NotFound");
+    // Another application's (or the Teams client's) session is not this app's to clear.
+    let other = json!({"sessionId": "teams-client"});
+    let (s, _, v) = send(&sim, Method::POST, &clear, &tok, Some(other), &[]).await;
+    assert_eq!(s, 400);
+    assert_graph_error(&v, "BadRequest");
 }
 
 #[tokio::test]
@@ -606,4 +611,40 @@ async fn presence_calls_are_throttled_per_app() {
     assert_graph_error(&v, "TooManyRequests");
     let after: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=30).contains(&after));
+}
+
+#[tokio::test]
+async fn outlook_automatic_replies_show_out_of_office() {
+    let (sim, ids) = tenant_sim(1, |_| {}).await;
+    let (tok, u) = (sim.app_token(), ids[0].clone());
+    control(
+        &sim,
+        Method::PUT,
+        &format!("/_sim/presence/{u}/teams"),
+        Some(json!({"availability": "Available", "activity": "Available"})),
+    )
+    .await;
+    {
+        let mut t = sim.state.tenant.write();
+        let r = &mut t.mailboxes.get_mut(&u).unwrap().automatic_replies;
+        r.status = "alwaysEnabled".into();
+        r.internal_reply_message = "Back Monday".into();
+    }
+    let p = presence(&sim, &tok, &u).await;
+    assert_eq!(shown(&p), pair("Available", "OutOfOffice"));
+    assert_eq!(
+        p["outOfOfficeSettings"],
+        json!({"message": "Back Monday", "isOutOfOffice": true})
+    );
+    // Busy wins over out-of-office in the activity.
+    control(
+        &sim,
+        Method::PUT,
+        &format!("/_sim/presence/{u}/teams"),
+        Some(json!({"availability": "Busy", "activity": "InACall"})),
+    )
+    .await;
+    let p = presence(&sim, &tok, &u).await;
+    assert_eq!(shown(&p), pair("Busy", "InACall"));
+    assert_eq!(p["outOfOfficeSettings"]["isOutOfOffice"], true);
 }

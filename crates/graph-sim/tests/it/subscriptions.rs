@@ -372,6 +372,15 @@ async fn presence_subscriptions_are_delegated_only() {
     );
     assert_eq!(n["changeType"], "updated");
     assert_eq!(n["clientState"], "p");
+    assert_eq!(
+        n["resourceData"]["@odata.id"],
+        format!("users/{}/presence", ids[1])
+    );
+    assert_eq!(
+        n["resourceData"]["@odata.type"],
+        "#microsoft.graph.presence"
+    );
+    assert_eq!(n["resourceData"]["id"], ids[1].as_str());
 }
 
 #[tokio::test]
