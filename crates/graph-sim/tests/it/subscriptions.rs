@@ -53,7 +53,7 @@ async fn hook(
             Mode::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
     }
-    if s.fail_next > 0 {
+    if s.fail_next > 0 && uri.path() == "/hook" {
         s.fail_next -= 1;
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -673,4 +673,41 @@ async fn reauthorization_required_before_the_token_expires() {
         got[0]["value"][0]["lifecycleEvent"],
         "reauthorizationRequired"
     );
+}
+
+#[tokio::test]
+async fn dropped_contact_notifications_send_missed() {
+    let (sim, ids) = tenant_sim(1, |b| {
+        b.notification_retry_initial_secs = 0.05;
+        b.notification_retry_horizon_secs = 60.0;
+    })
+    .await;
+    let (url, st) = receiver(Mode::Echo).await;
+    let (s, sub) = subscribe(
+        &sim,
+        &sim.app_token(),
+        json!({
+            "changeType": "created,updated,deleted",
+            "notificationUrl": format!("{url}/hook"),
+            "lifecycleNotificationUrl": format!("{url}/life"),
+            "resource": format!("/users/{}/contacts", ids[0]),
+            "expirationDateTime": in_minutes(&sim, 600),
+        }),
+    )
+    .await;
+    assert_eq!(s, 201, "{sub}");
+    st.lock().fail_next = usize::MAX;
+    sim.state.subscriptions.publish(Change {
+        resource: format!("Users/{}/Contacts/c1", ids[0]),
+        id: "c1".into(),
+        user_id: Some(ids[0].clone()),
+        folder_id: None,
+        odata_type: "#Microsoft.Graph.Contact".into(),
+        change_type: ChangeType::Created,
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    advance(&sim, 2);
+    let got = wait_for(&st, "/life", 1).await;
+    assert_eq!(got[0]["value"][0]["lifecycleEvent"], "missed");
+    assert_eq!(got[0]["value"][0]["subscriptionId"], sub["id"]);
 }
