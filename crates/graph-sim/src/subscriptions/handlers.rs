@@ -371,6 +371,13 @@ async fn create(
     let notification_url = required(&req.notification_url, "notificationUrl")?.to_string();
     let expiration = required(&req.expiration_date_time, "expirationDateTime")?;
     let target = resource::parse(&resource_str).map_err(|e| invalid(e.to_string()))?;
+    if let Target::Presence(ids) = &target {
+        if let Some(bad) = ids.iter().find(|i| uuid::Uuid::parse_str(i).is_err()) {
+            return Err(invalid(format!(
+                "'{bad}' is not a user id; presence subscriptions take user object id GUIDs."
+            )));
+        }
+    }
     let family = target.family();
     authorize(&caller, &target)?;
     let target = resolve_target(&state, &caller, target)?;

@@ -443,6 +443,13 @@ async fn lifetimes_change_types_and_resources_are_checked() {
             400,
         ),
         ("/contacts", "updated", 60, &tok, 400),
+        (
+            "/communications/presences/user0@contoso.onmicrosoft.com",
+            "updated",
+            50,
+            &me,
+            400,
+        ),
         ("/users", "updated", -5, &tok, 400),
     ];
     for (resource, ct, mins, token, want) in cases {
@@ -710,4 +717,44 @@ async fn dropped_contact_notifications_send_missed() {
     let got = wait_for(&st, "/life", 1).await;
     assert_eq!(got[0]["value"][0]["lifecycleEvent"], "missed");
     assert_eq!(got[0]["value"][0]["subscriptionId"], sub["id"]);
+}
+
+#[tokio::test]
+async fn revoked_consent_asks_for_reauthorization() {
+    let (sim, _) = tenant_sim(1, |_| {}).await;
+    let (url, st) = receiver(Mode::Echo).await;
+    let tok = sim.app_token();
+    let (s, sub) = subscribe(
+        &sim,
+        &tok,
+        json!({
+            "changeType": "updated",
+            "notificationUrl": format!("{url}/hook"),
+            "lifecycleNotificationUrl": format!("{url}/life"),
+            "resource": "/groups",
+            "expirationDateTime": in_minutes(&sim, 24 * 60),
+        }),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let app = sim.credentials.client_id.clone();
+    sim.state
+        .tenant
+        .write()
+        .apps
+        .get_mut(&app)
+        .unwrap()
+        .admin_consented = false;
+    let got = wait_for(&st, "/life", 1).await;
+    assert_eq!(
+        got[0]["value"][0]["lifecycleEvent"],
+        "reauthorizationRequired"
+    );
+    assert_eq!(got[0]["value"][0]["subscriptionId"], sub["id"]);
+    let path = format!(
+        "/v1.0/subscriptions/{}/reauthorize",
+        sub["id"].as_str().unwrap()
+    );
+    let (s, _, v) = send(&sim, Method::POST, &path, &tok, None, &[]).await;
+    assert_eq!(s, 403, "{v}");
 }
