@@ -137,3 +137,42 @@ async fn inner_requests_carry_the_outer_token() {
         "InvalidAuthenticationToken"
     );
 }
+
+#[tokio::test]
+async fn outlook_requests_run_four_at_a_time_others_all_at_once() {
+    use graph_sim::faults::{FaultRule, Latency};
+    let (sim, ids) = tenant_sim(1, |_| {}).await;
+    let tok = sim.app_token();
+    for path in ["/v1.0/users/*/contacts", "/v1.0/users/*/presence"] {
+        sim.state.faults.write().rules.push(FaultRule {
+            path: path.into(),
+            latency: Some(Latency::Fixed { ms: 300.0 }),
+            ..Default::default()
+        });
+    }
+    let reqs = |suffix: &str| -> Value {
+        json!((0..8)
+            .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}/{suffix}", ids[0])}))
+            .collect::<Vec<_>>())
+    };
+    let started = std::time::Instant::now();
+    let (s, _) = batch(&sim, &tok, reqs("contacts")).await;
+    let outlook = started.elapsed();
+    assert_eq!(s, 200);
+    assert!(
+        outlook >= std::time::Duration::from_millis(600),
+        "8 Outlook requests, 4 at a time, take two rounds: {outlook:?}"
+    );
+    assert!(
+        outlook < std::time::Duration::from_millis(2400),
+        "{outlook:?}"
+    );
+    let started = std::time::Instant::now();
+    let (s, _) = batch(&sim, &tok, reqs("presence")).await;
+    let other = started.elapsed();
+    assert_eq!(s, 200);
+    assert!(
+        other < std::time::Duration::from_millis(1200),
+        "others run concurrently: {other:?}"
+    );
+}
