@@ -199,7 +199,7 @@ pub fn serve<T: Entity>(
                 state.tokens.encode(&st)
             ));
             let mut body = Ordered::default();
-            body.push("@odata.context", spec.kind.context(ctx, &[], false));
+            body.push("@odata.context", spec.kind.context(ctx, &st.sel, false));
             body.push("@odata.deltaLink", link);
             body.0.push(("value".into(), Node::List(Vec::new())));
             return Ok(axum::Json(body).into_response());
@@ -232,7 +232,7 @@ pub fn serve<T: Entity>(
         .min(b.directory_delta_page_size)
         .max(1);
     let minimal = ctx.prefers("return=minimal");
-    let context = spec.kind.context(ctx, &[], false);
+    let context = spec.kind.context(ctx, &st.sel, false);
     let next_link = |st: &DeltaState| {
         ctx.url_for(&format!(
             "{}?$skiptoken={}",

@@ -807,6 +807,15 @@ async fn delta_removals_spellings_latest_filter_and_bad_options() {
 #[tokio::test]
 async fn expired_and_garbled_delta_tokens() {
     let (sim, token) = start(3, Behaviour::default()).await;
+    let (_, h, first) = get(&sim, "/v1.0/users/delta?$select=displayName", &token).await;
+    assert_eq!(
+        first["@odata.context"],
+        format!("{}/v1.0/$metadata#users(displayName)", sim.http_url())
+    );
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json;odata.metadata=minimal"));
     let (_, link, _) =
         delta_round(&sim, "/v1.0/users/delta?$select=displayName", &token, &[]).await;
     let (s, _, body) = get(&sim, &format!("{link}A"), &token).await;
