@@ -29,6 +29,20 @@ pub enum CmpOp {
     Le,
 }
 
+impl CmpOp {
+    /// The operator's kind as OData names it in errors.
+    pub fn kind(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "Equal",
+            CmpOp::Ne => "NotEqual",
+            CmpOp::Gt => "GreaterThan",
+            CmpOp::Ge => "GreaterThanOrEqual",
+            CmpOp::Lt => "LessThan",
+            CmpOp::Le => "LessThanOrEqual",
+        }
+    }
+}
+
 /// A literal value in a filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
@@ -95,6 +109,9 @@ pub enum FilterError {
     /// A property the type does not have.
     #[error("Could not find a property named '{0}' on type '{1}'.")]
     UnknownProperty(String, String),
+    /// A literal of the wrong type for the property.
+    #[error("A binary operator with incompatible types was detected. Found operand types '{0}' and '{1}' for operator kind '{2}'.")]
+    Incompatible(String, String, String),
     /// A property or operator the directory does not filter on.
     #[error("Unsupported or invalid query filter clause specified for property '{0}' of resource '{1}'.")]
     Unsupported(String, String),
@@ -449,6 +466,8 @@ pub struct FilterRules {
     pub resource: &'static str,
     /// Properties (top-level; `a/b` for nested) that may be filtered on.
     pub filterable: &'static [&'static str],
+    /// Properties of type `Edm.Boolean` (compared only with `true`/`false`/`null`).
+    pub booleans: &'static [&'static str],
 }
 
 impl Expr {
@@ -501,7 +520,32 @@ impl Expr {
                 b.validate_in(rules, declared, lambda)
             }
             Expr::Not(a) => a.validate_in(rules, declared, lambda),
-            Expr::Cmp(p, _, _) | Expr::In(p, _) | Expr::Starts { path: p, .. } => check(p),
+            Expr::Cmp(p, op, lit) => {
+                check(p)?;
+                let boolean =
+                    p.len() == 1 && rules.booleans.iter().any(|b| b.eq_ignore_ascii_case(&p[0]));
+                let found = match lit {
+                    Lit::Str(_) => Some("Edm.String"),
+                    Lit::Num(_) => Some("Edm.Int32"),
+                    Lit::Bool(_) | Lit::Null => None,
+                };
+                match (boolean, found) {
+                    (true, Some(t)) => Err(FilterError::Incompatible(
+                        "Edm.Boolean".into(),
+                        t.into(),
+                        op.kind().into(),
+                    )),
+                    (false, None) if matches!(lit, Lit::Bool(_)) && lambda.is_none() => {
+                        Err(FilterError::Incompatible(
+                            "Edm.String".into(),
+                            "Edm.Boolean".into(),
+                            op.kind().into(),
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Expr::In(p, _) | Expr::Starts { path: p, .. } => check(p),
             Expr::Any { path, var, body } => {
                 let coll = path.join("/");
                 if lambda.is_some() {

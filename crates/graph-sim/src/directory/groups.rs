@@ -57,6 +57,7 @@ pub const KIND: Kind = Kind {
             "onPremisesSyncEnabled",
             "proxyAddresses",
         ],
+        booleans: &["mailEnabled", "securityEnabled", "onPremisesSyncEnabled"],
     },
     orderable: &["displayName"],
     searchable: &["displayName", "description", "mail", "mailNickname"],

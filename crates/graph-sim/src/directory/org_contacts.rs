@@ -46,6 +46,7 @@ pub const KIND: Kind = Kind {
             "proxyAddresses",
             "onPremisesSyncEnabled",
         ],
+        booleans: &["onPremisesSyncEnabled"],
     },
     orderable: &[],
     searchable: &[

@@ -98,6 +98,11 @@ pub const KIND: Kind = Kind {
         type_name: "microsoft.graph.user",
         resource: "User",
         filterable: USER_FILTERABLE,
+        booleans: &[
+            "accountEnabled",
+            "onPremisesSyncEnabled",
+            "showInAddressList",
+        ],
     },
     orderable: &["displayName", "userPrincipalName"],
     searchable: &[

@@ -431,6 +431,19 @@ async fn filter_forms_and_their_errors() {
         vec![sam.clone()]
     );
 
+    // Literal of the wrong type (microsoftgraph/microsoft-graph-docs#3044).
+    let (s, _, body) = get(
+        &sim,
+        "/v1.0/users?$filter=accountEnabled%20eq%20'true'",
+        &token,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "BadRequest");
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid filter clause: A binary operator with incompatible types was detected. Found operand types 'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'."
+    );
     // Malformed and unknown.
     let (s, _, body) = get(&sim, "/v1.0/users?$filter=displayName%20eq", &token).await;
     assert_eq!(s, 400);
@@ -1221,4 +1234,47 @@ async fn member_of_and_me() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["id"], uid(2));
     assert_eq!(body["displayName"], "Person 2");
+}
+
+#[tokio::test]
+async fn delta_quirks_shuffled_pages_and_replayed_rounds() {
+    let b = Behaviour {
+        delta_shuffle_rate: 1.0,
+        delta_replay_rate: 1.0,
+        ..Default::default()
+    };
+    let (sim, token) = start(30, b).await;
+    let (items, link, _) = delta_round(&sim, "/v1.0/users/delta", &token, &[]).await;
+    let got = ids(&json!({ "value": items }));
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_ne!(got, sorted, "a shuffled page is out of id order");
+    sorted.dedup();
+    assert_eq!(sorted.len(), 32);
+
+    let patch = |id: String, title: &'static str| {
+        let sim = &sim;
+        let token = token.clone();
+        async move {
+            let (s, _, _) = send(
+                sim,
+                Method::PATCH,
+                &format!("/v1.0/users/{id}"),
+                &token,
+                Some(json!({ "jobTitle": title })),
+                &[],
+            )
+            .await;
+            assert_eq!(s, 204);
+        }
+    };
+    patch(uid(1), "First").await;
+    let (items, link2, _) = delta_round(&sim, &link, &token, &[]).await;
+    assert_eq!(ids(&json!({ "value": items })), vec![uid(1)]);
+    patch(uid(2), "Second").await;
+    // The replay rate is 1: this round repeats the round before as well.
+    let (items, _, _) = delta_round(&sim, &link2, &token, &[]).await;
+    let mut got = ids(&json!({ "value": items }));
+    got.sort();
+    assert_eq!(got, vec![uid(1), uid(2)]);
 }
