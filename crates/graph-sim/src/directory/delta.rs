@@ -114,10 +114,14 @@ fn initial<T>(
         mem = sel.len() != before;
     }
     spec.kind.check_select(&sel, false)?;
-    let sel: Vec<String> = sel
+    let mut sel: Vec<String> = sel
         .iter()
         .filter_map(|s| spec.kind.declared(s).map(|(c, _)| c.to_string()))
         .collect();
+    if mem && sel.is_empty() {
+        // `$select=members` alone: track membership only.
+        sel.push("id".into());
+    }
     let ids = match ctx.param("$filter") {
         None => None,
         Some(src) => {

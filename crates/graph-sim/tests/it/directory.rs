@@ -976,6 +976,17 @@ async fn groups_members_transitive_and_members_delta() {
     .await;
     assert!(ids(&body).contains(&uid(3)) && !ids(&body).contains(&uid(0)));
 
+    // `$select=members` alone tracks membership only.
+    let (items, _, _) = delta_round(&sim, "/v1.0/groups/delta?$select=members", &token, &[]).await;
+    let sales = items.iter().find(|i| i["id"] == g).unwrap();
+    let keys: BTreeSet<&str> = sales
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["id", "members@delta"]));
+
     // Deleting the nested group: soft delete in delta, and it leaves its parent.
     let (_, link, _) = delta_round(&sim, &link, &token, &[]).await;
     let nested = "99999999-0000-4000-8000-000000000002";
