@@ -139,7 +139,7 @@ impl ListQuery {
     fn parse_with(ctx: &RequestCtx, kind: &Kind, advanced: bool) -> GraphResult<ListQuery> {
         let top = ctx.top(DEFAULT_TOP, MAX_TOP)?;
         if ctx.param("$skip").is_some() {
-            return Err(GraphError::unsupported_query(
+            return Err(GraphError::directory_bad_request(
                 "'$skip' is not supported by the service.",
             ));
         }

@@ -229,6 +229,13 @@ async fn users_1500_at_top_999_come_in_two_pages_with_every_id_once() {
     let set: BTreeSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), 1502);
     assert_eq!(set.len(), 1502);
+    let (s, _, body) = get(&sim, "/v1.0/users?$skip=5", &token).await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "Request_BadRequest");
+    assert_eq!(
+        body["error"]["message"],
+        "'$skip' is not supported by the service."
+    );
     // Default page size is 100.
     let (_, _, page) = get(&sim, "/v1.0/users", &token).await;
     assert_eq!(page["value"].as_array().unwrap().len(), 100);
