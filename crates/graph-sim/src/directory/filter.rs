@@ -471,14 +471,17 @@ pub struct FilterRules {
 }
 
 impl Expr {
-    /// Checks properties against the type: unknown properties and non-filterable ones are
-    /// refused. `declared` says whether a top-level name exists on the type.
+    /// Checks properties against the type: unknown properties are refused, and so are
+    /// properties outside the default filterable set unless the query is an advanced one
+    /// (Entra's advanced index filters on more properties). `declared` says whether a
+    /// top-level name exists on the type.
     pub fn validate(
         &self,
         rules: &FilterRules,
         declared: &dyn Fn(&str) -> bool,
+        advanced: bool,
     ) -> Result<(), FilterError> {
-        self.validate_in(rules, declared, None)
+        self.validate_in(rules, declared, None, advanced)
     }
 
     fn validate_in(
@@ -486,6 +489,7 @@ impl Expr {
         rules: &FilterRules,
         declared: &dyn Fn(&str) -> bool,
         lambda: Option<(&str, &str)>,
+        advanced: bool,
     ) -> Result<(), FilterError> {
         let check = |path: &[String]| -> Result<(), FilterError> {
             let (full, first) = match lambda {
@@ -505,10 +509,11 @@ impl Expr {
                     rules.type_name.to_string(),
                 ));
             }
-            if !rules
-                .filterable
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(&full))
+            if !advanced
+                && !rules
+                    .filterable
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&full))
             {
                 return Err(FilterError::Unsupported(full, rules.resource.to_string()));
             }
@@ -516,10 +521,10 @@ impl Expr {
         };
         match self {
             Expr::And(a, b) | Expr::Or(a, b) => {
-                a.validate_in(rules, declared, lambda)?;
-                b.validate_in(rules, declared, lambda)
+                a.validate_in(rules, declared, lambda, advanced)?;
+                b.validate_in(rules, declared, lambda, advanced)
             }
-            Expr::Not(a) => a.validate_in(rules, declared, lambda),
+            Expr::Not(a) => a.validate_in(rules, declared, lambda, advanced),
             Expr::Cmp(p, op, lit) => {
                 check(p)?;
                 let boolean =
@@ -557,7 +562,7 @@ impl Expr {
                         rules.type_name.to_string(),
                     ));
                 }
-                body.validate_in(rules, declared, Some((var, &coll)))
+                body.validate_in(rules, declared, Some((var, &coll)), advanced)
             }
         }
     }

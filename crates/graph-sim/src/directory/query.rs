@@ -151,7 +151,7 @@ impl ListQuery {
             Some(src) if src.trim().is_empty() => None,
             Some(src) => {
                 let e = filter::parse(src).map_err(|e| e.into_graph())?;
-                e.validate(&kind.filter, &|n| kind.declared(n).is_some())
+                e.validate(&kind.filter, &|n| kind.declared(n).is_some(), advanced)
                     .map_err(|e| e.into_graph())?;
                 if let Some(op) = e.advanced_operator() {
                     if !advanced {

@@ -438,6 +438,24 @@ async fn filter_forms_and_their_errors() {
         vec![sam.clone()]
     );
 
+    // Outside the default filterable set: only as an advanced query (docs-contrib#9135).
+    let (s, _, body) = get(
+        &sim,
+        "/v1.0/users?$filter=onPremisesSamAccountName%20eq%20'ann'",
+        &token,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "Request_UnsupportedQuery");
+    assert_eq!(
+        body["error"]["message"],
+        "Unsupported or invalid query filter clause specified for property 'onPremisesSamAccountName' of resource 'User'."
+    );
+    assert!(
+        filter_ids(&sim, &token, "onPremisesSamAccountName eq 'ann'", true)
+            .await
+            .is_empty()
+    );
     // Literal of the wrong type (microsoftgraph/microsoft-graph-docs#3044).
     let (s, _, body) = get(
         &sim,
