@@ -116,7 +116,7 @@ fn find_cert(app: &App, jwt: &Jwt) -> EntraResult<RegisteredCert> {
 
 fn entra_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string())
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string())
         .unwrap_or_default()
 }
 

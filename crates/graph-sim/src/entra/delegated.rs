@@ -383,7 +383,7 @@ pub fn refresh_grant(req: &TokenRequest<'_>) -> EntraResult<Response> {
                 format!(
                     "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
                     chrono::DateTime::from_timestamp(grant.last_used, 0)
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string())
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string())
                         .unwrap_or_default()
                 ),
             ));
