@@ -129,5 +129,6 @@ pub fn routes() -> axum::Router<AppState> {
             get(oidc::instance_discovery),
         )
         .route("/{tenant}/adminconsent", get(oidc::admin_consent))
+        .route("/oidc/userinfo", get(oidc::userinfo))
         .merge(sim::routes())
 }

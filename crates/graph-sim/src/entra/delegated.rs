@@ -210,6 +210,19 @@ fn issue_user_tokens(
 ) -> EntraResult<Response> {
     let state = req.state;
     let granted = Granted::for_app(app, scope);
+    let enabled = state
+        .tenant
+        .read()
+        .users
+        .get(user_id)
+        .map(|u| u.account_enabled != Some(false));
+    if enabled == Some(false) {
+        return Err(EntraError::bad(
+            "invalid_grant",
+            50057,
+            "The user account is disabled.",
+        ));
+    }
     let access = state
         .issue_delegated_token(&app.client_id, user_id, &granted.scp())
         .ok_or_else(|| {
@@ -239,7 +252,7 @@ fn issue_user_tokens(
         "access_token": access.access_token,
     });
     if granted.oidc.iter().any(|s| s == "openid") {
-        let sub = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{user_id}:{}", app.client_id)));
+        let sub = pairwise_sub(user_id, &app.client_id);
         let mut claims = json!({
             "aud": app.client_id,
             "iss": format!("{}/{tid}/v2.0", req.origin),
@@ -285,6 +298,11 @@ fn issue_user_tokens(
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// The ID token's `sub`: stable per user and app, different across apps (Entra's pairwise id).
+pub fn pairwise_sub(user_id: &str, client_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{user_id}:{client_id}")))
+}
+
 fn entra_date(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.format("%m/%d/%Y %H:%M:%S").to_string())
@@ -313,7 +331,6 @@ pub fn device_code_grant(req: &TokenRequest<'_>) -> EntraResult<Response> {
             ));
         };
         if now >= dc.expires_at {
-            entra.device_codes.remove(&code);
             return Err(EntraError::bad(
                 "expired_token",
                 70019,

@@ -1,9 +1,11 @@
 //! OpenID discovery and keys, instance discovery, logout and the admin-consent endpoint — all
 //! with absolute URLs on the origin the request came in on.
 
-use super::delegated::{redirect, registered_redirect, with_params};
+use super::delegated::{pairwise_sub, redirect, registered_redirect, with_params};
 use super::errors::{json_response, EntraError};
 use super::{resolve_tenant, Form, TenantRef};
+use crate::caller::Caller;
+use crate::error::{GraphError, GraphResult};
 use crate::odata::RequestCtx;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -145,4 +147,41 @@ pub async fn admin_consent(
         params.push(("state", s));
     }
     redirect(&with_params(&uri, &params, false))
+}
+
+/// `GET /oidc/userinfo` (Graph's OIDC UserInfo endpoint): the signed-in user's profile claims,
+/// for a delegated token that has the `openid` scope.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+) -> GraphResult<Response> {
+    let Some(user_id) = caller.user_id.as_deref() else {
+        return Err(GraphError::unauthenticated(
+            "The UserInfo endpoint needs a delegated token (a signed-in user).",
+        ));
+    };
+    if !caller.scopes.contains("openid") {
+        return Err(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "The token does not have the 'openid' scope required by the UserInfo endpoint.",
+        ));
+    }
+    let t = state.tenant.read();
+    let user = t
+        .users
+        .get(user_id)
+        .ok_or_else(|| GraphError::directory_not_found(user_id))?;
+    let mut body = json!({
+        "sub": pairwise_sub(user_id, &caller.app_id),
+        "name": user.display_name,
+        "family_name": user.surname,
+        "given_name": user.given_name,
+        "picture": format!("{}/v1.0/me/photo/$value", ctx.origin),
+    });
+    if caller.scopes.contains("email") {
+        body["email"] = json!(user.mail);
+    }
+    Ok(json_response(StatusCode::OK, &body))
 }

@@ -717,6 +717,21 @@ async fn device_code_flow_with_refresh_rotation_and_revocation() {
     .unwrap();
     assert_eq!(info, json!({"uid": user, "utid": tid}));
 
+    // Graph's OIDC UserInfo endpoint answers for the signed-in user.
+    let (s, _, info) = crate::common::get(
+        &sim,
+        "/oidc/userinfo",
+        body["access_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{info}");
+    assert_eq!(info["sub"], id["sub"]);
+    assert_eq!(info["name"], "Adele Vance");
+    assert!(info.get("email").is_none(), "no email scope: {info}");
+    let (s, _, err) = crate::common::get(&sim, "/oidc/userinfo", &sim.app_token()).await;
+    assert_eq!(s, 401);
+    crate::common::assert_graph_error(&err, "InvalidAuthenticationToken");
+
     // The code is spent.
     let (s, body2) = poll(&sim, &cid, &device_code).await;
     assert_eq!(s, 400);
@@ -789,6 +804,23 @@ async fn device_code_declined_expired_and_inactive_refresh() {
     let (s, body) = poll(&sim, &cid, dc["device_code"].as_str().unwrap()).await;
     assert_eq!(s, 400);
     assert_entra_error(&body, "expired_token", 70019);
+
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/devicecode/approve",
+        Some(json!({"userCode": dc["user_code"], "userId": "megan@contoso.onmicrosoft.com"})),
+    )
+    .await;
+    assert_eq!(s, 410, "an expired code cannot be approved");
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/devicecode/approve",
+        Some(json!({"userCode": "NOSUCHCOD", "userId": "megan@contoso.onmicrosoft.com"})),
+    )
+    .await;
+    assert_eq!(s, 404);
 
     sim.state.clock.advance(chrono::Duration::days(91));
     let (s, body) = refresh(&sim, &cid, tokens["refresh_token"].as_str().unwrap()).await;
@@ -957,6 +989,28 @@ async fn oidc_discovery_and_jwks_verify_tokens() {
     .await;
     assert_eq!(s, 400);
     assert_entra_error(&bad, "invalid_tenant", 90002);
+
+    // Instance discovery points back at this origin; logout returns to the client.
+    let (s, _, inst) = crate::common::get(
+        &sim,
+        &format!("/common/discovery/instance?api-version=1.1&authorization_endpoint={http}/{tid}/oauth2/v2.0/authorize"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        inst["tenant_discovery_endpoint"],
+        format!("{http}/{tid}/v2.0/.well-known/openid-configuration")
+    );
+    let resp = no_redirects()
+        .get(format!(
+            "{http}/{tid}/oauth2/v2.0/logout?post_logout_redirect_uri={REDIRECT}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    assert_eq!(resp.headers()["location"], REDIRECT);
 
     // Over HTTPS every URL is on the HTTPS origin.
     let ca = std::fs::read(&sim.ca_file).expect("CA file");
