@@ -131,7 +131,11 @@ impl GraphError {
 
     /// 401 `InvalidAuthenticationToken`.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
     }
 
     /// 429 `TooManyRequests`, with `Retry-After` in seconds when given.
@@ -155,7 +159,11 @@ impl GraphError {
 
     /// 500 `generalException`.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            message,
+        )
     }
 
     /// 501 `NotImplemented` for what Graph itself does not support.

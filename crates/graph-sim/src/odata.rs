@@ -120,9 +120,10 @@ impl RequestCtx {
 
     /// Whether `Prefer` asks for `token` (e.g. `return=minimal`); compares case-insensitively.
     pub fn prefers(&self, token: &str) -> bool {
-        self.prefer
-            .iter()
-            .any(|p| p.replace(' ', "").eq_ignore_ascii_case(&token.replace(' ', "")))
+        self.prefer.iter().any(|p| {
+            p.replace(' ', "")
+                .eq_ignore_ascii_case(&token.replace(' ', ""))
+        })
     }
 
     /// `Prefer: odata.maxpagesize=N`, if sent.

@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn folds_ids() {
         assert_eq!(
-            endpoint_key("GET", "/v1.0/users/abc-123/contactFolders/AAMk=/contacts/delta"),
+            endpoint_key(
+                "GET",
+                "/v1.0/users/abc-123/contactFolders/AAMk=/contacts/delta"
+            ),
             "GET /v1.0/users/{id}/contactFolders/{id}/contacts/delta"
         );
         assert_eq!(

@@ -261,13 +261,23 @@ async fn truncate(resp: Response) -> Response {
         http::header::CONTENT_LENGTH,
         HeaderValue::from(bytes.len().max(1)),
     );
-    let stream = futures_util::stream::iter(vec![
-        Ok::<_, std::io::Error>(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected truncation",
-        )),
-    ]);
+    // The first half goes out; a moment later the stream fails, which makes hyper abort the
+    // connection with the body incomplete.
+    let stream = futures_util::stream::unfold(Some(half), |state| async move {
+        match state {
+            Some(chunk) => Some((Ok::<_, std::io::Error>(chunk), None)),
+            None => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "injected truncation",
+                    )),
+                    None,
+                ))
+            }
+        }
+    });
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
@@ -304,8 +314,7 @@ pub fn generate_tls() -> Result<Tls, String> {
         "::1".to_string(),
     ])
     .map_err(err)?;
-    srv.distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
+    srv.distinguished_name.push(DnType::CommonName, "127.0.0.1");
     srv.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -368,23 +377,24 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                let router = router.clone();
-                req.extensions_mut().insert(scheme);
-                async move {
-                    let resp = router
-                        .oneshot(req.map(Body::new))
-                        .await
-                        .unwrap_or_else(|never| match never {});
-                    if resp.extensions().get::<ResetConnection>().is_some() {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionReset,
-                            "injected reset",
-                        ));
+            let service =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    req.extensions_mut().insert(scheme);
+                    async move {
+                        let resp = router
+                            .oneshot(req.map(Body::new))
+                            .await
+                            .unwrap_or_else(|never| match never {});
+                        if resp.extensions().get::<ResetConnection>().is_some() {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "injected reset",
+                            ));
+                        }
+                        Ok::<_, std::io::Error>(resp)
                     }
-                    Ok::<_, std::io::Error>(resp)
-                }
-            });
+                });
             let builder = hyper::server::conn::http1::Builder::new();
             match tls {
                 Some(acceptor) => {

@@ -192,7 +192,9 @@ mod tests {
             retry_after_omit_rate: 0.0,
             ..Default::default()
         };
-        let held: Vec<_> = (0..4).map(|_| t.outlook(&b, "app", "mb1").unwrap()).collect();
+        let held: Vec<_> = (0..4)
+            .map(|_| t.outlook(&b, "app", "mb1").unwrap())
+            .collect();
         let e = t.outlook(&b, "app", "mb1").unwrap_err();
         assert_eq!(e.status, http::StatusCode::TOO_MANY_REQUESTS);
         assert!(e.headers.iter().any(|(n, _)| n == "retry-after"));

@@ -17,7 +17,11 @@ pub struct IssuedToken {
 }
 
 impl SimState {
-    fn base_claims(&self, client_id: &str, app_name: &str) -> (serde_json::Map<String, Value>, i64) {
+    fn base_claims(
+        &self,
+        client_id: &str,
+        app_name: &str,
+    ) -> (serde_json::Map<String, Value>, i64) {
         let now = self.clock.unix();
         let lifetime = self.behaviour.read().token_lifetime_secs;
         let tid = self.tenant.read().tenant_id.clone();
