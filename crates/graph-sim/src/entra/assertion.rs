@@ -32,8 +32,10 @@ pub struct RegisteredCert {
     pub x5t: String,
     /// base64url SHA-256 of the DER (`x5t#S256`).
     pub x5t_s256: String,
-    /// Upper-case hex SHA-1, as Entra prints thumbprints.
-    pub thumbprint_hex: String,
+    /// SHA-1 of the DER.
+    pub sha1: Vec<u8>,
+    /// SHA-256 of the DER.
+    pub sha256: Vec<u8>,
 }
 
 /// Why a registered certificate could not be used.
@@ -70,12 +72,14 @@ pub fn parse_certificate(pem: &str) -> Result<RegisteredCert, CertError> {
         .to_der()
         .map_err(|e| CertError::NotX509(e.to_string()))?;
     let key = RsaPublicKey::from_public_key_der(&spki).map_err(|_| CertError::NotRsa)?;
-    let sha1 = Sha1::digest(&der);
+    let sha1 = Sha1::digest(&der).to_vec();
+    let sha256 = Sha256::digest(&der).to_vec();
     Ok(RegisteredCert {
         key,
-        x5t: URL_SAFE_NO_PAD.encode(sha1),
-        x5t_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&der)),
-        thumbprint_hex: sha1.iter().map(|b| format!("{b:02X}")).collect(),
+        x5t: URL_SAFE_NO_PAD.encode(&sha1),
+        x5t_s256: URL_SAFE_NO_PAD.encode(&sha256),
+        sha1,
+        sha256,
     })
 }
 
@@ -83,27 +87,54 @@ fn header_str<'a>(jwt: &'a Jwt, name: &str) -> Option<&'a str> {
     jwt.header.get(name).and_then(Value::as_str)
 }
 
-/// Finds the registered certificate the assertion's header points at.
+/// Decodes a thumbprint header: base64url or base64, padded or not (MSAL pads), or hex.
+fn thumbprint_bytes(value: &str) -> Option<Vec<u8>> {
+    let normalized: String = value
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    let from_hex = || -> Option<Vec<u8>> {
+        if !value.len().is_multiple_of(2) || !value.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        (0..value.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
+            .collect()
+    };
+    match URL_SAFE_NO_PAD.decode(normalized) {
+        Ok(b) if b.len() == 20 || b.len() == 32 => Some(b),
+        _ => from_hex(),
+    }
+}
+
+/// Finds the registered certificate the assertion's header points at (`x5t#S256`, `x5t`, or
+/// a `kid` holding the SHA-1 thumbprint).
 fn find_cert(app: &App, jwt: &Jwt) -> EntraResult<RegisteredCert> {
-    let s256 = header_str(jwt, "x5t#S256");
-    let s1 = header_str(jwt, "x5t");
-    let kid = header_str(jwt, "kid");
-    let certs: Vec<RegisteredCert> = app
+    let wanted: Vec<(&str, Vec<u8>)> = ["x5t#S256", "x5t", "kid"]
+        .into_iter()
+        .filter_map(|h| Some((h, thumbprint_bytes(header_str(jwt, h)?)?)))
+        .collect();
+    let found = app
         .certificates
         .iter()
         .filter_map(|p| parse_certificate(p).ok())
-        .collect();
-    let found = certs.into_iter().find(|c| {
-        s256 == Some(c.x5t_s256.as_str())
-            || s1 == Some(c.x5t.as_str())
-            || kid.is_some_and(|k| k.eq_ignore_ascii_case(&c.thumbprint_hex) || k == c.x5t)
-    });
+        .find(|c| {
+            wanted.iter().any(|(h, b)| match *h {
+                "x5t#S256" => *b == c.sha256,
+                _ => *b == c.sha1,
+            })
+        });
     found.ok_or_else(|| {
-        let used = s256.or(s1).or(kid).unwrap_or("");
-        let shown = URL_SAFE_NO_PAD
-            .decode(used)
-            .map(|b| b.iter().map(|x| format!("{x:02X}")).collect::<String>())
-            .unwrap_or_else(|_| used.to_string());
+        let shown = ["x5t#S256", "x5t", "kid"]
+            .into_iter()
+            .find_map(|h| header_str(jwt, h))
+            .unwrap_or("");
         EntraError::invalid_client(
             700027,
             format!(
@@ -216,4 +247,29 @@ pub fn verify(
         entra.used_jtis.insert(key, exp);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprints_decode_in_every_spelling() {
+        let raw: Vec<u8> = (0..20).map(|i| i * 13).collect();
+        let hex: String = raw.iter().map(|b| format!("{b:02X}")).collect();
+        for spelled in [
+            URL_SAFE_NO_PAD.encode(&raw),
+            base64::engine::general_purpose::URL_SAFE.encode(&raw),
+            STANDARD.encode(&raw),
+            hex.clone(),
+            hex.to_ascii_lowercase(),
+        ] {
+            assert_eq!(
+                thumbprint_bytes(&spelled).as_deref(),
+                Some(raw.as_slice()),
+                "{spelled}"
+            );
+        }
+        assert_eq!(thumbprint_bytes("not a thumbprint"), None);
+    }
 }

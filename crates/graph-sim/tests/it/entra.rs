@@ -590,7 +590,7 @@ async fn certificate_assertions_rs256_and_ps256() {
     assert!(body["error_description"]
         .as_str()
         .unwrap()
-        .contains("0707070707"));
+        .contains("BwcHBwcHBwcHBwcHBwcHBwcHBwc"));
 
     // Issuer must be the client.
     let mut header = Map::new();
@@ -1275,4 +1275,82 @@ async fn admin_consent_grants_roles() {
         claims(body["access_token"].as_str().unwrap())["roles"],
         json!(["User.Read.All"])
     );
+}
+
+/// The Python with msal and azure-identity (`scripts/test` creates `.venv`).
+fn python() -> String {
+    std::env::var("PBX365_PYTHON").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.venv/bin/python")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_and_azure_identity_sign_in_against_the_emulator() {
+    let sim = sim(0).await;
+    add_user(&sim, "diego@contoso.onmicrosoft.com", "Diego Siciliani");
+    let public = public_app();
+    let public_id = public.client_id.clone();
+    add_app(&sim, public);
+    let (key, cert_pem, _) = rsa_cert();
+    let cert_app = App {
+        client_id: uuid::Uuid::new_v4().to_string(),
+        display_name: "pbx365 cert".into(),
+        certificates: vec![cert_pem.clone()],
+        app_roles: ["User.Read.All".to_string()].into_iter().collect(),
+        admin_consented: true,
+        ..Default::default()
+    };
+    let cert_id = cert_app.client_id.clone();
+    add_app(&sim, cert_app);
+    let dir = std::env::temp_dir().join(format!("entra-msal-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem_file = dir.join("cert.pem");
+    let key_pem = key
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .expect("key PEM");
+    std::fs::write(&pem_file, format!("{}{cert_pem}", key_pem.as_str())).unwrap();
+
+    let https = sim.https_url().expect("https listener");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/entra_msal.py");
+    let ca = sim.ca_file.clone();
+    let creds = sim.credentials.clone();
+    let py = python();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&py)
+            .arg(script)
+            .env("SIM_AUTHORITY", &https)
+            .env("SIM_TENANT", &creds.tenant_id)
+            .env("SIM_CERT_CLIENT_ID", &cert_id)
+            .env("SIM_CERT_PEM", &pem_file)
+            .env("SIM_PUBLIC_CLIENT_ID", &public_id)
+            .env("SIM_ADMIN_KEY", &creds.admin_key)
+            .env("SIM_USER", "diego@contoso.onmicrosoft.com")
+            .env("REQUESTS_CA_BUNDLE", &ca)
+            .env("SSL_CERT_FILE", &ca)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {py}: {e}. Run the tests with `scripts/test`, which creates .venv"
+                )
+            })
+    })
+    .await
+    .expect("python task");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the MSAL script failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let report: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("bad report {stdout}: {e}"));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["roles"], json!(["User.Read.All"]));
+    assert_eq!(report["username"], "diego@contoso.onmicrosoft.com");
+    assert_eq!(report["scp"], "User.Read openid profile");
+    assert_eq!(report["refreshed"], true, "{report}");
 }
