@@ -75,12 +75,24 @@ pub async fn openid_configuration(
     )
 }
 
-/// `GET /{tenant}/discovery/v2.0/keys`: the emulator's signing key as a JWKS.
-pub async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
-    if let Err(e) = resolve_tenant(&state, &tenant) {
-        return tenant_error(&state, e);
-    }
-    json_response(StatusCode::OK, &json!({"keys": [state.signing_key.jwk()]}))
+/// `GET /{tenant}/discovery/v2.0/keys`: the emulator's signing key as a JWKS, each key with
+/// the `issuer` it signs for (as Entra publishes it).
+pub async fn keys(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    ctx: RequestCtx,
+) -> Response {
+    let which = match resolve_tenant(&state, &tenant) {
+        Ok(t) => t,
+        Err(e) => return tenant_error(&state, e),
+    };
+    let tid = match which {
+        TenantRef::Ours => state.tenant.read().tenant_id.clone(),
+        _ => "{tenantid}".to_string(),
+    };
+    let mut key = state.signing_key.jwk();
+    key["issuer"] = format!("{}/{tid}/v2.0", ctx.origin).into();
+    json_response(StatusCode::OK, &json!({ "keys": [key] }))
 }
 
 /// `GET /common/discovery/instance`: instance discovery (MSAL calls it unless turned off);

@@ -836,6 +836,18 @@ async fn device_code_needs_public_client_flows() {
     let (s, body) = poll(&sim, &cid, dc["device_code"].as_str().unwrap()).await;
     assert_eq!(s, 401);
     assert_entra_error(&body, "invalid_client", 7000218);
+    // A single-tenant app cannot use /common, nor /consumers.
+    for (tenant, code) in [("common", 50194), ("consumers", 9002332)] {
+        let (s, _, body) = post_form(
+            &sim,
+            &format!("/{tenant}/oauth2/v2.0/devicecode"),
+            &[("client_id", &cid), ("scope", "User.Read")],
+            None,
+        )
+        .await;
+        assert_eq!(s, 400);
+        assert_entra_error(&body, "invalid_request", code);
+    }
     assert!(body["error_description"].as_str().unwrap().contains(
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
     ));
@@ -1045,6 +1057,7 @@ async fn oidc_discovery_and_jwks_verify_tokens() {
         .unwrap();
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "RSA");
+    assert_eq!(key["issuer"], conf["issuer"]);
     let n =
         rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap());
     let e =
@@ -1305,6 +1318,11 @@ async fn msal_and_azure_identity_sign_in_against_the_emulator() {
     };
     let cert_id = cert_app.client_id.clone();
     add_app(&sim, cert_app);
+    let mut web = public_app();
+    web.allow_public_client = false;
+    web.secrets = vec![secret("web-secret", "2099-01-01T00:00:00Z")];
+    let web_id = web.client_id.clone();
+    add_app(&sim, web);
     let dir = std::env::temp_dir().join(format!("entra-msal-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let pem_file = dir.join("cert.pem");
@@ -1326,6 +1344,11 @@ async fn msal_and_azure_identity_sign_in_against_the_emulator() {
             .env("SIM_CERT_CLIENT_ID", &cert_id)
             .env("SIM_CERT_PEM", &pem_file)
             .env("SIM_PUBLIC_CLIENT_ID", &public_id)
+            .env("SIM_CLIENT_ID", &creds.client_id)
+            .env("SIM_CLIENT_SECRET", &creds.client_secret)
+            .env("SIM_WEB_CLIENT_ID", &web_id)
+            .env("SIM_WEB_SECRET", "web-secret")
+            .env("SIM_REDIRECT", REDIRECT)
             .env("SIM_ADMIN_KEY", &creds.admin_key)
             .env("SIM_USER", "diego@contoso.onmicrosoft.com")
             .env("REQUESTS_CA_BUNDLE", &ca)
@@ -1353,4 +1376,5 @@ async fn msal_and_azure_identity_sign_in_against_the_emulator() {
     assert_eq!(report["username"], "diego@contoso.onmicrosoft.com");
     assert_eq!(report["scp"], "User.Read openid profile");
     assert_eq!(report["refreshed"], true, "{report}");
+    assert_eq!(report["web_username"], "diego@contoso.onmicrosoft.com");
 }
