@@ -109,13 +109,24 @@ pub(crate) fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// Any other method on the POST-only endpoints.
+async fn wrong_method(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    method: http::Method,
+) -> axum::response::Response {
+    errors::post_only(&method).render(&state, None)
+}
+
 /// Entra routes (`/{tenant}/…`) and the Entra `/_sim` controls.
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(token::token).fallback(wrong_method),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(delegated::devicecode),
+            post(delegated::devicecode).fallback(wrong_method),
         )
         .route("/{tenant}/oauth2/v2.0/authorize", get(delegated::authorize))
         .route("/{tenant}/oauth2/v2.0/logout", get(oidc::logout))

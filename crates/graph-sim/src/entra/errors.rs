@@ -140,7 +140,19 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("no-store, no-cache"),
     );
     h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        h.insert("x-ms-request-id", v);
+    }
     resp
+}
+
+/// AADSTS900561: the OAuth endpoints take POST only.
+pub fn post_only(method: &http::Method) -> EntraError {
+    EntraError::bad(
+        "invalid_request",
+        900561,
+        format!("The endpoint only accepts POST, OPTIONS requests. Received a {method} request."),
+    )
 }
 
 #[cfg(test)]

@@ -360,6 +360,9 @@ async fn client_credential_failures_answer_entra_error_bodies() {
         assert_eq!(s, status, "{path} {form:?}: {body}");
         assert_entra_error(&body, error, code);
     }
+    let (s, _, body) = crate::common::get(&sim, &token_path(&sim), "").await;
+    assert_eq!(s, 400);
+    assert_entra_error(&body, "invalid_request", 900561);
     let (_, _, body) = post_form(
         &sim,
         &token_path(&sim),
@@ -831,7 +834,10 @@ async fn device_code_declined_expired_and_inactive_refresh() {
 #[tokio::test]
 async fn device_code_needs_public_client_flows() {
     let sim = sim(0).await;
-    let cid = sim.credentials.client_id.clone();
+    let mut app = public_app();
+    app.allow_public_client = false;
+    let cid = app.client_id.clone();
+    add_app(&sim, app);
     let dc = start_device_code(&sim, &cid, "User.Read").await;
     let (s, body) = poll(&sim, &cid, dc["device_code"].as_str().unwrap()).await;
     assert_eq!(s, 401);
