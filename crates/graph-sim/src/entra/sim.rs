@@ -1,9 +1,10 @@
-//! `/_sim` controls for the Entra side: consent and app roles, app registrations, device-code
-//! approval, the user `/authorize` signs in, and session revocation (a password change).
+//! `/_sim` controls for the Entra side: consent and app roles, app registrations and their
+//! secrets and certificates, device-code approval, the user `/authorize` signs in, and session
+//! revocation (a password change).
 
 use super::delegated::{decide_device_code, revoke_sessions, DecideError, Decision};
 use crate::control::{ControlError, SimAdmin};
-use crate::model::App;
+use crate::model::{App, AppSecret};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -132,6 +133,130 @@ async fn register_app(
     Ok((StatusCode::CREATED, Json(app)).into_response())
 }
 
+/// `GET /_sim/apps/{client_id}`: one app registration.
+async fn get_app(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, ControlError> {
+    let app = state.tenant.read().apps.get(&client_id).cloned();
+    let app = app.ok_or_else(|| no_app(&client_id))?;
+    Ok(Json(app).into_response())
+}
+
+/// `DELETE /_sim/apps/{client_id}`: deletes the registration (its next token request is
+/// AADSTS700016; live tokens run to their expiry).
+async fn delete_app(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, ControlError> {
+    let removed = state.tenant.write().apps.remove(&client_id);
+    removed.ok_or_else(|| no_app(&client_id))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct NewSecret {
+    value: Option<String>,
+    end_date_time: Option<String>,
+}
+
+/// `POST /_sim/apps/{client_id}/secrets` `{"value"?, "endDateTime"?}`: adds a client secret
+/// (random value, two years, when not given) and returns it, as a secret rotation would.
+async fn add_secret(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ControlError> {
+    let req: NewSecret = if body.is_empty() {
+        NewSecret::default()
+    } else {
+        parse(&body)?
+    };
+    let end = match req.end_date_time {
+        Some(e) => {
+            chrono::DateTime::parse_from_rfc3339(&e).map_err(|_| {
+                ControlError(
+                    StatusCode::BAD_REQUEST,
+                    format!("endDateTime '{e}' is not an RFC 3339 time"),
+                )
+            })?;
+            e
+        }
+        None => crate::clock::graph_time(state.clock.now() + chrono::Duration::days(730)),
+    };
+    let secret = AppSecret {
+        key_id: uuid::Uuid::new_v4().to_string(),
+        value: req.value.unwrap_or_else(|| super::random_token(30)),
+        end_date_time: end,
+    };
+    let mut t = state.tenant.write();
+    let app = t
+        .apps
+        .get_mut(&client_id)
+        .ok_or_else(|| no_app(&client_id))?;
+    app.secrets.push(secret.clone());
+    Ok((StatusCode::CREATED, Json(secret)).into_response())
+}
+
+/// `DELETE /_sim/apps/{client_id}/secrets/{key_id}`: removes a client secret.
+async fn remove_secret(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Path((client_id, key_id)): Path<(String, String)>,
+) -> Result<Response, ControlError> {
+    let mut t = state.tenant.write();
+    let app = t
+        .apps
+        .get_mut(&client_id)
+        .ok_or_else(|| no_app(&client_id))?;
+    let before = app.secrets.len();
+    app.secrets.retain(|s| s.key_id != key_id);
+    if app.secrets.len() == before {
+        return Err(ControlError(
+            StatusCode::NOT_FOUND,
+            format!("app '{client_id}' has no secret with keyId '{key_id}'"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewCertificate {
+    pem: String,
+}
+
+/// `POST /_sim/apps/{client_id}/certificates` `{"pem"}`: registers a certificate credential.
+async fn add_certificate(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ControlError> {
+    let req: NewCertificate = parse(&body)?;
+    let cert = super::assertion::parse_certificate(&req.pem).map_err(|e| {
+        ControlError(
+            StatusCode::BAD_REQUEST,
+            format!("the certificate cannot be used: {e}"),
+        )
+    })?;
+    let mut t = state.tenant.write();
+    let app = t
+        .apps
+        .get_mut(&client_id)
+        .ok_or_else(|| no_app(&client_id))?;
+    app.certificates.push(req.pem);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"x5t": cert.x5t, "x5t#S256": cert.x5t_s256})),
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeviceDecision {
@@ -228,6 +353,13 @@ async fn revoke_user_sessions(
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/_sim/apps", get(list_apps).post(register_app))
+        .route("/_sim/apps/{client_id}", get(get_app).delete(delete_app))
+        .route("/_sim/apps/{client_id}/secrets", post(add_secret))
+        .route(
+            "/_sim/apps/{client_id}/secrets/{key_id}",
+            axum::routing::delete(remove_secret),
+        )
+        .route("/_sim/apps/{client_id}/certificates", post(add_certificate))
         .route(
             "/_sim/apps/{client_id}/consent",
             post(grant_consent).delete(revoke_consent),

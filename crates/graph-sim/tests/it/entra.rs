@@ -1384,3 +1384,100 @@ async fn msal_and_azure_identity_sign_in_against_the_emulator() {
     assert_eq!(report["refreshed"], true, "{report}");
     assert_eq!(report["web_username"], "diego@contoso.onmicrosoft.com");
 }
+
+#[tokio::test]
+async fn secret_rotation_and_app_deletion_through_controls() {
+    let sim = sim(0).await;
+    let mut app = public_app();
+    app.allow_public_client = false;
+    app.secrets = vec![secret("first", "2099-01-01T00:00:00Z")];
+    let cid = app.client_id.clone();
+    add_app(&sim, app);
+    let token = |secret: String| {
+        let sim = &sim;
+        let cid = cid.clone();
+        async move {
+            let (s, _, b) = post_form(
+                sim,
+                &token_path(sim),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &cid),
+                    ("client_secret", &secret),
+                    ("scope", GRAPH_DEFAULT),
+                ],
+                None,
+            )
+            .await;
+            (s, b)
+        }
+    };
+    let (s, added) = sim_admin(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/_sim/apps/{cid}/secrets"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let second = added["value"].as_str().unwrap().to_string();
+    assert_eq!(token(second.clone()).await.0, 200);
+    assert_eq!(token("first".into()).await.0, 200);
+    let key_id = added["keyId"].as_str().unwrap();
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::DELETE,
+        &format!("/_sim/apps/{cid}/secrets/{key_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, body) = token(second).await;
+    assert_eq!(s, 401);
+    assert_entra_error(&body, "invalid_client", 7000215);
+
+    // A secret that expires tomorrow works today and is AADSTS7000222 the day after.
+    let tomorrow = graph_sim::clock::graph_time(sim.state.clock.now() + chrono::Duration::days(1));
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/_sim/apps/{cid}/secrets"),
+        Some(json!({"value": "short-lived", "endDateTime": tomorrow})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(token("short-lived".into()).await.0, 200);
+    sim.state.clock.advance(chrono::Duration::days(2));
+    let (s, body) = token("short-lived".into()).await;
+    assert_eq!(s, 401);
+    assert_entra_error(&body, "invalid_client", 7000222);
+
+    let (s, got) = sim_admin(
+        &sim,
+        reqwest::Method::GET,
+        &format!("/_sim/apps/{cid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(got["secrets"].as_array().unwrap().len(), 2);
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::DELETE,
+        &format!("/_sim/apps/{cid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, body) = token("first".into()).await;
+    assert_eq!(s, 400);
+    assert_entra_error(&body, "unauthorized_client", 700016);
+    let (s, _) = sim_admin(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/_sim/apps/{cid}/certificates"),
+        Some(json!({"pem": "not a certificate"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+}
