@@ -383,12 +383,14 @@ pub fn refresh_grant(req: &TokenRequest<'_>) -> EntraResult<Response> {
             return Err(invalid());
         }
         if let Some(revoked) = grant.revoked_at {
+            let issued = grant.issued_at;
+            entra.refresh_tokens.insert(token, grant);
             return Err(EntraError::bad(
                 "invalid_grant",
                 50173,
                 format!(
                     "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
-                    entra_date(grant.issued_at),
+                    entra_date(issued),
                     entra_date(revoked)
                 ),
             ));
@@ -615,11 +617,65 @@ pub fn registered_redirect(app: &App, given: Option<&str>) -> EntraResult<String
 /// What `/authorize` does: either an error page (JSON) or a redirect to the client.
 enum AuthorizeOutcome {
     Page(EntraError),
-    Redirect(String),
+    Respond {
+        to: String,
+        params: Vec<(&'static str, String)>,
+        mode: ResponseMode,
+    },
+}
+
+/// How `/authorize` hands its answer back (`response_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Query string of a 302 (the default for `code`).
+    Query,
+    /// Fragment of a 302.
+    Fragment,
+    /// An auto-submitting HTML form that POSTs to the redirect URI.
+    FormPost,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Delivers `/authorize`'s parameters to the client the way `mode` asks.
+fn respond(to: &str, params: &[(&'static str, String)], mode: ResponseMode) -> Response {
+    match mode {
+        ResponseMode::FormPost => {
+            let inputs: String = params
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{k}\" value=\"{}\" />",
+                        html_escape(v)
+                    )
+                })
+                .collect();
+            let html = format!(
+                "<html><head><title>Working...</title></head><body><form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\" /></noscript></form><script language=\"javascript\">document.forms[0].submit();</script></body></html>",
+                html_escape(to)
+            );
+            let mut r = (StatusCode::OK, html).into_response();
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        mode => {
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            redirect(&with_params(to, &refs, mode == ResponseMode::Fragment))
+        }
+    }
 }
 
 fn authorize_inner(state: &SimState, tenant: &str, ctx: &RequestCtx) -> AuthorizeOutcome {
-    use AuthorizeOutcome::{Page, Redirect};
+    use AuthorizeOutcome::{Page, Respond};
     let q = Form(ctx.query.clone());
     let tenant = match resolve_tenant(state, tenant) {
         Ok(t) => t,
@@ -640,8 +696,18 @@ fn authorize_inner(state: &SimState, tenant: &str, ctx: &RequestCtx) -> Authoriz
         Ok(r) => r,
         Err(e) => return Page(e),
     };
-    let mode = q.get("response_mode").unwrap_or("query");
-    let fragment = mode == "fragment";
+    let mode = match q.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(other) => {
+            return Page(EntraError::bad(
+                "invalid_request",
+                70007,
+                format!("The application requested an unsupported response_mode '{other}'."),
+            ))
+        }
+    };
     let client_state = q.get("state");
     let fail = |e: EntraError| {
         let body = e.body(state, None);
@@ -659,8 +725,11 @@ fn authorize_inner(state: &SimState, tenant: &str, ctx: &RequestCtx) -> Authoriz
         if let Some(s) = client_state {
             params.push(("state", s.to_string()));
         }
-        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Redirect(with_params(&redirect_uri, &refs, fragment))
+        Respond {
+            to: redirect_uri.clone(),
+            params,
+            mode,
+        }
     };
     if q.get("response_type") != Some("code") {
         return fail(EntraError::bad(
@@ -743,13 +812,16 @@ fn authorize_inner(state: &SimState, tenant: &str, ctx: &RequestCtx) -> Authoriz
             redeemed: false,
         },
     );
-    let session = uuid::Uuid::new_v4().to_string();
-    let mut params = vec![("code", code.as_str())];
+    let mut params = vec![("code", code)];
     if let Some(s) = client_state {
-        params.push(("state", s));
+        params.push(("state", s.to_string()));
     }
-    params.push(("session_state", session.as_str()));
-    Redirect(with_params(&redirect_uri, &params, fragment))
+    params.push(("session_state", uuid::Uuid::new_v4().to_string()));
+    Respond {
+        to: redirect_uri,
+        params,
+        mode,
+    }
 }
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`: signs in the `login_hint` user (or the default set
@@ -760,7 +832,7 @@ pub async fn authorize(
     ctx: RequestCtx,
 ) -> Response {
     match authorize_inner(&state, &tenant, &ctx) {
-        AuthorizeOutcome::Redirect(to) => redirect(&to),
+        AuthorizeOutcome::Respond { to, params, mode } => respond(&to, &params, mode),
         AuthorizeOutcome::Page(e) => e.render(&state, None),
     }
 }

@@ -763,9 +763,11 @@ async fn device_code_flow_with_refresh_rotation_and_revocation() {
     )
     .await;
     assert_eq!((s, body), (200, json!({"revokedRefreshTokens": 1})));
-    let (s, body) = refresh(&sim, &cid, &rt2).await;
-    assert_eq!(s, 400);
-    assert_entra_error(&body, "invalid_grant", 50173);
+    for _ in 0..2 {
+        let (s, body) = refresh(&sim, &cid, &rt2).await;
+        assert_eq!(s, 400);
+        assert_entra_error(&body, "invalid_grant", 50173);
+    }
 }
 
 #[tokio::test]
@@ -1215,6 +1217,45 @@ async fn authorization_code_with_pkce_round_trip() {
     let (s, _, body) = redeem(plain, code).await;
     assert_eq!(s, 200, "{body}");
     assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+
+    // response_mode=form_post answers an auto-submitting form; fragment puts it after '#'.
+    let resp = authorize(
+        &sim,
+        &[
+            ("client_id", cid.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "User.Read"),
+            ("state", "a&b"),
+            ("response_mode", "form_post"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"{REDIRECT}\"")), "{html}");
+    assert!(html.contains("name=\"code\" value=\""), "{html}");
+    assert!(html.contains("name=\"state\" value=\"a&amp;b\""), "{html}");
+    let resp = authorize(
+        &sim,
+        &[
+            ("client_id", cid.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "User.Read"),
+            ("response_mode", "fragment"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 302);
+    assert!(resp.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(&format!("{REDIRECT}#code=")));
 
     // An unregistered redirect URI is an error page, not a redirect.
     let resp = authorize(
