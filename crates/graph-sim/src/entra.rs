@@ -1,18 +1,23 @@
 //! Entra ID, as Microsoft's identity platform (v2.0 endpoints) answers a single tenant:
 //!
-//! - [`token`]: `POST /{tenant}/oauth2/v2.0/token` — client credentials (secret in the body or
-//!   HTTP Basic, or a certificate [`assertion`]), device code, refresh token, authorization code;
-//! - [`delegated`]: the user sign-in flows — device code (`/devicecode`), authorization code with
-//!   PKCE (`/authorize`), refresh-token rotation, ID tokens;
-//! - [`oidc`]: OpenID discovery, JWKS, instance discovery, logout, admin consent;
-//! - [`sim`]: `/_sim` controls for consent, app roles, app registration, device-code approval
-//!   and session revocation;
+//! - [`token`]: `POST /{tenant}/oauth2/v2.0/token` — client authentication (secret in the body
+//!   or HTTP Basic, or a certificate [`assertion`]) and the `client_credentials` grant; it hands
+//!   the user grants to the modules below;
+//! - [`device`]: the device-code flow (`/devicecode`, polling, approval);
+//! - [`authorize`]: authorization code with PKCE (`/authorize`, the `authorization_code` grant);
+//! - [`delegated`]: what a sign-in yields (scopes, delegated access token, ID token, refresh
+//!   token) and the rotating `refresh_token` grant;
+//! - [`oidc`]: OpenID discovery, JWKS, instance discovery, logout, admin consent, UserInfo;
+//! - [`sim`]: `/_sim` controls for consent, app roles, app registrations, secrets and
+//!   certificates, device-code approval, the signed-in user and session revocation;
 //! - [`errors`]: Entra's `AADSTS…` error body.
 //!
 //! Every time is the emulated clock's (`state.clock`), so tests can expire codes and tokens.
 
 pub mod assertion;
+pub mod authorize;
 pub mod delegated;
+pub mod device;
 pub mod errors;
 pub mod oidc;
 pub mod sim;
@@ -29,11 +34,11 @@ pub struct EntraState {
     /// `client_id` + `jti` of accepted client assertions, with their `exp` (forgotten after it).
     pub used_jtis: HashMap<(String, String), i64>,
     /// Pending and decided device-code sign-ins by `device_code`.
-    pub device_codes: HashMap<String, delegated::DeviceCode>,
+    pub device_codes: HashMap<String, device::DeviceCode>,
     /// Live refresh tokens (rotated on each use).
     pub refresh_tokens: HashMap<String, delegated::RefreshGrant>,
     /// Authorization codes not yet redeemed (or redeemed, to answer a replay).
-    pub auth_codes: HashMap<String, delegated::AuthCode>,
+    pub auth_codes: HashMap<String, authorize::AuthCode>,
     /// The user `/authorize` signs in when the request has no `login_hint`.
     pub default_authorize_user: Option<String>,
 }
@@ -126,9 +131,9 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(delegated::devicecode).fallback(wrong_method),
+            post(device::devicecode).fallback(wrong_method),
         )
-        .route("/{tenant}/oauth2/v2.0/authorize", get(delegated::authorize))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
         .route("/{tenant}/oauth2/v2.0/logout", get(oidc::logout))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

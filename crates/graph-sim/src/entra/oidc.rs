@@ -1,7 +1,8 @@
 //! OpenID discovery and keys, instance discovery, logout and the admin-consent endpoint — all
 //! with absolute URLs on the origin the request came in on.
 
-use super::delegated::{pairwise_sub, redirect, registered_redirect, with_params};
+use super::authorize::{redirect, registered_redirect, with_params};
+use super::delegated::pairwise_sub;
 use super::errors::{json_response, EntraError};
 use super::{resolve_tenant, Form, TenantRef};
 use crate::caller::Caller;

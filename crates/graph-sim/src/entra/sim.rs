@@ -2,7 +2,8 @@
 //! secrets and certificates, device-code approval, the user `/authorize` signs in, and session
 //! revocation (a password change).
 
-use super::delegated::{decide_device_code, revoke_sessions, DecideError, Decision};
+use super::delegated::revoke_sessions;
+use super::device::{decide_device_code, DecideError, Decision};
 use crate::control::{ControlError, SimAdmin};
 use crate::model::{App, AppSecret};
 use crate::state::AppState;

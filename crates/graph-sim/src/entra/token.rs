@@ -3,7 +3,7 @@
 //! ones in [`super::delegated`].
 
 use super::errors::{json_response, EntraError, EntraResult};
-use super::{assertion, delegated, resolve_tenant, Form, TenantRef};
+use super::{assertion, authorize, delegated, device, resolve_tenant, Form, TenantRef};
 use crate::model::App;
 use crate::odata::RequestCtx;
 use crate::state::{AppState, SimState};
@@ -329,9 +329,9 @@ fn dispatch(
     };
     match grant.as_str() {
         "client_credentials" => client_credentials(&req),
-        delegated::DEVICE_CODE_GRANT | "device_code" => delegated::device_code_grant(&req),
+        device::DEVICE_CODE_GRANT | "device_code" => device::device_code_grant(&req),
         "refresh_token" => delegated::refresh_grant(&req),
-        "authorization_code" => delegated::authorization_code_grant(&req),
+        "authorization_code" => authorize::authorization_code_grant(&req),
         other => Err(EntraError::bad(
             "unsupported_grant_type",
             70003,
