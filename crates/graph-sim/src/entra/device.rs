@@ -170,7 +170,8 @@ fn correlation(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The approval state a `/_sim` call can move a device code to.
+/// Records the user's decision on the pending device code with `user_code` (case and dashes
+/// ignored), for `/_sim/devicecode/approve` and `/decline`.
 pub fn decide_device_code(
     state: &SimState,
     user_code: &str,

@@ -1,5 +1,5 @@
-//! OpenID discovery and keys, instance discovery, logout and the admin-consent endpoint — all
-//! with absolute URLs on the origin the request came in on.
+//! OpenID discovery and keys, instance discovery, logout, the admin-consent endpoint and
+//! Graph's OIDC UserInfo — all with absolute URLs on the origin the request came in on.
 
 use super::authorize::{redirect, registered_redirect, with_params};
 use super::delegated::pairwise_sub;
