@@ -7,12 +7,12 @@ use crate::faults::{FaultRule, Faults};
 use crate::state::AppState;
 use crate::tenant_file::{GroupRecord, TenantFile, UserRecord, UserWithInternals};
 use axum::extract::{FromRequestParts, Query, State};
-use axum::Json;
-use bytes::Bytes;
-use serde_json::{json, Value};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Value};
 
 /// Proof that the request carried the sim-admin key.
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +168,7 @@ async fn advance(_: SimAdmin, State(state): State<AppState>, body: Bytes) -> Ctl
     }
     let a: Advance = parse_json(&body, "clock advance")?;
     let secs = a.seconds + a.minutes * 60.0 + a.hours * 3600.0 + a.days * 86400.0;
-    if !secs.is_finite() || secs < 0.0 || secs > 3650.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=3650.0 * 86400.0).contains(&secs) {
         return Err(bad(
             "the clock only moves forward, by at most ten years: give a non-negative `seconds`, `minutes`, `hours` or `days`",
         ));
@@ -245,7 +245,11 @@ async fn patch_behaviour(
     for (k, v) in patch {
         match current.get_mut(&k) {
             Some(slot) => *slot = v,
-            None => return Err(bad(format!("'{k}' is not a behaviour parameter; GET /_sim/behaviour lists them"))),
+            None => {
+                return Err(bad(format!(
+                    "'{k}' is not a behaviour parameter; GET /_sim/behaviour lists them"
+                )))
+            }
         }
     }
     let b: Behaviour = serde_json::from_value(current)
