@@ -157,22 +157,10 @@ async fn list(
     caller.require(GROUP_READ, GraphError::directory_denied)?;
     let units = charge(&state, &caller, &ctx, Cost::Other)?;
     let q = ListQuery::parse(&ctx, &KIND)?;
-    let items: Vec<_> = state.tenant.read().groups.live().map(to_map).collect();
-    let items = q.apply(items);
-    let sel = q.select.clone();
-    let body = paging::page(
-        &state,
-        &ctx,
-        &items,
-        PageSpec {
-            scope: "groups".into(),
-            context: KIND.context(&ctx, &sel, false),
-            top: q.top,
-            id_order: q.orderby.is_none(),
-            count: q.count.then_some(items.len()),
-            render: &|o| Ok(KIND.order(KIND.render(o, &sel, false)?, &sel)),
-        },
-    )?;
+    let body = {
+        let t = state.tenant.read();
+        paging::list_collection(&state, &ctx, &t.groups, &KIND, &q)?
+    };
     Ok(with_units(Json(body).into_response(), units))
 }
 

@@ -4,7 +4,7 @@
 
 use super::delta::{self, DeltaSpec};
 use super::filter::FilterRules;
-use super::paging::{self, PageSpec};
+use super::paging;
 use super::query::ListQuery;
 use super::{charge, method_not_allowed, schema, to_map, with_units, Cost, Kind, ORG_CONTACT_READ};
 use crate::caller::Caller;
@@ -89,28 +89,10 @@ async fn list(
     caller.require(ORG_CONTACT_READ, GraphError::directory_denied)?;
     let units = charge(&state, &caller, &ctx, Cost::Other)?;
     let q = ListQuery::parse(&ctx, &KIND)?;
-    let items: Vec<_> = state
-        .tenant
-        .read()
-        .org_contacts
-        .live()
-        .map(to_map)
-        .collect();
-    let items = q.apply(items);
-    let sel = q.select.clone();
-    let body = paging::page(
-        &state,
-        &ctx,
-        &items,
-        PageSpec {
-            scope: "contacts".into(),
-            context: KIND.context(&ctx, &sel, false),
-            top: q.top,
-            id_order: q.orderby.is_none(),
-            count: q.count.then_some(items.len()),
-            render: &|o| Ok(KIND.order(KIND.render(o, &sel, false)?, &sel)),
-        },
-    )?;
+    let body = {
+        let t = state.tenant.read();
+        paging::list_collection(&state, &ctx, &t.org_contacts, &KIND, &q)?
+    };
     Ok(with_units(Json(body).into_response(), units))
 }
 

@@ -1,7 +1,9 @@
 //! Pages of a directory collection: `$top` items, an opaque `$skiptoken`, and an absolute
 //! `@odata.nextLink` that repeats every original query option (Graph's paging contract).
 
-use super::{Node, Ordered};
+use super::query::ListQuery;
+use super::{to_map, Kind, Node, Ordered};
+use crate::collection::{Collection, Entity};
 use crate::error::{GraphError, GraphResult};
 use crate::odata::RequestCtx;
 use crate::state::AppState;
@@ -104,6 +106,85 @@ pub fn page(
         });
         out.push("@odata.nextLink", ctx.link_with(&[("$skiptoken", &tok)]));
     }
+    out.0.push(("value".into(), Node::List(value)));
+    Ok(out)
+}
+
+/// Serves the requested page of a whole directory collection under `q`. In id order it walks
+/// from the cursor and evaluates `$filter`/`$search` only as far as the page needs (so paging
+/// through N entities costs O(N) overall); under `$orderby` it sorts and pages by offset.
+pub fn list_collection<T: Entity>(
+    state: &AppState,
+    ctx: &RequestCtx,
+    coll: &Collection<T>,
+    kind: &Kind,
+    q: &ListQuery,
+) -> GraphResult<Ordered> {
+    let sel = &q.select;
+    let render = |o: &Map<String, Value>| -> GraphResult<Ordered> {
+        Ok(kind.order(kind.render(o, sel, false)?, sel))
+    };
+    let spec = PageSpec {
+        scope: kind.set.to_string(),
+        context: kind.context(ctx, sel, false),
+        top: q.top,
+        id_order: q.orderby.is_none(),
+        count: None,
+        render: &render,
+    };
+    if q.orderby.is_some() {
+        let items = q.apply(coll.live().map(to_map).collect());
+        let spec = PageSpec {
+            count: q.count.then_some(items.len()),
+            ..spec
+        };
+        return page(state, ctx, &items, spec);
+    }
+    let after = match ctx.param("$skiptoken") {
+        None => None,
+        Some(tok) => match state.tokens.decode::<Skip>(tok) {
+            Some(Skip { s, a: Some(a), .. }) if s == spec.scope => Some(a),
+            _ => return Err(bad_page_token(state)),
+        },
+    };
+    let mut matched: Vec<Map<String, Value>> = Vec::with_capacity(q.top + 1);
+    for e in coll.entries_after(after.as_deref()) {
+        if !e.is_live() {
+            continue;
+        }
+        let m = to_map(&e.value);
+        if q.keeps(&m) {
+            matched.push(m);
+            if matched.len() > q.top {
+                break;
+            }
+        }
+    }
+    let more = matched.len() > q.top;
+    matched.truncate(q.top);
+    let mut out = Ordered::default();
+    out.push("@odata.context", spec.context.clone());
+    if after.is_none() && q.count {
+        let total = coll.live().filter(|v| q.keeps(&to_map(*v))).count();
+        out.push("@odata.count", total);
+    }
+    if more {
+        let last = matched
+            .last()
+            .and_then(|m| m.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let tok = state.tokens.encode(&Skip {
+            s: spec.scope.clone(),
+            a: last,
+            o: 0,
+        });
+        out.push("@odata.nextLink", ctx.link_with(&[("$skiptoken", &tok)]));
+    }
+    let value = matched
+        .iter()
+        .map(|m| render(m))
+        .collect::<GraphResult<Vec<_>>>()?;
     out.0.push(("value".into(), Node::List(value)));
     Ok(out)
 }
