@@ -136,6 +136,7 @@ fn tenant(n: usize) -> TenantFile {
 }
 
 const ALL_ROLES: &[&str] = &[
+    "User.Read.All",
     "User.ReadWrite.All",
     "Group.Read.All",
     "GroupMember.ReadWrite.All",
@@ -1313,4 +1314,124 @@ async fn delta_quirks_shuffled_pages_and_replayed_rounds() {
     let mut got = ids(&json!({ "value": items }));
     got.sort();
     assert_eq!(got, vec![uid(1), uid(2)]);
+}
+
+/// A loopback webhook receiver: echoes validation tokens, records notification bodies.
+async fn receiver() -> (String, std::sync::Arc<parking_lot::Mutex<Vec<Value>>>) {
+    use axum::extract::{Query, State};
+    use axum::response::IntoResponse;
+    type Got = std::sync::Arc<parking_lot::Mutex<Vec<Value>>>;
+    async fn hook(
+        State(got): State<Got>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        if let Some(t) = q.get("validationToken") {
+            return ([("content-type", "text/plain")], t.clone()).into_response();
+        }
+        got.lock()
+            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        axum::http::StatusCode::ACCEPTED.into_response()
+    }
+    let got: Got = Default::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(got.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// Waits (bounded) until `want` notifications with these (changeType, resource) arrived.
+async fn wait_notifications(
+    got: &parking_lot::Mutex<Vec<Value>>,
+    want: &[(&str, String)],
+) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = got
+            .lock()
+            .iter()
+            .flat_map(|b| b["value"].as_array().cloned().unwrap_or_default())
+            .map(|n| {
+                (
+                    n["changeType"].as_str().unwrap_or("").to_string(),
+                    n["resource"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if want.iter().all(|(c, r)| {
+            seen.iter()
+                .any(|(sc, sr)| sc == c && sr.eq_ignore_ascii_case(r))
+        }) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn user_and_group_changes_notify_subscriptions() {
+    let (sim, token) = start(3, Behaviour::default()).await;
+    let (url, got) = receiver().await;
+    let expires = (sim.state.clock.now() + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    for resource in ["/users", "/groups"] {
+        let (s, _, body) = send(
+            &sim,
+            Method::POST,
+            "/v1.0/subscriptions",
+            &token,
+            Some(json!({
+                "changeType": "updated,deleted",
+                "notificationUrl": url,
+                "resource": resource,
+                "expirationDateTime": expires,
+                "clientState": "directory-test",
+            })),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 201, "{resource}: {body}");
+    }
+    let user = uid(1);
+    let g = "99999999-0000-4000-8000-000000000001";
+    let (s, _, _) = send(
+        &sim,
+        Method::PATCH,
+        &format!("/v1.0/users/{user}"),
+        &token,
+        Some(json!({"officeLocation": "Desk 7"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let add = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", uid(2))});
+    let (s, _, _) = send(
+        &sim,
+        Method::POST,
+        &format!("/v1.0/groups/{g}/members/$ref"),
+        &token,
+        Some(add),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let want = [
+        ("updated", format!("Users/{user}")),
+        ("updated", format!("Groups/{g}")),
+    ];
+    let seen = wait_notifications(&got, &want).await;
+    for (c, r) in &want {
+        assert!(
+            seen.iter()
+                .any(|(sc, sr)| sc == c && sr.eq_ignore_ascii_case(r)),
+            "{c} {r} not in {seen:?}"
+        );
+    }
 }
