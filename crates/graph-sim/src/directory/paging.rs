@@ -183,7 +183,7 @@ pub fn list_collection<T: Entity>(
     }
     let value = matched
         .iter()
-        .map(|m| render(m))
+        .map(render)
         .collect::<GraphResult<Vec<_>>>()?;
     out.0.push(("value".into(), Node::List(value)));
     Ok(out)
