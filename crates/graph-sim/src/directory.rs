@@ -5,12 +5,14 @@
 //! - [`users`]: `/users` list, get, create, update, delete (and `/users/$count`);
 //! - [`groups`]: `/groups`, members, transitive members, `members/$ref` writes;
 //! - [`org_contacts`]: `/contacts` (read-only in Graph) and the `/_sim/org-contacts` controls;
+//! - [`deleted`]: the recycle bin (`/directory/deletedItems`) and `restore`;
 //! - [`delta`]: the one delta engine behind `users/delta`, `groups/delta`, `contacts/delta`;
 //! - [`query`]: `$select`, `$filter`, `$search`, `$orderby`, `$count` on a collection;
 //! - [`filter`]: the `$filter` tokenizer, parser and evaluator;
 //! - [`paging`]: `$top`/`$skiptoken` pages with absolute `@odata.nextLink`s;
 //! - [`schema`]: the property names Graph's schema declares on each type.
 
+pub mod deleted;
 pub mod delta;
 pub mod filter;
 pub mod groups;
@@ -391,4 +393,5 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(users::routes())
         .merge(groups::routes())
         .merge(org_contacts::routes())
+        .merge(deleted::routes())
 }

@@ -194,6 +194,10 @@ async fn delete_group(
             return Err(GraphError::directory_not_found(&gid));
         }
         let v = t.bump();
+        let now = crate::clock::graph_time(state.clock.now());
+        if let Some(g) = t.groups.get_mut_untracked(&gid) {
+            g.deleted_date_time = Some(now);
+        }
         t.groups
             .remove(&gid, crate::collection::RemovedReason::Changed, v);
         drop_member_everywhere(&mut t, &gid, v)

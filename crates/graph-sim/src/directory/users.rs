@@ -414,6 +414,10 @@ async fn delete(
             .map(|u| u.id.clone())
             .ok_or_else(|| GraphError::directory_not_found(&key))?;
         let v = t.bump();
+        let now = crate::clock::graph_time(state.clock.now());
+        if let Some(u) = t.users.get_mut_untracked(&id) {
+            u.deleted_date_time = Some(now);
+        }
         t.users.remove(&id, RemovedReason::Changed, v);
         let groups = super::groups::drop_member_everywhere(&mut t, &id, v);
         (id, groups)

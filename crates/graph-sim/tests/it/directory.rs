@@ -1435,3 +1435,61 @@ async fn user_and_group_changes_notify_subscriptions() {
         );
     }
 }
+
+#[tokio::test]
+async fn deleted_users_can_be_listed_and_restored() {
+    let (sim, token) = start(3, Behaviour::default()).await;
+    let (_, link, _) = delta_round(&sim, "/v1.0/users/delta", &token, &[]).await;
+    let id = uid(1);
+    let (s, _, _) = send(
+        &sim,
+        Method::DELETE,
+        &format!("/v1.0/users/{id}"),
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _, body) = get(
+        &sim,
+        "/v1.0/directory/deletedItems/microsoft.graph.user?$select=id,deletedDateTime",
+        &token,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(ids(&body), vec![id.clone()]);
+    assert!(body["value"][0]["deletedDateTime"].is_string());
+
+    let (s, _, body) = send(
+        &sim,
+        Method::POST,
+        &format!("/v1.0/directory/deletedItems/{id}/restore"),
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(body["id"], id);
+    let (s, _, _) = get(&sim, &format!("/v1.0/users/{id}"), &token).await;
+    assert_eq!(s, 200);
+    // Delete then restore within one round: the user comes back whole, without annotation.
+    let (items, _, _) = delta_round(&sim, &link, &token, &[("Prefer", "return=minimal")]).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["id"], id);
+    assert!(items[0].get("@removed").is_none());
+    assert_eq!(items[0]["displayName"], "Person 1");
+    let (s, _, body) = send(
+        &sim,
+        Method::POST,
+        &format!("/v1.0/directory/deletedItems/{id}/restore"),
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert_graph_error(&body, "Request_ResourceNotFound");
+}
