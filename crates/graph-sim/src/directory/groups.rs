@@ -209,6 +209,46 @@ async fn delete_group(
     Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
 }
 
+/// `PATCH /groups/{group}`: updates writable properties (204), recorded for delta.
+async fn update_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestCtx,
+    Path(gid): Path<String>,
+    body: axum::body::Bytes,
+) -> GraphResult<Response> {
+    caller.require(
+        &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+        GraphError::directory_denied,
+    )?;
+    let units = charge(&state, &caller, &ctx, Cost::Write)?;
+    let mut m = json_object(&body)?;
+    let changed = {
+        let mut t = state.tenant.write();
+        let g = t
+            .groups
+            .get(&gid)
+            .cloned()
+            .ok_or_else(|| GraphError::directory_not_found(&gid))?;
+        let current = to_map(&g);
+        m.retain(|k, _| {
+            current.contains_key(k) || k.starts_with('@') || KIND.declared(k).is_none()
+        });
+        const READ_ONLY: &[&str] = &["createdDateTime", "deletedDateTime", "mail", "groupTypes"];
+        apply_patch(&g, &m, READ_ONLY)
+            .map_err(|e| GraphError::directory_bad_request(e.to_string()))?;
+        let v = t.bump();
+        t.groups
+            .patch(&gid, &m, READ_ONLY, v)
+            .map_err(|e| GraphError::directory_bad_request(e.to_string()))?
+            .is_some_and(|c| !c.is_empty())
+    };
+    if changed {
+        publish(&state, &gid);
+    }
+    Ok(with_units(StatusCode::NO_CONTENT.into_response(), units))
+}
+
 fn is_delta(key: &str) -> bool {
     matches!(
         key,
@@ -535,7 +575,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/v1.0/groups", get(list).post(create))
         .route("/v1.0/groups/delta", get(delta_route))
         .route("/v1.0/groups/$count", get(count))
-        .route("/v1.0/groups/{group}", get(get_one).delete(delete_group))
+        .route(
+            "/v1.0/groups/{group}",
+            get(get_one).patch(update_group).delete(delete_group),
+        )
         .route("/v1.0/groups/{group}/members", get(members))
         .route("/v1.0/groups/{group}/members/$ref", post(add_member))
         .route(

@@ -1493,3 +1493,38 @@ async fn deleted_users_can_be_listed_and_restored() {
     assert_eq!(s, 404);
     assert_graph_error(&body, "Request_ResourceNotFound");
 }
+
+#[tokio::test]
+async fn group_updates_show_in_group_delta() {
+    let (sim, token) = start(2, Behaviour::default()).await;
+    set_roles(&sim, &["Group.ReadWrite.All", "Group.Read.All"]);
+    let token_w = sim.app_token();
+    let g = "99999999-0000-4000-8000-000000000002";
+    let (_, link, _) = delta_round(&sim, "/v1.0/groups/delta", &token, &[]).await;
+    let (s, _, _) = send(
+        &sim,
+        Method::PATCH,
+        &format!("/v1.0/groups/{g}"),
+        &token_w,
+        Some(json!({"description": "EMEA sales team"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _, body) = send(
+        &sim,
+        Method::PATCH,
+        &format!("/v1.0/groups/{g}"),
+        &token_w,
+        Some(json!({"mail": "x@contoso.com"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&body, "Request_BadRequest");
+    let (items, _, _) = delta_round(&sim, &link, &token, &[("Prefer", "return=minimal")]).await;
+    assert_eq!(
+        items,
+        vec![json!({"id": g, "description": "EMEA sales team"})]
+    );
+}
