@@ -4,6 +4,7 @@
 //! Table of contents:
 //! - [`users`]: `/users` list, get, create, update, delete (and `/users/$count`);
 //! - [`groups`]: `/groups`, members, transitive members, `members/$ref` writes;
+//! - [`objects`]: resolving many ids at once (`/directoryObjects/getByIds`);
 //! - [`org_contacts`]: `/contacts` (read-only in Graph) and the `/_sim/org-contacts` controls;
 //! - [`deleted`]: the recycle bin (`/directory/deletedItems`) and `restore`;
 //! - [`delta`]: the one delta engine behind `users/delta`, `groups/delta`, `contacts/delta`;
@@ -16,6 +17,7 @@ pub mod deleted;
 pub mod delta;
 pub mod filter;
 pub mod groups;
+pub mod objects;
 pub mod org_contacts;
 pub mod paging;
 pub mod query;
@@ -394,4 +396,5 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(groups::routes())
         .merge(org_contacts::routes())
         .merge(deleted::routes())
+        .merge(objects::routes())
 }

@@ -1528,3 +1528,52 @@ async fn group_updates_show_in_group_delta() {
         vec![json!({"id": g, "description": "EMEA sales team"})]
     );
 }
+
+#[tokio::test]
+async fn get_by_ids_resolves_mixed_objects() {
+    let (sim, _) = start(2, Behaviour::default()).await;
+    set_roles(&sim, &["Directory.Read.All"]);
+    let token = sim.app_token();
+    let body = json!({"ids": [
+        uid(0),
+        "99999999-0000-4000-8000-000000000001",
+        "cccccccc-0000-4000-8000-00000000c001",
+        "does-not-exist"
+    ]});
+    let (s, _, got) = send(
+        &sim,
+        Method::POST,
+        "/v1.0/directoryObjects/getByIds",
+        &token,
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{got}");
+    let types: Vec<&str> = got["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["@odata.type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "#microsoft.graph.user",
+            "#microsoft.graph.group",
+            "#microsoft.graph.orgContact"
+        ]
+    );
+    let mut only_users = body;
+    only_users["types"] = json!(["user"]);
+    let (_, _, got) = send(
+        &sim,
+        Method::POST,
+        "/v1.0/directoryObjects/getByIds",
+        &token,
+        Some(only_users),
+        &[],
+    )
+    .await;
+    assert_eq!(ids(&got), vec![uid(0)]);
+}
