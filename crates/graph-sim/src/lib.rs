@@ -231,10 +231,17 @@ pub fn tenant_data(file: TenantFile) -> Result<TenantData, String> {
 /// Makes sure some app is fully consented with a secret, adding the default one if not,
 /// and returns its client id and secret.
 fn ensure_default_app(t: &mut TenantData) -> (String, String) {
+    let usable = |a: &model::App| {
+        a.admin_consented
+            && a.mailbox_scope.is_none()
+            && a.secrets.iter().any(|s| s.end_date_time.as_str() > "2030")
+    };
+    // The app named "pbx365" (the generator's default) wins; otherwise any usable app.
     let existing = t
         .apps
         .values()
-        .find(|a| a.admin_consented && a.secrets.iter().any(|s| s.end_date_time.as_str() > "2030"));
+        .find(|a| usable(a) && a.display_name == "pbx365")
+        .or_else(|| t.apps.values().find(|a| usable(a)));
     if let Some(a) = existing {
         let secret = a
             .secrets
