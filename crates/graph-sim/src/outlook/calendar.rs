@@ -29,7 +29,11 @@ fn parse_time(s: &str) -> Option<NaiveDateTime> {
 
 /// Formats a UTC time as Graph's `dateTimeTimeZone`.
 fn dttz(t: NaiveDateTime) -> Value {
-    json!({"dateTime": t.format("%Y-%m-%dT%H:%M:%S%.7f").to_string(), "timeZone": "UTC"})
+    let frac = t.and_utc().timestamp_subsec_nanos() / 100;
+    json!({
+        "dateTime": format!("{}.{frac:07}", t.format("%Y-%m-%dT%H:%M:%S")),
+        "timeZone": "UTC",
+    })
 }
 
 fn invalid(msg: impl Into<String>) -> GraphError {
@@ -41,7 +45,11 @@ fn time_param(body: &Map<String, Value>, name: &str) -> GraphResult<NaiveDateTim
         .and_then(|v| v.get("dateTime"))
         .and_then(Value::as_str)
         .and_then(parse_time)
-        .ok_or_else(|| invalid(format!("{name} must be a dateTimeTimeZone with a valid dateTime.")))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{name} must be a dateTimeTimeZone with a valid dateTime."
+            ))
+        })
 }
 
 fn status_code(status: &str) -> u8 {
@@ -64,7 +72,13 @@ fn working_hours() -> Value {
 }
 
 /// One `scheduleInformation` for `blocks` between `start` and `end`.
-fn schedule(id: &str, blocks: &[CalendarBlock], start: NaiveDateTime, end: NaiveDateTime, interval: i64) -> Value {
+fn schedule(
+    id: &str,
+    blocks: &[CalendarBlock],
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+    interval: i64,
+) -> Value {
     let blocks: Vec<(NaiveDateTime, NaiveDateTime, &CalendarBlock)> = blocks
         .iter()
         .filter_map(|b| Some((parse_time(&b.start)?, parse_time(&b.end)?, b)))
@@ -130,7 +144,11 @@ async fn get_schedule(
         None | Some(Value::Null) => 30,
         Some(v) => match v.as_i64() {
             Some(n) if (5..=1440).contains(&n) => n,
-            _ => return Err(invalid("availabilityViewInterval must be between 5 and 1440.")),
+            _ => {
+                return Err(invalid(
+                    "availabilityViewInterval must be between 5 and 1440.",
+                ))
+            }
         },
     };
     if (end - start).num_days() > 62 {
@@ -366,25 +384,38 @@ async fn sim_calendar(
         if parse_time(&b.start).is_none() || parse_time(&b.end).is_none() {
             return Err(ControlError(
                 StatusCode::BAD_REQUEST,
-                format!("block times must look like 2024-01-02T09:00:00 (got {} – {})", b.start, b.end),
+                format!(
+                    "block times must look like 2024-01-02T09:00:00 (got {} – {})",
+                    b.start, b.end
+                ),
             ));
         }
-        if !matches!(b.status.as_str(), "free" | "tentative" | "busy" | "oof" | "workingElsewhere") {
+        if !matches!(
+            b.status.as_str(),
+            "free" | "tentative" | "busy" | "oof" | "workingElsewhere"
+        ) {
             return Err(ControlError(
                 StatusCode::BAD_REQUEST,
-                format!("status '{}' is not free, tentative, busy, oof or workingElsewhere", b.status),
+                format!(
+                    "status '{}' is not free, tentative, busy, oof or workingElsewhere",
+                    b.status
+                ),
             ));
         }
     }
     let mut t = state.tenant.write();
-    let id = t
-        .find_user(&user)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no user '{user}' in this tenant")))?;
-    let mb = t
-        .mailboxes
-        .get_mut(&id)
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("user '{user}' has no mailbox")))?;
+    let id = t.find_user(&user).map(|u| u.id.clone()).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no user '{user}' in this tenant"),
+        )
+    })?;
+    let mb = t.mailboxes.get_mut(&id).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("user '{user}' has no mailbox"),
+        )
+    })?;
     mb.calendar = blocks;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -392,7 +423,10 @@ async fn sim_calendar(
 /// Routes for free/busy, mailbox settings and the calendar control.
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/v1.0/users/{user}/calendar/getSchedule", post(get_schedule))
+        .route(
+            "/v1.0/users/{user}/calendar/getSchedule",
+            post(get_schedule),
+        )
         .route(
             "/v1.0/users/{user}/calendar/microsoft.graph.getSchedule",
             post(get_schedule),

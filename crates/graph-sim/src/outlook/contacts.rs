@@ -82,7 +82,10 @@ pub fn contact_json(c: &Contact, immutable_ids: bool) -> Map<String, Value> {
 }
 
 /// Applies `$select` to a contact (Outlook always keeps `id` and `@odata.etag`).
-pub fn select_contact(obj: Map<String, Value>, select: &[String]) -> GraphResult<Map<String, Value>> {
+pub fn select_contact(
+    obj: Map<String, Value>,
+    select: &[String],
+) -> GraphResult<Map<String, Value>> {
     if select.is_empty() {
         return Ok(obj);
     }
@@ -100,11 +103,9 @@ pub fn folder_exists(mb: &Mailbox, folder: &str) -> bool {
 
 /// Finds the canonical id of a live contact named by `given` (regular or immutable id).
 pub fn resolve(mb: &Mailbox, given: &str) -> Option<String> {
-    ids::candidates(given).into_iter().find(|id| {
-        mb.contacts
-            .get(id)
-            .is_some_and(|c| ids::names(c, given))
-    })
+    ids::candidates(given)
+        .into_iter()
+        .find(|id| mb.contacts.get(id).is_some_and(|c| ids::names(c, given)))
 }
 
 /// Adds `Preference-Applied: IdType="ImmutableId"` when the request asked for immutable ids.
@@ -196,7 +197,9 @@ pub fn update(
             Some(Value::String(f)) if allow_move => Some(f),
             None => None,
             Some(_) if allow_move => {
-                return Err(WriteError::Invalid("parentFolderId must be a folder id".into()))
+                return Err(WriteError::Invalid(
+                    "parentFolderId must be a folder id".into(),
+                ))
             }
             Some(_) => return Err(PatchError::ReadOnly("parentFolderId".into()).into()),
         };
@@ -414,7 +417,10 @@ pub fn list_page(
     let imm = ctx.immutable_ids();
     let mut rows: Vec<(String, Map<String, Value>)> = {
         let t = state.tenant.read();
-        let mb = t.mailboxes.get(user_id).ok_or_else(GraphError::mailbox_not_enabled)?;
+        let mb = t
+            .mailboxes
+            .get(user_id)
+            .ok_or_else(GraphError::mailbox_not_enabled)?;
         let folder = folder.unwrap_or(&mb.default_folder_id);
         if !folder_exists(mb, folder) {
             return Err(GraphError::item_not_found());
@@ -477,7 +483,10 @@ pub fn list_page(
             Value::String(ctx.link_with(&[("$skip", &next)])),
         );
     }
-    Ok(with_id_preference(ctx, Json(Value::Object(out)).into_response()))
+    Ok(with_id_preference(
+        ctx,
+        Json(Value::Object(out)).into_response(),
+    ))
 }
 
 async fn list_default(
@@ -487,7 +496,13 @@ async fn list_default(
     Path(user): Path<String>,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
-    list_page(&state, &ctx, &acc.user_id, None, &format!("users('{user}')/contacts"))
+    list_page(
+        &state,
+        &ctx,
+        &acc.user_id,
+        None,
+        &format!("users('{user}')/contacts"),
+    )
 }
 
 async fn list_in_folder(
@@ -584,7 +599,11 @@ fn lookup(
         .get(user_id)
         .ok_or_else(GraphError::mailbox_not_enabled)?;
     let id = resolve(mb, given).ok_or_else(GraphError::item_not_found)?;
-    let c = mb.contacts.get(&id).cloned().ok_or_else(GraphError::item_not_found)?;
+    let c = mb
+        .contacts
+        .get(&id)
+        .cloned()
+        .ok_or_else(GraphError::item_not_found)?;
     if let Some(f) = folder {
         if c.parent_folder_id.as_deref() != Some(f) {
             return Err(GraphError::item_not_found());
@@ -600,7 +619,10 @@ fn single(ctx: &RequestCtx, user: &str, c: &Contact) -> GraphResult<Response> {
         "@odata.context".into(),
         Value::String(ctx.url_for(&format!("/v1.0/$metadata#users('{user}')/contacts/$entity"))),
     );
-    Ok(with_id_preference(ctx, Json(Value::Object(obj)).into_response()))
+    Ok(with_id_preference(
+        ctx,
+        Json(Value::Object(obj)).into_response(),
+    ))
 }
 
 async fn get_one(
@@ -675,7 +697,9 @@ pub fn routes() -> axum::Router<AppState> {
                  caller: Caller,
                  ctx: RequestCtx,
                  Path((user, contact)): Path<(String, String)>,
-                 body: Bytes| { patch_one(s, caller, ctx, user, None, contact, body) },
+                 body: Bytes| {
+                    patch_one(s, caller, ctx, user, None, contact, body)
+                },
             )
             .delete(
                 |State(s): State<AppState>,

@@ -456,10 +456,8 @@ const DELTA: &[&str] = &[
 
 /// Routes for delta and the sync-state reset control.
 pub fn routes() -> axum::Router<AppState> {
-    let mut r = axum::Router::new().route(
-        "/_sim/mailboxes/{user}/reset-sync-state",
-        post(sim_reset),
-    );
+    let mut r =
+        axum::Router::new().route("/_sim/mailboxes/{user}/reset-sync-state", post(sim_reset));
     for d in DELTA {
         r = r
             .route(

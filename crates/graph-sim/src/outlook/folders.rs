@@ -249,7 +249,11 @@ fn folder_page(
     Ok(Json(Value::Object(out)).into_response())
 }
 
-fn children(state: &AppState, user_id: &str, parent: Option<&str>) -> GraphResult<Vec<ContactFolder>> {
+fn children(
+    state: &AppState,
+    user_id: &str,
+    parent: Option<&str>,
+) -> GraphResult<Vec<ContactFolder>> {
     let t = state.tenant.read();
     let mb = t
         .mailboxes
@@ -275,7 +279,12 @@ async fn list(
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     let folders = children(&state, &acc.user_id, None)?;
-    folder_page(&state, &ctx, folders, &format!("users('{user}')/contactFolders"))
+    folder_page(
+        &state,
+        &ctx,
+        folders,
+        &format!("users('{user}')/contactFolders"),
+    )
 }
 
 async fn list_children(
@@ -385,7 +394,10 @@ async fn delete_one(
 /// Routes for contact folders.
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/v1.0/users/{user}/contactFolders", get(list).post(post_root))
+        .route(
+            "/v1.0/users/{user}/contactFolders",
+            get(list).post(post_root),
+        )
         .route(
             "/v1.0/users/{user}/contactFolders/{folder}",
             get(get_one).patch(patch_one).delete(delete_one),

@@ -59,7 +59,11 @@ pub fn immutable(c: &Contact) -> String {
 
 /// The id shown for a contact in its current folder, in the form the request asked for.
 pub fn wire(c: &Contact, immutable_ids: bool) -> String {
-    wire_in(c, c.parent_folder_id.as_deref().unwrap_or(""), immutable_ids)
+    wire_in(
+        c,
+        c.parent_folder_id.as_deref().unwrap_or(""),
+        immutable_ids,
+    )
 }
 
 /// The id shown for a contact as it was in `folder`.

@@ -38,7 +38,10 @@ fn validate(message: &Map<String, Value>) -> GraphResult<()> {
         }
     }
     if let Some(b) = message.get("body").filter(|b| !b.is_null()) {
-        let ct = b.get("contentType").and_then(Value::as_str).unwrap_or("text");
+        let ct = b
+            .get("contentType")
+            .and_then(Value::as_str)
+            .unwrap_or("text");
         if !ct.eq_ignore_ascii_case("text") && !ct.eq_ignore_ascii_case("html") {
             return Err(invalid_request(format!(
                 "Requested value '{ct}' was not found. contentType must be Text or HTML."
@@ -67,7 +70,11 @@ fn validate(message: &Map<String, Value>) -> GraphResult<()> {
                     recipients += 1;
                 }
             }
-            Some(_) => return Err(invalid_request(format!("{field} must be a list of recipients."))),
+            Some(_) => {
+                return Err(invalid_request(format!(
+                    "{field} must be a list of recipients."
+                )))
+            }
         }
     }
     if recipients == 0 {
@@ -87,7 +94,11 @@ async fn send_mail(
     let text_plain = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/plain"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/plain")
+        });
     let (message, save) = if text_plain {
         let raw: String = String::from_utf8_lossy(&body).split_whitespace().collect();
         let mime = STANDARD.decode(raw.as_bytes()).map_err(|_| {
@@ -102,10 +113,17 @@ async fn send_mail(
         let mut obj = super::json_object(&body)?;
         let message = match obj.remove("message").or_else(|| obj.remove("Message")) {
             Some(Value::Object(m)) => m,
-            _ => return Err(invalid_request("The message parameter is required and must be an object.")),
+            _ => {
+                return Err(invalid_request(
+                    "The message parameter is required and must be an object.",
+                ))
+            }
         };
         validate(&message)?;
-        let save = match obj.get("saveToSentItems").or_else(|| obj.get("SaveToSentItems")) {
+        let save = match obj
+            .get("saveToSentItems")
+            .or_else(|| obj.get("SaveToSentItems"))
+        {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(invalid_request("saveToSentItems must be true or false.")),
@@ -135,6 +153,9 @@ async fn clear_outbox(_admin: SimAdmin, State(state): State<AppState>) -> Status
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1.0/users/{user}/sendMail", post(send_mail))
-        .route("/v1.0/users/{user}/microsoft.graph.sendMail", post(send_mail))
+        .route(
+            "/v1.0/users/{user}/microsoft.graph.sendMail",
+            post(send_mail),
+        )
         .route("/_sim/outbox", get(outbox).delete(clear_outbox))
 }

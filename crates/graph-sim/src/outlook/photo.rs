@@ -41,7 +41,11 @@ pub fn image_not_found() -> GraphError {
 }
 
 /// Checks permission, resolves the user, takes an Outlook slot, and returns the photo.
-async fn load(state: &AppState, caller: &Caller, key: &str) -> GraphResult<(Option<Photo>, crate::throttle::OutlookPermit)> {
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+) -> GraphResult<(Option<Photo>, crate::throttle::OutlookPermit)> {
     let (id, photo) = {
         let t = state.tenant.read();
         let own = caller
@@ -178,10 +182,12 @@ struct SizeQuery {
 
 fn set_photo(state: &AppState, user: &str, photo: Option<Photo>) -> Result<(), ControlError> {
     let mut t = state.tenant.write();
-    let id = t
-        .find_user(user)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no user '{user}' in this tenant")))?;
+    let id = t.find_user(user).map(|u| u.id.clone()).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no user '{user}' in this tenant"),
+        )
+    })?;
     if let Some(u) = t.users.get_mut_untracked(&id) {
         u.photo = photo;
     }

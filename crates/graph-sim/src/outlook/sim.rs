@@ -34,9 +34,12 @@ fn body_object(body: &[u8]) -> Result<Map<String, Value>, ControlError> {
 
 fn mailbox_owner(state: &AppState, user: &str) -> Result<String, ControlError> {
     let t = state.tenant.read();
-    let u = t
-        .find_user(user)
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no user '{user}' in this tenant")))?;
+    let u = t.find_user(user).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no user '{user}' in this tenant"),
+        )
+    })?;
     if !t.mailboxes.contains_key(&u.id) {
         return Err(ControlError(
             StatusCode::NOT_FOUND,
@@ -51,7 +54,12 @@ fn contact_id(state: &AppState, owner: &str, given: &str) -> Result<String, Cont
     t.mailboxes
         .get(owner)
         .and_then(|mb| contacts::resolve(mb, given))
-        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("no contact '{given}' in this mailbox")))
+        .ok_or_else(|| {
+            ControlError(
+                StatusCode::NOT_FOUND,
+                format!("no contact '{given}' in this mailbox"),
+            )
+        })
 }
 
 async fn create_contact(
