@@ -465,7 +465,7 @@ mod tests {
         let s = parse_time("2024-01-02T08:00:00").unwrap();
         let e = parse_time("2024-01-02T12:00:00").unwrap();
         let v = schedule("a@b", &blocks, s, e, 60);
-        assert_eq!(v["availabilityView"], "0211");
+        assert_eq!(v["availabilityView"], "0210");
         assert_eq!(v["scheduleItems"].as_array().unwrap().len(), 2);
     }
 }
