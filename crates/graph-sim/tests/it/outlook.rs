@@ -1159,3 +1159,41 @@ async fn bad_and_reset_delta_tokens() {
     let (s, _, _) = get(&sim, &url, &tok).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn delta_quirks_come_from_behaviour() {
+    let sim = start(|cfg| {
+        cfg.behaviour.delta_empty_page_rate = 1.0;
+        cfg.behaviour.delta_duplicate_rate = 1.0;
+    })
+    .await;
+    let tok = sim.app_token();
+    let url = format!(
+        "{}/v1.0/users/{ANN}/contactFolders/{F1}/contacts/delta",
+        sim.http_url()
+    );
+    let (items, delta, pages) =
+        delta_round(&sim, &url, &tok, &[("Prefer", "odata.maxpagesize=1")]).await;
+    assert_eq!(pages, 4, "an empty page before each real one");
+    let got: Vec<&str> = items.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "AAMkADc2contact20",
+            "AAMkADc2contact20",
+            "AAMkADc2contact21",
+            "AAMkADc2contact21"
+        ]
+    );
+    let (s, h, _) = send(
+        &sim,
+        Method::GET,
+        &delta,
+        &tok,
+        None,
+        &[("Prefer", "odata.maxpagesize=5")],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h["preference-applied"], "odata.maxpagesize=5");
+}
