@@ -76,15 +76,20 @@ impl<T> Entry<T> {
 }
 
 /// Entities by id, ordered by id (which makes id-cursor paging stable).
+///
+/// Values live in a dense slab and the ordered map holds only indices: B-tree nodes of large
+/// values would waste about a third of their slots, which at a million contacts is gigabytes.
 #[derive(Debug, Clone)]
 pub struct Collection<T> {
-    entries: BTreeMap<String, Entry<T>>,
+    index: BTreeMap<String, usize>,
+    slab: Vec<Entry<T>>,
 }
 
 impl<T> Default for Collection<T> {
     fn default() -> Self {
         Collection {
-            entries: BTreeMap::new(),
+            index: BTreeMap::new(),
+            slab: Vec::new(),
         }
     }
 }
@@ -104,35 +109,40 @@ pub enum PatchError {
 }
 
 impl<T: Entity> Collection<T> {
+    fn slot(&self, id: &str) -> Option<&Entry<T>> {
+        self.index.get(id).map(|&i| &self.slab[i])
+    }
+
+    fn slot_mut(&mut self, id: &str) -> Option<&mut Entry<T>> {
+        match self.index.get(id) {
+            Some(&i) => Some(&mut self.slab[i]),
+            None => None,
+        }
+    }
+
     /// Number of live entities.
     pub fn live_count(&self) -> usize {
-        self.entries.values().filter(|e| e.is_live()).count()
+        self.slab.iter().filter(|e| e.is_live()).count()
     }
 
     /// A live entity by id.
     pub fn get(&self, id: &str) -> Option<&T> {
-        self.entries
-            .get(id)
-            .filter(|e| e.is_live())
-            .map(|e| &e.value)
+        self.slot(id).filter(|e| e.is_live()).map(|e| &e.value)
     }
 
     /// An entry (live or tombstone) by id.
     pub fn entry(&self, id: &str) -> Option<&Entry<T>> {
-        self.entries.get(id)
+        self.slot(id)
     }
 
     /// All entries in id order, tombstones included.
     pub fn entries(&self) -> impl Iterator<Item = &Entry<T>> {
-        self.entries.values()
+        self.index.values().map(|&i| &self.slab[i])
     }
 
     /// Live entities in id order.
     pub fn live(&self) -> impl Iterator<Item = &T> {
-        self.entries
-            .values()
-            .filter(|e| e.is_live())
-            .map(|e| &e.value)
+        self.entries().filter(|e| e.is_live()).map(|e| &e.value)
     }
 
     /// Entries (tombstones included) in id order starting strictly after `cursor`.
@@ -143,33 +153,37 @@ impl<T: Entity> Collection<T> {
         use std::ops::Bound;
         match cursor {
             Some(c) => Box::new(
-                self.entries
+                self.index
                     .range::<str, _>((Bound::Excluded(c), Bound::Unbounded))
-                    .map(|(_, e)| e),
+                    .map(|(_, &i)| &self.slab[i]),
             ),
-            None => Box::new(self.entries.values()),
+            None => Box::new(self.entries()),
         }
     }
 
     /// Inserts a new entity at `version`. Replaces a tombstone with the same id (a restore).
     pub fn insert(&mut self, value: T, version: u64) {
-        let id = value.id().to_string();
-        self.entries.insert(
-            id,
-            Entry {
-                value,
-                created: version,
-                version,
-                changes: Vec::new(),
-                removed: None,
-            },
-        );
+        let entry = Entry {
+            created: version,
+            version,
+            changes: Vec::new(),
+            removed: None,
+            value,
+        };
+        match self.index.get(entry.value.id()) {
+            Some(&i) => self.slab[i] = entry,
+            None => {
+                self.index
+                    .insert(entry.value.id().to_string(), self.slab.len());
+                self.slab.push(entry);
+            }
+        }
     }
 
     /// Replaces a live entity's value, recording `props` as changed at `version`.
     /// Returns false when there is no such live entity.
     pub fn replace(&mut self, value: T, props: Vec<String>, version: u64) -> bool {
-        match self.entries.get_mut(value.id()) {
+        match self.slot_mut(value.id()) {
             Some(e) if e.is_live() => {
                 e.value = value;
                 e.version = version;
@@ -203,7 +217,7 @@ impl<T: Entity> Collection<T> {
 
     /// Marks a live entity removed at `version`. Returns false when absent.
     pub fn remove(&mut self, id: &str, reason: RemovedReason, version: u64) -> bool {
-        match self.entries.get_mut(id) {
+        match self.slot_mut(id) {
             Some(e) if e.is_live() => {
                 e.removed = Some(reason);
                 e.version = version;
@@ -215,13 +229,24 @@ impl<T: Entity> Collection<T> {
 
     /// Drops a tombstone entirely (purge), so it no longer shows even in old delta rounds.
     pub fn purge(&mut self, id: &str) {
-        self.entries.remove(id);
+        let Some(i) = self.index.remove(id) else {
+            return;
+        };
+        self.slab.swap_remove(i);
+        if let Some(moved) = self.slab.get(i) {
+            let key = moved.value.id().to_string();
+            self.index.insert(key, i);
+        }
+    }
+
+    /// Releases spare capacity (after a bulk load).
+    pub fn shrink_to_fit(&mut self) {
+        self.slab.shrink_to_fit();
     }
 
     /// Mutable access to a live entity without recording a change (emulator bookkeeping only).
     pub fn get_mut_untracked(&mut self, id: &str) -> Option<&mut T> {
-        self.entries
-            .get_mut(id)
+        self.slot_mut(id)
             .filter(|e| e.is_live())
             .map(|e| &mut e.value)
     }
@@ -329,6 +354,21 @@ mod tests {
             c.patch("1", &bad, &[], 6),
             Err(PatchError::UnknownProperty("nope".into()))
         );
+    }
+
+    #[test]
+    fn purge_keeps_the_others_reachable_and_ordered() {
+        let mut c = Collection::default();
+        for id in ["b", "a", "d", "c"] {
+            c.insert(user(id), 1);
+        }
+        c.purge("a");
+        c.purge("zz");
+        let ids: Vec<_> = c.live().map(|u| u.id.clone()).collect();
+        assert_eq!(ids, ["b", "c", "d"]);
+        assert!(c.get("c").is_some() && c.get("a").is_none());
+        let after: Vec<_> = c.entries_after(Some("b")).map(|e| e.value.id.clone()).collect();
+        assert_eq!(after, ["c", "d"]);
     }
 
     #[test]

@@ -269,7 +269,23 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> error::GraphError {
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> error::GraphError {
+    let uri = req.uri().clone();
+    // Graph authenticates before it routes: a bad token is a 401 even on an unknown path.
+    if server::surface(uri.path()) == server::Surface::Graph {
+        let (mut parts, _) = req.into_parts();
+        if let Err(e) =
+            <caller::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await
+        {
+            return e;
+        }
+    }
     let seg = uri
         .path()
         .trim_end_matches('/')

@@ -261,13 +261,23 @@ async fn truncate(resp: Response) -> Response {
         http::header::CONTENT_LENGTH,
         HeaderValue::from(bytes.len().max(1)),
     );
-    let stream = futures_util::stream::iter(vec![
-        Ok::<_, std::io::Error>(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected truncation",
-        )),
-    ]);
+    // The first half goes out; a moment later the stream fails, which makes hyper abort the
+    // connection with the body incomplete.
+    let stream = futures_util::stream::unfold(Some(half), |state| async move {
+        match state {
+            Some(chunk) => Some((Ok::<_, std::io::Error>(chunk), None)),
+            None => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "injected truncation",
+                    )),
+                    None,
+                ))
+            }
+        }
+    });
     Response::from_parts(parts, Body::from_stream(stream))
 }
 

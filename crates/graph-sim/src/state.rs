@@ -79,6 +79,8 @@ impl Mailbox {
         for c in d.contacts {
             m.contacts.insert(c, 0);
         }
+        m.folders.shrink_to_fit();
+        m.contacts.shrink_to_fit();
         m
     }
 

@@ -8,4 +8,6 @@ mod directory;
 mod entra;
 mod outlook;
 mod presence;
+mod python_sdk;
+mod schema;
 mod subscriptions;
