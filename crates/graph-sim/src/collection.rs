@@ -367,7 +367,10 @@ mod tests {
         let ids: Vec<_> = c.live().map(|u| u.id.clone()).collect();
         assert_eq!(ids, ["b", "c", "d"]);
         assert!(c.get("c").is_some() && c.get("a").is_none());
-        let after: Vec<_> = c.entries_after(Some("b")).map(|e| e.value.id.clone()).collect();
+        let after: Vec<_> = c
+            .entries_after(Some("b"))
+            .map(|e| e.value.id.clone())
+            .collect();
         assert_eq!(after, ["c", "d"]);
     }
 

@@ -7,12 +7,12 @@ use crate::faults::{FaultRule, Faults};
 use crate::state::AppState;
 use crate::tenant_file::{GroupRecord, TenantFile, UserRecord, UserWithInternals};
 use axum::extract::{FromRequestParts, Query, State};
-use axum::Json;
-use bytes::Bytes;
-use serde_json::{json, Value};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Value};
 
 /// Proof that the request carried the sim-admin key.
 #[derive(Debug, Clone, Copy)]
@@ -245,7 +245,11 @@ async fn patch_behaviour(
     for (k, v) in patch {
         match current.get_mut(&k) {
             Some(slot) => *slot = v,
-            None => return Err(bad(format!("'{k}' is not a behaviour parameter; GET /_sim/behaviour lists them"))),
+            None => {
+                return Err(bad(format!(
+                    "'{k}' is not a behaviour parameter; GET /_sim/behaviour lists them"
+                )))
+            }
         }
     }
     let b: Behaviour = serde_json::from_value(current)

@@ -235,7 +235,7 @@ async fn settings(
         "timeZone": "UTC",
         "dateFormat": "yyyy-MM-dd",
         "timeFormat": "HH:mm",
-        "delegateMeetingMessageDeliveryOptions": "sendToDelegateOrInformationToPrincipal",
+        "delegateMeetingMessageDeliveryOptions": "sendToDelegateAndInformationToPrincipal",
         "language": {"locale": "en-US", "displayName": "English (United States)"},
         "workingHours": working_hours(),
         "userPurpose": purpose(acc.kind),

@@ -62,16 +62,28 @@ async fn generated_tenant_is_deterministic_and_complete() {
     let users = tenant["users"].as_array().expect("users");
     let has = |f: &dyn Fn(&Value) -> bool| users.iter().any(f);
     assert!(has(&|u| u["userType"] == "Guest"
-        && u["userPrincipalName"].as_str().unwrap_or("").contains("#EXT#")));
-    assert!(has(&|u| u["mailbox"] == "shared" && u["accountEnabled"] == false));
+        && u["userPrincipalName"]
+            .as_str()
+            .unwrap_or("")
+            .contains("#EXT#")));
+    assert!(has(
+        &|u| u["mailbox"] == "shared" && u["accountEnabled"] == false
+    ));
     assert!(has(&|u| u["mailbox"] == "room"));
     assert!(has(&|u| u["mailbox"] == "equipment"));
     assert!(has(&|u| u["mailbox"] == "none" && u["userType"] == "Member"));
-    assert!(has(&|u| u["accountEnabled"] == false && u["mailbox"] == "user"));
-    assert!(has(&|u| u["displayName"].as_str().unwrap_or("").contains('ü')
+    assert!(has(
+        &|u| u["accountEnabled"] == false && u["mailbox"] == "user"
+    ));
+    assert!(has(&|u| u["displayName"]
+        .as_str()
+        .unwrap_or("")
+        .contains('ü')
         || u["displayName"].as_str().unwrap_or("").contains('ö')));
     assert!(has(&|u| u["photo"].is_object()));
-    assert!(has(&|u| u["usageLocation"].is_string() && u["country"].is_string()));
+    assert!(has(
+        &|u| u["usageLocation"].is_string() && u["country"].is_string()
+    ));
     // The tenant file round-trips through the loader.
     let file: graph_sim::tenant_file::TenantFile =
         serde_json::from_value(tenant).expect("tenant file parses");

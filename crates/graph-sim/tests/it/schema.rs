@@ -18,7 +18,8 @@ struct Schema {
 }
 
 fn schema_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/graph/v1.0-cleanMetadata.xml")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/graph/v1.0-cleanMetadata.xml")
 }
 
 impl Schema {
@@ -103,7 +104,10 @@ impl Schema {
         if v.is_null() {
             return;
         }
-        if let Some(inner) = ty.strip_prefix("Collection(").and_then(|t| t.strip_suffix(')')) {
+        if let Some(inner) = ty
+            .strip_prefix("Collection(")
+            .and_then(|t| t.strip_suffix(')'))
+        {
             match v.as_array() {
                 Some(a) => {
                     for (i, x) in a.iter().enumerate() {
@@ -141,7 +145,10 @@ impl Schema {
 
 fn qualify(t: &str) -> String {
     // The main schema's alias is `graph`; `self` aliases microsoft.graph.security.
-    if let Some(inner) = t.strip_prefix("Collection(").and_then(|x| x.strip_suffix(')')) {
+    if let Some(inner) = t
+        .strip_prefix("Collection(")
+        .and_then(|x| x.strip_suffix(')'))
+    {
         return format!("Collection({})", qualify(inner));
     }
     if let Some(rest) = t.strip_prefix("graph.") {
@@ -159,7 +166,11 @@ fn assert_all(schema: &Schema, ty: &str, values: &[Value]) {
     for (i, v) in values.iter().enumerate() {
         schema.check(ty, v, &format!("{ty}[{i}]"), &mut problems);
     }
-    assert!(problems.is_empty(), "schema mismatches:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "schema mismatches:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn values(body: &Value) -> Vec<Value> {
@@ -181,7 +192,8 @@ fn schema_loads_the_types_we_check() {
         assert!(s.types.contains_key(t), "{t} missing from the CSDL");
     }
     assert_eq!(
-        s.property("microsoft.graph.user", "businessPhones").map(|p| p.ty),
+        s.property("microsoft.graph.user", "businessPhones")
+            .map(|p| p.ty),
         Some("Collection(Edm.String)".into())
     );
     // Inherited through outlookItem and entity.
@@ -204,7 +216,15 @@ async fn directory_and_outlook_entities_match_graph_schema() {
     let sim = sim(60).await;
     let token = sim.app_token();
     let all_user_props: Vec<String> = {
-        let u = sim.state.tenant.read().users.live().next().cloned().expect("a user");
+        let u = sim
+            .state
+            .tenant
+            .read()
+            .users
+            .live()
+            .next()
+            .cloned()
+            .expect("a user");
         serde_json::to_value(&u)
             .expect("json")
             .as_object()
@@ -262,20 +282,53 @@ async fn directory_and_outlook_entities_match_graph_schema() {
             .map(|(u, _)| u.clone())
             .expect("a mailbox")
     };
-    let (st, _, body) = get(&sim, &format!("/v1.0/users/{owner}/contacts?$top=50"), &token).await;
+    let (st, _, body) = get(
+        &sim,
+        &format!("/v1.0/users/{owner}/contacts?$top=50"),
+        &token,
+    )
+    .await;
     assert_eq!(st, 200, "{body}");
     let contacts = values(&body);
     assert_all(&schema, "microsoft.graph.contact", &contacts);
     // The properties shared/notes/graph.md §7 lists are all present on every contact.
     for c in &contacts {
         for p in [
-            "id", "changeKey", "createdDateTime", "lastModifiedDateTime", "categories",
-            "parentFolderId", "displayName", "givenName", "middleName", "surname", "nickName",
-            "initials", "title", "generation", "fileAs", "companyName", "department",
-            "jobTitle", "officeLocation", "profession", "manager", "assistantName",
-            "businessPhones", "homePhones", "mobilePhone", "emailAddresses", "imAddresses",
-            "businessAddress", "homeAddress", "otherAddress", "businessHomePage", "birthday",
-            "spouseName", "children", "personalNotes",
+            "id",
+            "changeKey",
+            "createdDateTime",
+            "lastModifiedDateTime",
+            "categories",
+            "parentFolderId",
+            "displayName",
+            "givenName",
+            "middleName",
+            "surname",
+            "nickName",
+            "initials",
+            "title",
+            "generation",
+            "fileAs",
+            "companyName",
+            "department",
+            "jobTitle",
+            "officeLocation",
+            "profession",
+            "manager",
+            "assistantName",
+            "businessPhones",
+            "homePhones",
+            "mobilePhone",
+            "emailAddresses",
+            "imAddresses",
+            "businessAddress",
+            "homeAddress",
+            "otherAddress",
+            "businessHomePage",
+            "birthday",
+            "spouseName",
+            "children",
+            "personalNotes",
         ] {
             assert!(c.get(p).is_some(), "contact lacks {p}: {c}");
         }
@@ -307,13 +360,33 @@ async fn directory_and_outlook_entities_match_graph_schema() {
     let presences = values(&body);
     assert_all(&schema, "microsoft.graph.presence", &presences);
     const AVAILABILITY: &[&str] = &[
-        "Available", "AvailableIdle", "Away", "BeRightBack", "Busy", "BusyIdle",
-        "DoNotDisturb", "Offline", "PresenceUnknown",
+        "Available",
+        "AvailableIdle",
+        "Away",
+        "BeRightBack",
+        "Busy",
+        "BusyIdle",
+        "DoNotDisturb",
+        "Offline",
+        "PresenceUnknown",
     ];
     const ACTIVITY: &[&str] = &[
-        "Available", "Away", "BeRightBack", "Busy", "DoNotDisturb", "InACall",
-        "InAConferenceCall", "Inactive", "InAMeeting", "Offline", "OffWork", "OutOfOffice",
-        "PresenceUnknown", "Presenting", "UrgentInterruptionsOnly", "AvailableInactive",
+        "Available",
+        "Away",
+        "BeRightBack",
+        "Busy",
+        "DoNotDisturb",
+        "InACall",
+        "InAConferenceCall",
+        "Inactive",
+        "InAMeeting",
+        "Offline",
+        "OffWork",
+        "OutOfOffice",
+        "PresenceUnknown",
+        "Presenting",
+        "UrgentInterruptionsOnly",
+        "AvailableInactive",
     ];
     for p in &presences {
         let a = p["availability"].as_str().unwrap_or("");
@@ -337,7 +410,9 @@ async fn subscription_matches_graph_schema() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
