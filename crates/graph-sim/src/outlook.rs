@@ -20,18 +20,76 @@ pub mod mail;
 pub mod photo;
 pub mod sim;
 
+use crate::caller::Caller;
+use crate::error::GraphError;
 use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 
-/// Routes of the Outlook service (Graph and `/_sim`).
+/// Where Outlook routes live: once under `/users/{user}` and once under `/me` (delegated).
+pub(crate) const PREFIXES: &[&str] = &["/v1.0/users/{user}", "/v1.0/me"];
+
+/// The path parameters of an Outlook route. For `/me/...` the user is the signed-in user;
+/// app-only callers get Graph's 400 there. Absent parameters are empty.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Target {
+    /// The mailbox owner as addressed (id or UPN), or the signed-in user's id for `/me`.
+    #[serde(default)]
+    pub user: String,
+    /// `{folder}`.
+    #[serde(default)]
+    pub folder: String,
+    /// `{child}` (a child folder).
+    #[serde(default)]
+    pub child: String,
+    /// `{contact}`.
+    #[serde(default)]
+    pub contact: String,
+    /// `{size}` (photos).
+    #[serde(default)]
+    pub size: String,
+}
+
+impl FromRequestParts<AppState> for Target {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(mut t) = Path::<Target>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| GraphError::bad_request(e.body_text()))?;
+        if t.user.is_empty() {
+            let caller = Caller::from_request_parts(parts, state).await?;
+            t.user = caller.user_id.ok_or_else(|| {
+                GraphError::bad_request(
+                    "/me request is only valid with delegated authentication flow.",
+                )
+            })?;
+        }
+        Ok(t)
+    }
+}
+
+/// Routes of the Outlook service: Graph's under `/users/{user}` and `/me`, and `/_sim`.
 pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .merge(folders::routes())
-        .merge(contacts::routes())
-        .merge(delta::routes())
-        .merge(photo::routes())
-        .merge(calendar::routes())
-        .merge(mail::routes())
-        .merge(sim::routes())
+    let mut r = axum::Router::new()
+        .merge(delta::sim_routes())
+        .merge(photo::sim_routes())
+        .merge(calendar::sim_routes())
+        .merge(mail::sim_routes())
+        .merge(sim::routes());
+    for p in PREFIXES {
+        r = r
+            .merge(folders::routes(p))
+            .merge(contacts::routes(p))
+            .merge(delta::routes(p))
+            .merge(photo::routes(p))
+            .merge(calendar::routes(p))
+            .merge(mail::routes(p));
+    }
+    r
 }
 
 /// Graph's JSON 400 for a request body that is not the JSON the operation takes.

@@ -4,6 +4,7 @@
 //! automatic replies, and `/_sim/mailboxes/{user}/calendar` to set calendar blocks.
 
 use super::access::{self, Need};
+use super::Target;
 use crate::caller::Caller;
 use crate::control::{ControlError, SimAdmin};
 use crate::error::{GraphError, GraphResult};
@@ -122,7 +123,7 @@ async fn get_schedule(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let _acc = access::mailbox(&state, &caller, &user, Need::CalendarRead).await?;
@@ -219,7 +220,7 @@ async fn settings(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::SettingsRead).await?;
     let replies = {
@@ -247,7 +248,7 @@ async fn replies(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::SettingsRead).await?;
     let r = {
@@ -315,7 +316,7 @@ async fn patch_settings(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::SettingsWrite).await?;
@@ -421,25 +422,29 @@ async fn sim_calendar(
 }
 
 /// Routes for free/busy, mailbox settings and the calendar control.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
     axum::Router::new()
         .route(
-            "/v1.0/users/{user}/calendar/getSchedule",
+            &format!("{prefix}/calendar/getSchedule"),
             post(get_schedule),
         )
         .route(
-            "/v1.0/users/{user}/calendar/microsoft.graph.getSchedule",
+            &format!("{prefix}/calendar/microsoft.graph.getSchedule"),
             post(get_schedule),
         )
         .route(
-            "/v1.0/users/{user}/mailboxSettings",
+            &format!("{prefix}/mailboxSettings"),
             get(settings).patch(patch_settings),
         )
         .route(
-            "/v1.0/users/{user}/mailboxSettings/automaticRepliesSetting",
+            &format!("{prefix}/mailboxSettings/automaticRepliesSetting"),
             get(replies),
         )
-        .route("/_sim/mailboxes/{user}/calendar", put(sim_calendar))
+}
+
+/// The `/_sim` control routes of this part.
+pub fn sim_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/_sim/mailboxes/{user}/calendar", put(sim_calendar))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::access::{self, Need};
 use super::ids;
+use super::Target;
 use crate::caller::Caller;
 use crate::clock::graph_time;
 use crate::collection::{apply_patch, PatchError, RemovedReason};
@@ -15,7 +16,7 @@ use crate::odata::{self, RequestCtx};
 use crate::state::{AppState, Mailbox, TenantData};
 use crate::subscriptions::{Change, ChangeType};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -493,7 +494,7 @@ async fn list_default(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     list_page(
@@ -509,7 +510,7 @@ async fn list_in_folder(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     list_page(
@@ -525,7 +526,12 @@ async fn list_in_child(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder, child)): Path<(String, String, String)>,
+    Target {
+        user,
+        folder,
+        child,
+        ..
+    }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     {
@@ -564,7 +570,7 @@ async fn create_default(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
@@ -577,7 +583,7 @@ async fn create_in_folder(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
@@ -668,27 +674,27 @@ async fn delete_one(
 }
 
 /// Routes for contacts.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
     axum::Router::new()
         .route(
-            "/v1.0/users/{user}/contacts",
+            &format!("{prefix}/contacts"),
             get(list_default).post(create_default),
         )
         .route(
-            "/v1.0/users/{user}/contactFolders/{folder}/contacts",
+            &format!("{prefix}/contactFolders/{{folder}}/contacts"),
             get(list_in_folder).post(create_in_folder),
         )
         .route(
-            "/v1.0/users/{user}/contactFolders/{folder}/childFolders/{child}/contacts",
+            &format!("{prefix}/contactFolders/{{folder}}/childFolders/{{child}}/contacts"),
             get(list_in_child),
         )
         .route(
-            "/v1.0/users/{user}/contacts/{contact}",
+            &format!("{prefix}/contacts/{{contact}}"),
             get(
                 |State(s): State<AppState>,
                  caller: Caller,
                  ctx: RequestCtx,
-                 Path((user, contact)): Path<(String, String)>| {
+                 Target { user, contact, .. }: Target| {
                     get_one(s, caller, ctx, user, None, contact)
                 },
             )
@@ -696,7 +702,7 @@ pub fn routes() -> axum::Router<AppState> {
                 |State(s): State<AppState>,
                  caller: Caller,
                  ctx: RequestCtx,
-                 Path((user, contact)): Path<(String, String)>,
+                 Target { user, contact, .. }: Target,
                  body: Bytes| {
                     patch_one(s, caller, ctx, user, None, contact, body)
                 },
@@ -704,18 +710,23 @@ pub fn routes() -> axum::Router<AppState> {
             .delete(
                 |State(s): State<AppState>,
                  caller: Caller,
-                 Path((user, contact)): Path<(String, String)>| {
+                 Target { user, contact, .. }: Target| {
                     delete_one(s, caller, user, None, contact)
                 },
             ),
         )
         .route(
-            "/v1.0/users/{user}/contactFolders/{folder}/contacts/{contact}",
+            &format!("{prefix}/contactFolders/{{folder}}/contacts/{{contact}}"),
             get(
                 |State(s): State<AppState>,
                  caller: Caller,
                  ctx: RequestCtx,
-                 Path((user, folder, contact)): Path<(String, String, String)>| {
+                 Target {
+                     user,
+                     folder,
+                     contact,
+                     ..
+                 }: Target| {
                     get_one(s, caller, ctx, user, Some(folder), contact)
                 },
             )
@@ -723,7 +734,12 @@ pub fn routes() -> axum::Router<AppState> {
                 |State(s): State<AppState>,
                  caller: Caller,
                  ctx: RequestCtx,
-                 Path((user, folder, contact)): Path<(String, String, String)>,
+                 Target {
+                     user,
+                     folder,
+                     contact,
+                     ..
+                 }: Target,
                  body: Bytes| {
                     patch_one(s, caller, ctx, user, Some(folder), contact, body)
                 },
@@ -731,9 +747,12 @@ pub fn routes() -> axum::Router<AppState> {
             .delete(
                 |State(s): State<AppState>,
                  caller: Caller,
-                 Path((user, folder, contact)): Path<(String, String, String)>| {
-                    delete_one(s, caller, user, Some(folder), contact)
-                },
+                 Target {
+                     user,
+                     folder,
+                     contact,
+                     ..
+                 }: Target| { delete_one(s, caller, user, Some(folder), contact) },
             ),
         )
 }

@@ -11,6 +11,7 @@
 use super::access::{self, Need};
 use super::contacts::{contact_json, select_contact, with_id_preference};
 use super::ids;
+use super::Target;
 use crate::caller::Caller;
 use crate::collection::Entry;
 use crate::control::SimAdmin;
@@ -404,7 +405,7 @@ async fn folder_contacts(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
 ) -> GraphResult<Response> {
     round(state, caller, ctx, user, Some(folder), Kind::Contacts).await
 }
@@ -413,7 +414,7 @@ async fn default_contacts(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     round(state, caller, ctx, user, None, Kind::Contacts).await
 }
@@ -422,7 +423,7 @@ async fn folders(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     round(state, caller, ctx, user, None, Kind::Folders).await
 }
@@ -454,24 +455,22 @@ const DELTA: &[&str] = &[
     "microsoft.graph.delta()",
 ];
 
-/// Routes for delta and the sync-state reset control.
-pub fn routes() -> axum::Router<AppState> {
-    let mut r =
-        axum::Router::new().route("/_sim/mailboxes/{user}/reset-sync-state", post(sim_reset));
+/// Routes for delta under `prefix`.
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
+    let mut r = axum::Router::new();
     for d in DELTA {
         r = r
             .route(
-                &format!("/v1.0/users/{{user}}/contactFolders/{{folder}}/contacts/{d}"),
+                &format!("{prefix}/contactFolders/{{folder}}/contacts/{d}"),
                 get(folder_contacts),
             )
-            .route(
-                &format!("/v1.0/users/{{user}}/contacts/{d}"),
-                get(default_contacts),
-            )
-            .route(
-                &format!("/v1.0/users/{{user}}/contactFolders/{d}"),
-                get(folders),
-            );
+            .route(&format!("{prefix}/contacts/{d}"), get(default_contacts))
+            .route(&format!("{prefix}/contactFolders/{d}"), get(folders));
     }
     r
+}
+
+/// The sync-state reset control.
+pub fn sim_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/_sim/mailboxes/{user}/reset-sync-state", post(sim_reset))
 }

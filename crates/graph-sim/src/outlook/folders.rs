@@ -5,6 +5,7 @@
 
 use super::access::{self, Need};
 use super::contacts::{folder_exists, WriteError};
+use super::Target;
 use crate::caller::Caller;
 use crate::collection::RemovedReason;
 use crate::error::{GraphError, GraphResult};
@@ -12,7 +13,7 @@ use crate::model::ContactFolder;
 use crate::odata::RequestCtx;
 use crate::state::{AppState, Mailbox};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -275,7 +276,7 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     let folders = children(&state, &acc.user_id, None)?;
@@ -291,7 +292,7 @@ async fn list_children(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     let folders = children(&state, &acc.user_id, Some(&folder))?;
@@ -315,7 +316,7 @@ async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     let f = {
@@ -341,7 +342,7 @@ async fn post_root(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
@@ -358,7 +359,7 @@ async fn post_child(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
@@ -372,7 +373,7 @@ async fn patch_one(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
     body: Bytes,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
@@ -384,7 +385,7 @@ async fn patch_one(
 async fn delete_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path((user, folder)): Path<(String, String)>,
+    Target { user, folder, .. }: Target,
 ) -> GraphResult<StatusCode> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsWrite).await?;
     delete(&state, &acc.user_id, &folder)?;
@@ -392,18 +393,18 @@ async fn delete_one(
 }
 
 /// Routes for contact folders.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
     axum::Router::new()
         .route(
-            "/v1.0/users/{user}/contactFolders",
+            &format!("{prefix}/contactFolders"),
             get(list).post(post_root),
         )
         .route(
-            "/v1.0/users/{user}/contactFolders/{folder}",
+            &format!("{prefix}/contactFolders/{{folder}}"),
             get(get_one).patch(patch_one).delete(delete_one),
         )
         .route(
-            "/v1.0/users/{user}/contactFolders/{folder}/childFolders",
+            &format!("{prefix}/contactFolders/{{folder}}/childFolders"),
             get(list_children).post(post_child),
         )
 }

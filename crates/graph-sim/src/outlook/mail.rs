@@ -3,13 +3,14 @@
 //! `/_sim/outbox`.
 
 use super::access::{self, Need};
+use super::Target;
 use crate::caller::Caller;
 use crate::clock::graph_time;
 use crate::control::SimAdmin;
 use crate::error::{GraphError, GraphResult};
 use crate::state::{AppState, SentMail};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,7 +88,7 @@ async fn send_mail(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
     body: Bytes,
 ) -> GraphResult<StatusCode> {
     let _acc = access::mailbox(&state, &caller, &user, Need::MailSend).await?;
@@ -150,12 +151,16 @@ async fn clear_outbox(_admin: SimAdmin, State(state): State<AppState>) -> Status
 }
 
 /// Routes for sendMail and the outbox control.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/v1.0/users/{user}/sendMail", post(send_mail))
+        .route(&format!("{prefix}/sendMail"), post(send_mail))
         .route(
-            "/v1.0/users/{user}/microsoft.graph.sendMail",
+            &format!("{prefix}/microsoft.graph.sendMail"),
             post(send_mail),
         )
-        .route("/_sim/outbox", get(outbox).delete(clear_outbox))
+}
+
+/// The `/_sim` control routes of this part.
+pub fn sim_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/_sim/outbox", get(outbox).delete(clear_outbox))
 }

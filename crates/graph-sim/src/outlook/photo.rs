@@ -4,6 +4,7 @@
 //! a user change and never shows in `users/delta`.
 
 use super::access;
+use super::Target;
 use crate::caller::Caller;
 use crate::control::{ControlError, SimAdmin};
 use crate::error::{GraphError, GraphResult};
@@ -97,7 +98,7 @@ async fn photo_meta(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let (photo, _permit) = load(&state, &caller, &user).await?;
     let p = photo.ok_or_else(image_not_found)?;
@@ -108,7 +109,7 @@ async fn photo_meta(
 async fn photo_value(
     State(state): State<AppState>,
     caller: Caller,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let (photo, _permit) = load(&state, &caller, &user).await?;
     Ok(bytes(&photo.ok_or_else(image_not_found)?))
@@ -118,7 +119,7 @@ async fn photos_list(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path(user): Path<String>,
+    Target { user, .. }: Target,
 ) -> GraphResult<Response> {
     let (photo, _permit) = load(&state, &caller, &user).await?;
     let value: Vec<Value> = match &photo {
@@ -156,7 +157,7 @@ async fn size_meta(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Path((user, size)): Path<(String, String)>,
+    Target { user, size, .. }: Target,
 ) -> GraphResult<Response> {
     let (photo, _permit) = load(&state, &caller, &user).await?;
     let (p, s) = sized(photo, &size)?;
@@ -167,7 +168,7 @@ async fn size_meta(
 async fn size_value(
     State(state): State<AppState>,
     caller: Caller,
-    Path((user, size)): Path<(String, String)>,
+    Target { user, size, .. }: Target,
 ) -> GraphResult<Response> {
     let (photo, _permit) = load(&state, &caller, &user).await?;
     let (p, _) = sized(photo, &size)?;
@@ -235,12 +236,16 @@ async fn sim_delete(
 }
 
 /// Routes for photos and the photo control.
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes(prefix: &str) -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/v1.0/users/{user}/photo", get(photo_meta))
-        .route("/v1.0/users/{user}/photo/$value", get(photo_value))
-        .route("/v1.0/users/{user}/photos", get(photos_list))
-        .route("/v1.0/users/{user}/photos/{size}", get(size_meta))
-        .route("/v1.0/users/{user}/photos/{size}/$value", get(size_value))
-        .route("/_sim/users/{user}/photo", put(sim_put).delete(sim_delete))
+        .route(&format!("{prefix}/photo"), get(photo_meta))
+        .route(&format!("{prefix}/photo/$value"), get(photo_value))
+        .route(&format!("{prefix}/photos"), get(photos_list))
+        .route(&format!("{prefix}/photos/{{size}}"), get(size_meta))
+        .route(&format!("{prefix}/photos/{{size}}/$value"), get(size_value))
+}
+
+/// The `/_sim` control routes of this part.
+pub fn sim_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/_sim/users/{user}/photo", put(sim_put).delete(sim_delete))
 }

@@ -789,6 +789,13 @@ async fn mailbox_rules_answer_like_exchange() {
     let (s, _, b) = get(&sim, "/v1.0/users/ann@contoso.com/contacts", &bob).await;
     assert_eq!(s, 403);
     assert_graph_error(&b, "ErrorAccessDenied");
+    let (s, _, b) = get(&sim, "/v1.0/me/contactFolders", &bob).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["@odata.context"].as_str().unwrap().contains(BOB));
+    // /me needs a signed-in user.
+    let (s, _, b) = get(&sim, "/v1.0/me/contacts", &scoped).await;
+    assert_eq!(s, 400);
+    assert_graph_error(&b, "BadRequest");
 }
 
 #[tokio::test]
