@@ -142,7 +142,8 @@ fn folder_row(e: &Entry<ContactFolder>, since: Option<u64>, upto: u64) -> Option
 }
 
 fn check_query(ctx: &RequestCtx) -> GraphResult<()> {
-    for p in ["$filter", "$orderby", "$search", "$expand", "$top"] {
+    // `$top` is ignored (page size comes from `Prefer: odata.maxpagesize`), as Outlook does.
+    for p in ["$filter", "$orderby", "$search", "$expand"] {
         if ctx.param(p).is_some() {
             return Err(GraphError::new(
                 StatusCode::BAD_REQUEST,
