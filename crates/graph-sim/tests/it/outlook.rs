@@ -857,10 +857,7 @@ async fn photos_metadata_bytes_and_not_in_user_delta() {
     assert_eq!(b["id"], "240x240");
     assert_eq!(b["width"], 240);
     let r = crate::common::client()
-        .get(format!(
-            "{}/v1.0/users/{ANN}/photo/$value",
-            sim.graph_url().trim_end_matches("/v1.0")
-        ))
+        .get(format!("{}/v1.0/users/{ANN}/photo/$value", sim.http_url()))
         .bearer_auth(&tok)
         .send()
         .await
@@ -1095,7 +1092,7 @@ async fn send_mail_queues_into_the_outbox() {
     assert_eq!(s, 400);
     assert_graph_error(&b, "ErrorInvalidRecipients");
     let r = crate::common::client()
-        .post(format!("{}/v1.0/users/{ANN}/sendMail", sim.graph_url()))
+        .post(format!("{}/v1.0/users/{ANN}/sendMail", sim.http_url()))
         .bearer_auth(&tok)
         .header("content-type", "application/json")
         .body("{not json")
@@ -1103,6 +1100,12 @@ async fn send_mail_queues_into_the_outbox() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_graph_error(&b, "BadRequest");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Unable to read JSON"));
     let (s, _, b) = send(
         &sim,
         Method::POST,
@@ -1114,6 +1117,28 @@ async fn send_mail_queues_into_the_outbox() {
     .await;
     assert_eq!(s, 404);
     assert_graph_error(&b, "MailboxNotEnabledForRESTAPI");
+
+    // MIME form: base64 of the whole message, text/plain.
+    let post_mime = |body: &'static str| {
+        crate::common::client()
+            .post(format!("{}/v1.0/users/{ANN}/sendMail", sim.http_url()))
+            .bearer_auth(&tok)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+    };
+    let r = post_mime(
+        "RnJvbTogYW5uQGNvbnRvc28uY29tDQpUbzogYm9iQGNvbnRvc28uY29tDQpTdWJqZWN0OiBIaQ0KDQpIZWxsbw==",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let r = post_mime("not*base64").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_graph_error(&b, "ErrorMimeContentInvalidBase64String");
+    let (_, b) = sim_call(&sim, Method::GET, "/_sim/outbox", None).await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 2);
 
     let (s, _) = sim_call(&sim, Method::DELETE, "/_sim/outbox", None).await;
     assert_eq!(s, 204);
