@@ -320,13 +320,14 @@ async fn folders_list_excludes_the_default_folder() {
     )
     .await;
     assert_eq!(s, 204);
-    let (s, _, _) = get(
+    let (s, _, b) = get(
         &sim,
         &format!("/v1.0/users/{ANN}/contactFolders/{kid}"),
         &tok,
     )
     .await;
     assert_eq!(s, 404);
+    assert_graph_error(&b, "ErrorItemNotFound");
 }
 
 #[tokio::test]
@@ -442,6 +443,7 @@ async fn contacts_crud_through_graph() {
     assert_graph_error(&b, "BadRequest");
     let (s, _, b) = send(&sim, Method::POST, url, &tok, Some(json!({"nope": 1})), &[]).await;
     assert_eq!(s, 400, "{b}");
+    assert_graph_error(&b, "BadRequest");
 
     let (s, _, b) = get(&sim, &format!("{url}/{id}"), &tok).await;
     assert_eq!(s, 200);
@@ -690,7 +692,7 @@ async fn immutable_ids_survive_a_move() {
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["parentFolderId"], F2);
-    let (s, _, _) = send(
+    let (s, _, b) = send(
         &sim,
         Method::GET,
         &format!("/v1.0/users/{ANN}/contactFolders/{DEF}/contacts/{imm_id}"),
@@ -700,6 +702,7 @@ async fn immutable_ids_survive_a_move() {
     )
     .await;
     assert_eq!(s, 404, "not in the default folder any more");
+    assert_graph_error(&b, "ErrorItemNotFound");
     let (s, _, b) = send(
         &sim,
         Method::GET,
@@ -1051,6 +1054,7 @@ async fn automatic_replies_read_and_write() {
     )
     .await;
     assert_eq!(s, 400, "{b}");
+    assert_graph_error(&b, "ErrorInvalidParameter");
 }
 
 #[tokio::test]
@@ -1160,7 +1164,7 @@ async fn bad_and_reset_delta_tokens() {
     assert_graph_error(&b, "ErrorInvalidSyncStateData");
     // A token for another folder is refused too.
     let tokpart = delta.split("$deltatoken=").nth(1).unwrap();
-    let (s, _, _) = get(
+    let (s, _, b) = get(
         &sim,
         &format!(
             "{}/v1.0/users/{ANN}/contactFolders/{F2}/contacts/delta?$deltatoken={tokpart}",
@@ -1170,6 +1174,7 @@ async fn bad_and_reset_delta_tokens() {
     )
     .await;
     assert_eq!(s, 400);
+    assert_graph_error(&b, "ErrorInvalidSyncStateData");
     // Outlook tokens do not expire by time.
     sim.state.clock.advance(chrono::Duration::days(60));
     let tok = sim.app_token();
