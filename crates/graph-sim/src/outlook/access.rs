@@ -128,7 +128,8 @@ pub async fn admit(state: &AppState, app: &str, mailbox_user: &str) -> GraphResu
         )
     };
     if service > 0.0 && service.is_finite() {
-        tokio::time::sleep(Duration::from_secs_f64(service / 1000.0)).await;
+        let d = Duration::try_from_secs_f64(service / 1000.0).unwrap_or(Duration::from_secs(3600));
+        tokio::time::sleep(d).await;
     }
     Ok(permit)
 }

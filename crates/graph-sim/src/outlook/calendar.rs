@@ -88,7 +88,9 @@ fn schedule(
     let mut view = String::new();
     let mut slot = start;
     while slot < end {
-        let slot_end = (slot + TimeDelta::minutes(interval)).min(end);
+        let slot_end = slot
+            .checked_add_signed(TimeDelta::minutes(interval))
+            .map_or(end, |t| t.min(end));
         let code = blocks
             .iter()
             .filter(|(s, e, _)| *s < slot_end && *e > slot)
@@ -196,7 +198,11 @@ fn replies_json(r: &AutomaticReplies, now: chrono::DateTime<chrono::Utc>) -> Val
         .scheduled_end
         .as_deref()
         .and_then(parse_time)
-        .unwrap_or_else(|| start + TimeDelta::days(1));
+        .unwrap_or_else(|| {
+            start
+                .checked_add_signed(TimeDelta::days(1))
+                .unwrap_or(start)
+        });
     json!({
         "status": if r.status.is_empty() { "disabled" } else { r.status.as_str() },
         "externalAudience": if r.external_audience.is_empty() { "all" } else { r.external_audience.as_str() },

@@ -282,8 +282,10 @@ fn literal(s: &str) -> Option<(String, &str)> {
 
 fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let s = s.trim_start();
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
 }
 
 fn ident(s: &str) -> (&str, &str) {
@@ -776,5 +778,7 @@ mod tests {
         );
         assert!(parse_filter("emailAddresses/any(a:a/name eq 'x')").is_err());
         assert!(parse_filter("displayName ne 'x'").is_err());
+        assert!(parse_filter("éé").is_err());
+        assert!(parse_filter("startswith(displayName,'é') and é").is_err());
     }
 }

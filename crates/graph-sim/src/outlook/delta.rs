@@ -81,6 +81,11 @@ pub fn reset_sync_state(state: &AppState, user_id: &str) {
     resets().lock().insert(reset_key(state, user_id), v);
 }
 
+/// True with probability `p` (0 for anything that is not a probability).
+fn chance(rng: &mut impl Rng, p: f64) -> bool {
+    p.is_finite() && p > 0.0 && rng.gen_bool(p.min(1.0))
+}
+
 fn garbled(state: &AppState) -> GraphError {
     let status = state.behaviour.read().garbled_token_status;
     GraphError::new(
@@ -240,7 +245,7 @@ async fn round(
     let mut rng = rand::thread_rng();
     if tok.d {
         // A delta token: start the next round from where the last one ended.
-        let replay = tok.s.is_some() && rng.gen_bool(replay_rate.clamp(0.0, 1.0));
+        let replay = tok.s.is_some() && chance(&mut rng, replay_rate);
         let since = if replay { tok.s } else { Some(tok.t) };
         tok = Token {
             p: tok.s,
@@ -260,7 +265,7 @@ async fn round(
     let base = ctx.url_for(&ctx.path);
 
     // Empty page with a nextLink, once per position.
-    if !tok.e && rng.gen_bool(empty_rate.clamp(0.0, 1.0)) {
+    if !tok.e && chance(&mut rng, empty_rate) {
         let next = Token {
             e: true,
             ..tok.clone()
@@ -348,12 +353,12 @@ async fn round(
                 "@removed": {"reason": "deleted"},
             }),
         };
-        if rng.gen_bool(dup_rate.clamp(0.0, 1.0)) {
+        if chance(&mut rng, dup_rate) {
             value.push(v.clone());
         }
         value.push(v);
     }
-    if rng.gen_bool(shuffle_rate.clamp(0.0, 1.0)) {
+    if chance(&mut rng, shuffle_rate) {
         value.shuffle(&mut rng);
     }
     let mut body = Map::new();

@@ -1234,3 +1234,27 @@ async fn delta_quirks_come_from_behaviour() {
     assert_eq!(s, 200);
     assert_eq!(h["preference-applied"], "odata.maxpagesize=5");
 }
+
+#[tokio::test]
+async fn delta_replay_repeats_the_round_before() {
+    let sim = start(|cfg| cfg.behaviour.delta_replay_rate = 1.0).await;
+    let tok = sim.app_token();
+    let url = format!(
+        "{}/v1.0/users/{ANN}/contactFolders/{F1}/contacts/delta",
+        sim.http_url()
+    );
+    let (_, d1, _) = delta_round(&sim, &url, &tok, &[]).await;
+    let (s, _) = sim_call(
+        &sim,
+        Method::PATCH,
+        &format!("/_sim/mailboxes/{ANN}/contacts/AAMkADc2contact21"),
+        Some(json!({"nickName": "Twenty-one"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (items, d2, _) = delta_round(&sim, &d1, &tok, &[]).await;
+    assert_eq!(ids(&json!({ "value": items })), vec!["AAMkADc2contact21"]);
+    // Nothing changed since, but the replay sends the previous round's change again.
+    let (items, _, _) = delta_round(&sim, &d2, &tok, &[]).await;
+    assert_eq!(ids(&json!({ "value": items })), vec!["AAMkADc2contact21"]);
+}
