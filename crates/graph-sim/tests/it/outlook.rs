@@ -1258,3 +1258,63 @@ async fn delta_replay_repeats_the_round_before() {
     let (items, _, _) = delta_round(&sim, &d2, &tok, &[]).await;
     assert_eq!(ids(&json!({ "value": items })), vec!["AAMkADc2contact21"]);
 }
+
+/// Lists a whole collection by following nextLinks.
+async fn all_pages(sim: &RunningSim, path: &str, tok: &str) -> Vec<Value> {
+    let mut url = format!("{}{path}", sim.http_url());
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let (s, _, b) = get(sim, &url, tok).await;
+        assert_eq!(s, 200, "{url}: {b}");
+        out.extend(b["value"].as_array().cloned().unwrap_or_default());
+        match b["@odata.nextLink"].as_str() {
+            Some(n) => url = n.to_string(),
+            None => return out,
+        }
+    }
+    panic!("paging did not end");
+}
+
+#[tokio::test]
+async fn generated_tenant_contacts_are_all_reachable_through_folders() {
+    let sim = crate::common::sim(40).await;
+    let tok = sim.app_token();
+    let (owner, total) = {
+        let t = sim.state.tenant.read();
+        t.mailboxes
+            .iter()
+            .max_by_key(|(_, m)| (m.folders.live_count(), m.contacts.live_count()))
+            .map(|(id, m)| (id.clone(), m.contacts.live_count()))
+            .expect("a mailbox")
+    };
+    assert!(total > 10, "the busiest mailbox has more than one page");
+    // Default folder plus every folder below it, depth first.
+    let mut seen = all_pages(&sim, &format!("/v1.0/users/{owner}/contacts"), &tok)
+        .await
+        .len();
+    let mut stack: Vec<String> =
+        all_pages(&sim, &format!("/v1.0/users/{owner}/contactFolders"), &tok)
+            .await
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+    while let Some(f) = stack.pop() {
+        seen += all_pages(
+            &sim,
+            &format!("/v1.0/users/{owner}/contactFolders/{f}/contacts"),
+            &tok,
+        )
+        .await
+        .len();
+        for c in all_pages(
+            &sim,
+            &format!("/v1.0/users/{owner}/contactFolders/{f}/childFolders"),
+            &tok,
+        )
+        .await
+        {
+            stack.push(c["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, total);
+}
