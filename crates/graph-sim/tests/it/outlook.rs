@@ -721,6 +721,18 @@ async fn immutable_ids_survive_a_move() {
     )
     .await;
     let regular = ids(&b)[0].clone();
+    // Delta shows the same immutable id when asked.
+    let (items, _, _) = delta_round(
+        &sim,
+        &format!(
+            "{}/v1.0/users/{ANN}/contactFolders/{F2}/contacts/delta",
+            sim.http_url()
+        ),
+        &tok,
+        &imm,
+    )
+    .await;
+    assert_eq!(ids(&json!({ "value": items })), vec![imm_id.clone()]);
     assert_ne!(regular, "AAMkADc2contact04");
     // The old regular id no longer resolves; the new one does.
     let (s, _, b) = get(
