@@ -6,7 +6,8 @@
 //! - [`access`]: who may reach which mailbox (permissions, mailbox kind, application access
 //!   policy) and Outlook throttling, applied before every call;
 //! - [`ids`]: regular and immutable Outlook ids derived from one canonical id;
-//! - [`folders`], [`contacts`], [`delta`]: contact folders, contacts, delta rounds;
+//! - [`folders`], [`contacts`], [`query`], [`delta`]: contact folders, contacts and their
+//!   `$filter`/`$orderby`, delta rounds;
 //! - [`photo`], [`calendar`], [`mail`]: photos, `getSchedule` + `mailboxSettings`, `sendMail`;
 //! - [`sim`]: `/_sim/mailboxes/...` controls for contacts and folders.
 
@@ -18,6 +19,7 @@ pub mod folders;
 pub mod ids;
 pub mod mail;
 pub mod photo;
+pub mod query;
 pub mod sim;
 
 use crate::caller::Caller;

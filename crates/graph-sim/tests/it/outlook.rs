@@ -1290,7 +1290,21 @@ async fn all_pages(sim: &RunningSim, path: &str, tok: &str) -> Vec<Value> {
 #[tokio::test]
 async fn generated_tenant_contacts_are_all_reachable_through_folders() {
     let sim = crate::common::sim(40).await;
-    let tok = sim.app_token();
+    // The generated tenant has several consented apps; use the unrestricted one that reads
+    // contacts (the emulator's default app can be any of them).
+    let app = {
+        let t = sim.state.tenant.read();
+        t.apps
+            .values()
+            .find(|a| {
+                a.admin_consented
+                    && a.mailbox_scope.is_none()
+                    && a.app_roles.contains("Contacts.Read")
+            })
+            .map(|a| a.client_id.clone())
+            .expect("an unrestricted app")
+    };
+    let tok = sim.state.issue_app_token(&app).unwrap().access_token;
     let (owner, total) = {
         let t = sim.state.tenant.read();
         t.mailboxes
