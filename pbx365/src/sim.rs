@@ -87,7 +87,10 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         None => {
             if args.users > 2_000_000 {
-                bail!("--users {} is more than this emulator holds (2,000,000)", args.users);
+                bail!(
+                    "--users {} is more than this emulator holds (2,000,000)",
+                    args.users
+                );
             }
             TenantSource::Generate {
                 users: args.users,
@@ -174,7 +177,10 @@ mod tests {
     #[test]
     fn latency_forms() {
         assert!(matches!(parse_latency("20"), Ok(Latency::Fixed { ms }) if ms == 20.0));
-        assert!(matches!(parse_latency("10-50"), Ok(Latency::Uniform { .. })));
+        assert!(matches!(
+            parse_latency("10-50"),
+            Ok(Latency::Uniform { .. })
+        ));
         assert!(parse_latency("50-10").is_err());
         assert!(parse_latency("fast").is_err());
         assert!(parse_latency("-5").is_err());

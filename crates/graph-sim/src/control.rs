@@ -168,7 +168,7 @@ async fn advance(_: SimAdmin, State(state): State<AppState>, body: Bytes) -> Ctl
     }
     let a: Advance = parse_json(&body, "clock advance")?;
     let secs = a.seconds + a.minutes * 60.0 + a.hours * 3600.0 + a.days * 86400.0;
-    if !secs.is_finite() || secs < 0.0 || secs > 3650.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=3650.0 * 86400.0).contains(&secs) {
         return Err(bad(
             "the clock only moves forward, by at most ten years: give a non-negative `seconds`, `minutes`, `hours` or `days`",
         ));

@@ -93,9 +93,10 @@ pub fn endpoint_key(method: &str, path: &str) -> String {
     let folded: Vec<String> = path
         .split('/')
         .map(|s| {
-            if s.is_empty() || KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s)) {
-                s.to_string()
-            } else if s.starts_with("_sim") {
+            if s.is_empty()
+                || s.starts_with("_sim")
+                || KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s))
+            {
                 s.to_string()
             } else {
                 "{id}".to_string()
