@@ -138,7 +138,7 @@ fn change(mb: &Mailbox, user_id: &str, c: &Contact, kind: ChangeType) -> Change 
         id,
         user_id: Some(user_id.to_string()),
         folder_id: c.parent_folder_id.clone(),
-        odata_type: "#Microsoft.OutlookServices.Contact".into(),
+        odata_type: "#Microsoft.Graph.Contact".into(),
         change_type: kind,
     }
 }

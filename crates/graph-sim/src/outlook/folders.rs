@@ -173,7 +173,7 @@ pub fn delete(state: &AppState, user_id: &str, id: &str) -> Result<(), WriteErro
                 id: cid,
                 user_id: Some(user_id.to_string()),
                 folder_id: c.parent_folder_id.clone(),
-                odata_type: "#Microsoft.OutlookServices.Contact".into(),
+                odata_type: "#Microsoft.Graph.Contact".into(),
                 change_type: crate::subscriptions::ChangeType::Deleted,
             });
         }

@@ -1344,3 +1344,128 @@ async fn generated_tenant_contacts_are_all_reachable_through_folders() {
     }
     assert_eq!(seen, total);
 }
+
+/// A webhook receiver on loopback: answers validation, records notification bodies.
+async fn webhook() -> (String, std::sync::Arc<parking_lot::Mutex<Vec<Value>>>) {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    type Seen = std::sync::Arc<parking_lot::Mutex<Vec<Value>>>;
+    async fn hook(
+        State(seen): State<Seen>,
+        Query(q): Query<HashMap<String, String>>,
+        body: bytes::Bytes,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if let Some(t) = q.get("validationToken") {
+            return ([("content-type", "text/plain")], t.clone()).into_response();
+        }
+        if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) {
+            if let Some(Value::Array(items)) = m.remove("value") {
+                seen.lock().extend(items);
+            }
+        }
+        axum::http::StatusCode::ACCEPTED.into_response()
+    }
+    let seen: Seen = Default::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(seen.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (format!("http://{addr}/hook"), seen)
+}
+
+#[tokio::test]
+async fn contact_writes_are_notified_to_subscriptions() {
+    let sim = start(|_| {}).await;
+    grant(&sim, "Contacts.ReadWrite");
+    let tok = sim.app_token();
+    let (url, seen) = webhook().await;
+    let expires = (sim.state.clock.now() + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let (s, _, b) = send(
+        &sim,
+        Method::POST,
+        "/v1.0/subscriptions",
+        &tok,
+        Some(json!({
+            "changeType": "created,updated,deleted",
+            "notificationUrl": url,
+            "resource": format!("/users/{ANN}/contacts"),
+            "expirationDateTime": expires,
+            "clientState": "s3cret",
+        })),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let base = "/v1.0/users/ann@contoso.com/contacts";
+    let (s, _, c) = send(
+        &sim,
+        Method::POST,
+        base,
+        &tok,
+        Some(json!({"displayName": "Hook"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201);
+    let id = c["id"].as_str().unwrap().to_string();
+    let (s, _, _) = send(
+        &sim,
+        Method::PATCH,
+        &format!("{base}/{id}"),
+        &tok,
+        Some(json!({"jobTitle": "X"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = send(
+        &sim,
+        Method::DELETE,
+        &format!("{base}/{id}"),
+        &tok,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    // A contact in another folder is not in this subscription's resource.
+    let (s, _, _) = send(
+        &sim,
+        Method::POST,
+        &format!("/v1.0/users/{ANN}/contactFolders/{F1}/contacts"),
+        &tok,
+        Some(json!({"displayName": "Other"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201);
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got = seen.lock().clone();
+        if got.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let got_all = seen.lock().clone();
+    assert_eq!(got_all.len(), 3, "{got_all:?}");
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|n| n["changeType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["created", "updated", "deleted"]);
+    for n in &got {
+        assert_eq!(n["clientState"], "s3cret");
+        assert_eq!(n["resource"], format!("Users/{ANN}/Contacts/{id}"));
+        assert_eq!(n["resourceData"]["id"], id.as_str());
+        assert_eq!(n["resourceData"]["@odata.type"], "#Microsoft.Graph.Contact");
+    }
+}
