@@ -362,6 +362,8 @@ async fn patch_settings(
         mb.automatic_replies = r.clone();
         r
     };
+    // Automatic replies show in presence (`outOfOfficeSettings`): tell its subscribers.
+    crate::presence::publish_if_changed(&state, &acc.user_id);
     Ok(Json(json!({
         "@odata.context": ctx.url_for(&format!("/v1.0/$metadata#users('{user}')/mailboxSettings")),
         "automaticRepliesSetting": replies_json(&r, state.clock.now()),

@@ -1067,6 +1067,23 @@ async fn automatic_replies_read_and_write() {
     .await;
     assert_eq!(s, 400, "{b}");
     assert_graph_error(&b, "ErrorInvalidParameter");
+
+    // Always-on automatic replies show in presence.
+    let (_, _, p) = get(&sim, &format!("/v1.0/users/{ANN}/presence"), &tok).await;
+    assert_eq!(p["outOfOfficeSettings"]["isOutOfOffice"], false, "{p}");
+    let (s, _, _) = send(
+        &sim,
+        Method::PATCH,
+        &format!("/v1.0/users/{ANN}/mailboxSettings"),
+        &tok,
+        Some(json!({"automaticRepliesSetting": {"status": "alwaysEnabled"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, _, p) = get(&sim, &format!("/v1.0/users/{ANN}/presence"), &tok).await;
+    assert_eq!(p["outOfOfficeSettings"]["isOutOfOffice"], true, "{p}");
+    assert_eq!(p["outOfOfficeSettings"]["message"], "Away");
 }
 
 #[tokio::test]
