@@ -316,15 +316,27 @@ async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestCtx,
-    Target { user, folder, .. }: Target,
+    Target {
+        user,
+        folder,
+        child,
+        ..
+    }: Target,
 ) -> GraphResult<Response> {
     let acc = access::mailbox(&state, &caller, &user, Need::ContactsRead).await?;
     let f = {
         let t = state.tenant.read();
-        t.mailboxes
+        let mb = t
+            .mailboxes
             .get(&acc.user_id)
-            .and_then(|mb| find(mb, &folder))
-            .ok_or_else(GraphError::item_not_found)?
+            .ok_or_else(GraphError::item_not_found)?;
+        // `…/childFolders/{child}` must name a direct child of `{folder}`.
+        let f = if child.is_empty() {
+            find(mb, &folder)
+        } else {
+            find(mb, &child).filter(|c| c.parent_folder_id.as_deref() == Some(folder.as_str()))
+        };
+        f.ok_or_else(GraphError::item_not_found)?
     };
     let select = ctx.select();
     if select.is_empty() {
@@ -406,5 +418,9 @@ pub fn routes(prefix: &str) -> axum::Router<AppState> {
         .route(
             &format!("{prefix}/contactFolders/{{folder}}/childFolders"),
             get(list_children).post(post_child),
+        )
+        .route(
+            &format!("{prefix}/contactFolders/{{folder}}/childFolders/{{child}}"),
+            get(get_one),
         )
 }

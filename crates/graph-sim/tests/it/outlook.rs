@@ -241,6 +241,22 @@ async fn folders_list_excludes_the_default_folder() {
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(ids(&b), vec![F1A.to_string()]);
+    let (s, _, b) = get(
+        &sim,
+        &format!("/v1.0/users/{ANN}/contactFolders/{F1}/childFolders/{F1A}"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["displayName"], "Old");
+    let (s, _, b) = get(
+        &sim,
+        &format!("/v1.0/users/{ANN}/contactFolders/{F2}/childFolders/{F1A}"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert_graph_error(&b, "ErrorItemNotFound");
 
     let (s, _, b) = get(
         &sim,
