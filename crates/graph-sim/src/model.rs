@@ -301,6 +301,10 @@ pub struct Contact {
     pub business_address: PhysicalAddress,
     #[serde(default)]
     pub other_address: PhysicalAddress,
+    /// Emulator: folder moves as (version, folder left), oldest first. Regular Outlook ids and
+    /// per-folder delta depend on where the contact was; not a Graph property.
+    #[serde(skip_serializing, default)]
+    pub folder_moves: Vec<(u64, String)>,
 }
 
 /// `microsoft.graph.contactFolder`.
