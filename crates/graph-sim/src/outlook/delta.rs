@@ -24,13 +24,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use parking_lot::Mutex;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// Which collection a delta round walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,20 +62,13 @@ struct Token {
     e: bool,
 }
 
-/// Mailbox sync-state resets: (emulator, user id) → version of the reset.
-fn resets() -> &'static Mutex<HashMap<(String, String), u64>> {
-    static RESETS: OnceLock<Mutex<HashMap<(String, String), u64>>> = OnceLock::new();
-    RESETS.get_or_init(Default::default)
-}
-
-fn reset_key(state: &AppState, user_id: &str) -> (String, String) {
-    (state.admin_key.clone(), user_id.to_string())
-}
-
 /// Invalidates every delta token issued so far for the mailbox of `user_id`.
 pub fn reset_sync_state(state: &AppState, user_id: &str) {
-    let v = state.tenant.write().bump();
-    resets().lock().insert(reset_key(state, user_id), v);
+    let mut t = state.tenant.write();
+    let v = t.bump();
+    if let Some(m) = t.mailboxes.get_mut(user_id) {
+        m.sync_reset_at = v;
+    }
 }
 
 /// True with probability `p` (0 for anything that is not a probability).
@@ -227,8 +217,14 @@ async fn round(
             tok
         }
     };
-    if let Some(r) = resets().lock().get(&reset_key(&state, &acc.user_id)) {
-        if given.is_some() && tok.t < *r {
+    let reset_at = state
+        .tenant
+        .read()
+        .mailboxes
+        .get(&acc.user_id)
+        .map_or(0, |m| m.sync_reset_at);
+    {
+        if given.is_some() && tok.t < reset_at {
             let mut initial = ctx.url_for(&ctx.path);
             if !tok.sel.is_empty() {
                 initial.push_str(&format!("?$select={}", tok.sel.join(",")));
