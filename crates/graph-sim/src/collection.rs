@@ -317,7 +317,9 @@ entity!(Group, |new, old| {
     new.members = old.members.clone();
 });
 entity!(OrgContact);
-entity!(Contact);
+entity!(Contact, |new, old| {
+    new.folder_moves = old.folder_moves.clone();
+});
 entity!(ContactFolder);
 
 #[cfg(test)]

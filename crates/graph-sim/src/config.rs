@@ -59,6 +59,9 @@ pub struct Behaviour {
     pub notification_retry_initial_secs: f64,
     /// Give up delivering a notification after this many emulated-wall seconds (Graph: 4 h).
     pub notification_retry_horizon_secs: f64,
+    /// Milliseconds every Outlook request spends "in the mailbox" while holding its concurrency
+    /// slot (0 = none). Makes Outlook's 4-concurrent-requests limit observable in tests.
+    pub outlook_service_time_ms: f64,
 }
 
 impl Default for Behaviour {
@@ -84,6 +87,7 @@ impl Default for Behaviour {
             allow_http_notification_urls: true,
             notification_retry_initial_secs: 1.0,
             notification_retry_horizon_secs: 4.0 * 3600.0,
+            outlook_service_time_ms: 0.0,
         }
     }
 }

@@ -250,6 +250,10 @@ pub struct PhysicalAddress {
 }
 
 /// `microsoft.graph.contact` (a personal Outlook contact).
+///
+/// The properties most contacts set are fields; the rarely set ones live out of line in
+/// [`ContactMore`], which costs one pointer when empty: a million contacts fit in memory.
+/// The JSON form is the same either way (every declared property, `null` when unset).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
@@ -258,17 +262,40 @@ pub struct Contact {
     pub created_date_time: Option<String>,
     pub last_modified_date_time: Option<String>,
     pub change_key: Option<String>,
-    #[serde(default)]
-    pub categories: Vec<String>,
     pub parent_folder_id: Option<String>,
-    pub birthday: Option<String>,
     pub file_as: Option<String>,
     pub display_name: Option<String>,
     pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub company_name: Option<String>,
+    pub mobile_phone: Option<String>,
+    #[serde(default)]
+    pub home_phones: Vec<String>,
+    #[serde(default)]
+    pub business_phones: Vec<String>,
+    #[serde(default)]
+    pub email_addresses: Vec<EmailAddress>,
+    /// The rarely set properties (serialised inline).
+    #[serde(flatten)]
+    pub more: ContactMore,
+    /// Emulator: folder moves as (version, folder left), oldest first. Regular Outlook ids and
+    /// per-folder delta depend on where the contact was; not a Graph property.
+    #[serde(skip_serializing, default)]
+    pub folder_moves: Vec<(u64, String)>,
+}
+
+/// The contact properties few contacts set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct ContactRare {
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub birthday: Option<String>,
     pub initials: Option<String>,
     pub middle_name: Option<String>,
     pub nick_name: Option<String>,
-    pub surname: Option<String>,
     pub title: Option<String>,
     pub yomi_given_name: Option<String>,
     pub yomi_surname: Option<String>,
@@ -276,31 +303,56 @@ pub struct Contact {
     pub generation: Option<String>,
     #[serde(default)]
     pub im_addresses: Vec<String>,
-    pub job_title: Option<String>,
-    pub company_name: Option<String>,
     pub department: Option<String>,
     pub office_location: Option<String>,
     pub profession: Option<String>,
     pub business_home_page: Option<String>,
     pub assistant_name: Option<String>,
     pub manager: Option<String>,
-    #[serde(default)]
-    pub home_phones: Vec<String>,
-    pub mobile_phone: Option<String>,
-    #[serde(default)]
-    pub business_phones: Vec<String>,
     pub spouse_name: Option<String>,
     pub personal_notes: Option<String>,
     #[serde(default)]
     pub children: Vec<String>,
-    #[serde(default)]
-    pub email_addresses: Vec<EmailAddress>,
     #[serde(default)]
     pub home_address: PhysicalAddress,
     #[serde(default)]
     pub business_address: PhysicalAddress,
     #[serde(default)]
     pub other_address: PhysicalAddress,
+}
+
+/// [`ContactRare`] out of line: `None` when every rare property is unset.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContactMore(pub Option<Box<ContactRare>>);
+
+impl ContactMore {
+    /// The rare properties (all unset when none were stored).
+    pub fn get(&self) -> std::borrow::Cow<'_, ContactRare> {
+        match &self.0 {
+            Some(b) => std::borrow::Cow::Borrowed(b),
+            None => std::borrow::Cow::Owned(ContactRare::default()),
+        }
+    }
+}
+
+impl Serialize for ContactMore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(b) => b.serialize(s),
+            None => ContactRare::default().serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ContactMore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let rare = ContactRare::deserialize(d)?;
+        Ok(if rare == ContactRare::default() {
+            ContactMore(None)
+        } else {
+            ContactMore(Some(Box::new(rare)))
+        })
+    }
 }
 
 /// `microsoft.graph.contactFolder`.
@@ -471,3 +523,37 @@ pub struct MailboxData {
 
 /// Map of user id → value; a named alias to keep signatures short.
 pub type ByUser<T> = BTreeMap<String, T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_json_is_the_same_whether_rare_properties_are_stored_or_not() {
+        let plain = Contact {
+            id: "a".into(),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&plain).unwrap();
+        let keys = v.as_object().unwrap().len();
+        assert!(v.get("birthday").is_some_and(|b| b.is_null()));
+        assert!(v["homeAddress"].is_object());
+        assert!(v.get("folderMoves").is_none());
+        let mut rich = plain.clone();
+        rich.more = ContactMore(Some(Box::new(ContactRare {
+            nick_name: Some("Bob".into()),
+            ..Default::default()
+        })));
+        let w = serde_json::to_value(&rich).unwrap();
+        assert_eq!(w.as_object().unwrap().len(), keys);
+        assert_eq!(w["nickName"], "Bob");
+        let back: Contact = serde_json::from_value(w).unwrap();
+        assert_eq!(back, rich);
+        let back_plain: Contact = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back_plain.more,
+            ContactMore(None),
+            "all-unset stays out of line"
+        );
+    }
+}

@@ -61,6 +61,9 @@ pub struct Mailbox {
     pub calendar: Vec<crate::model::CalendarBlock>,
     /// Automatic replies setting.
     pub automatic_replies: crate::model::AutomaticReplies,
+    /// Version at which the mailbox's sync state was last reset (`/_sim/…/reset-sync-state`):
+    /// delta tokens issued before it answer 410.
+    pub sync_reset_at: u64,
 }
 
 impl Mailbox {
