@@ -13,32 +13,37 @@ USERS=${USERS:-100000}
 CONTACTS=${CONTACTS:-1000000}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
-cargo build --release --quiet -p pbx365 -p graph-sim --example static_responder
+cargo build --release --quiet -p pbx365
+cargo build --release --quiet -p graph-sim --example static_responder
 BIN=target/release/pbx365
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-start_sim() { # $1 users $2 contacts $3 port -> writes $tmp/sim-$3.json
+# start_sim USERS CONTACTS PORT: starts an emulator, waits until it prints its details to
+# $tmp/sim-PORT.json, and sets SIM_PID and SIM_START (seconds until ready).
+start_sim() {
   "$BIN" sim --listen "127.0.0.1:$3" --no-tls --users "$1" --contacts "$2" --json \
     > "$tmp/sim-$3.json" 2>"$tmp/sim-$3.err" &
-  pids+=($!)
-  local pid=$! t0=$(date +%s.%N)
+  SIM_PID=$!
+  pids+=("$SIM_PID")
+  local t0
+  t0=$(date +%s.%N)
   for _ in $(seq 1 1200); do
-    [ -s "$tmp/sim-$3.json" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/sim-$3.err" >&2; exit 1; }
+    grep -q '}' "$tmp/sim-$3.json" 2>/dev/null && break
+    kill -0 "$SIM_PID" 2>/dev/null || { cat "$tmp/sim-$3.err" >&2; exit 1; }
     sleep 0.1
   done
-  [ -s "$tmp/sim-$3.json" ] || { echo "emulator did not start" >&2; exit 1; }
-  echo "$pid $(echo "$(date +%s.%N) - $t0" | bc)"
+  grep -q '}' "$tmp/sim-$3.json" || { echo "emulator did not start" >&2; exit 1; }
+  SIM_START=$(echo "$(date +%s.%N) - $t0" | bc)
 }
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 
 echo "== throughput (wrk, $CONNECTIONS connections, ${DURATION}s, 1 wrk thread) =="
-read -r SIM_PID _ < <(start_sim 1000 10000 18465)
+start_sim 1000 10000 18465
 J="$tmp/sim-18465.json"
 HTTP=$(field "$J" http); TENANT=$(field "$J" tenantId); KEY=$(field "$J" adminKey)
 # Throughput, not throttling, is measured: lift the directory bucket for this run.
@@ -67,8 +72,10 @@ printf '%-44s %11.0f%%\n' "graph-sim / reference" "$(echo "100 * $EMU / $REF" | 
 
 echo
 echo "== memory: $USERS users, $CONTACTS contacts vs. an empty tenant =="
-read -r EMPTY_PID EMPTY_T < <(start_sim 0 0 18468)
-read -r BIG_PID BIG_T < <(start_sim "$USERS" "$CONTACTS" 18469)
+start_sim 0 0 18468
+EMPTY_PID=$SIM_PID EMPTY_T=$SIM_START
+start_sim "$USERS" "$CONTACTS" 18469
+BIG_PID=$SIM_PID BIG_T=$SIM_START
 BIG_HTTP=$(field "$tmp/sim-18469.json" http); BIG_KEY=$(field "$tmp/sim-18469.json" adminKey)
 curl -sf -H "x-sim-key: $BIG_KEY" "$BIG_HTTP/_sim/summary"; echo
 printf '%-44s %10s %12s\n' "run" "RSS (MB)" "start (s)"

@@ -15,6 +15,9 @@ pub const GRAPH_AUDIENCES: &[&str] = &[
     "00000003-0000-0000-c000-000000000000",
 ];
 
+/// How many verified tokens are remembered before the cache starts over.
+const VERIFIED_TOKEN_CACHE: usize = 10_000;
+
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -56,11 +59,31 @@ impl Caller {
     }
 
     /// Verifies a bearer token against the emulator's signing key, clock and tenant.
+    /// A token whose signature was verified once is remembered (until it expires), as Graph's
+    /// front ends cache validated tokens; expiry is still checked on every call.
     pub fn from_token(state: &AppState, token: &str) -> Result<Caller, GraphError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(GraphError::unauthenticated("Access token is empty."));
         }
+        if let Some((caller, exp)) = state.verified_tokens.lock().get(token).cloned() {
+            if state.clock.unix() >= exp {
+                return Err(GraphError::unauthenticated(
+                    "Access token has expired or is not yet valid.",
+                ));
+            }
+            return Ok(caller);
+        }
+        let (caller, exp) = Self::verify(state, token)?;
+        let mut cache = state.verified_tokens.lock();
+        if cache.len() >= VERIFIED_TOKEN_CACHE {
+            cache.clear();
+        }
+        cache.insert(token.to_string(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn verify(state: &AppState, token: &str) -> Result<(Caller, i64), GraphError> {
         let jwt = Jwt::parse(token).map_err(|_| {
             GraphError::unauthenticated("CompactToken parsing failed with error code: 80049217")
         })?;
@@ -101,7 +124,7 @@ impl Caller {
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
         let delegated = jwt.claim_str("idtyp") == Some("user") || jwt.claims.contains_key("scp");
-        Ok(Caller {
+        let caller = Caller {
             app_id: jwt.claim_str("appid").unwrap_or("").to_string(),
             tenant_id,
             roles,
@@ -111,7 +134,8 @@ impl Caller {
             } else {
                 None
             },
-        })
+        };
+        Ok((caller, exp))
     }
 }
 

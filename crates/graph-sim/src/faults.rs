@@ -131,6 +131,11 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
 }
 
 impl Faults {
+    /// Whether no fault is configured (the common case, checked under a read lock).
+    pub fn is_empty(&self) -> bool {
+        self.latency.is_none() && self.rules.is_empty()
+    }
+
     /// Decides the delay and outcome for a request, consuming `remaining` counts.
     pub fn decide(&mut self, method: &str, path: &str) -> (Duration, Outcome) {
         let mut rng = rand::thread_rng();

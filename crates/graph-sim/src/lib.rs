@@ -343,6 +343,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
         clock: clock::SimClock::default(),
         signing_key: jwt::SigningKey::generate(),
         tokens: opaque::TokenCodec::random(),
+        verified_tokens: parking_lot::Mutex::new(Default::default()),
         behaviour: parking_lot::RwLock::new(config.behaviour),
         throttle: throttle::Throttle::default(),
         faults: parking_lot::RwLock::new(faults::Faults {

@@ -100,7 +100,7 @@ pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -
         .unwrap_or_else(|| request_id.clone());
     let date = state.clock.now().format("%Y-%m-%dT%H:%M:%S").to_string();
 
-    let (delay, outcome) = if surface == Surface::Control {
+    let (delay, outcome) = if surface == Surface::Control || state.faults.read().is_empty() {
         (std::time::Duration::ZERO, Outcome::Normal)
     } else {
         state.faults.write().decide(&method, &path)

@@ -143,6 +143,8 @@ pub struct SimState {
     pub clock: SimClock,
     /// Token signing key.
     pub signing_key: SigningKey,
+    /// Access tokens whose signature verified, with their `exp` (see `Caller::from_token`).
+    pub verified_tokens: Mutex<HashMap<String, (crate::caller::Caller, i64)>>,
     /// Codec for skip and delta tokens.
     pub tokens: TokenCodec,
     /// Behaviour parameters.

@@ -100,6 +100,9 @@ async fn generated_tenant_is_deterministic_and_complete() {
 async fn clock_advances_and_tokens_expire_on_it() {
     let sim = sim(5).await;
     let token = sim.app_token();
+    // Used once (so its verification is cached), then expired by the clock.
+    let (st, _, body) = get(&sim, "/v1.0/users", &token).await;
+    assert_eq!(st, 200, "{body}");
     let (st, _) = ctl(
         &sim,
         reqwest::Method::POST,
