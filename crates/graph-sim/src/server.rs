@@ -31,6 +31,17 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// Largest request body accepted (Graph's own limit for JSON is 4 MB).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+tokio::task_local! {
+    /// Latency injected for the request being handled, not yet spent.
+    static SERVICE_DELAY: std::cell::Cell<std::time::Duration>;
+}
+
+/// Takes the injected latency of the current request (zero outside a request or once taken),
+/// so a handler can spend it while it holds a concurrency slot.
+pub fn take_service_delay() -> std::time::Duration {
+    SERVICE_DELAY.try_with(|c| c.take()).unwrap_or_default()
+}
+
 /// Marks a response whose connection must be reset instead of answered.
 #[derive(Debug, Clone, Copy)]
 pub struct ResetConnection;
@@ -105,7 +116,9 @@ pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -
     } else {
         state.faults.write().decide(&method, &path)
     };
-    if !delay.is_zero() {
+    // Injected latency is service time: a handler that holds a concurrency slot (Outlook)
+    // spends it inside the slot; for everything else it is spent after the handler.
+    if !delay.is_zero() && outcome != Outcome::Normal && outcome != Outcome::Truncate {
         tokio::time::sleep(delay).await;
     }
 
@@ -134,7 +147,18 @@ pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -
             )
             .into_response()
         }
-        Outcome::Normal | Outcome::Truncate => next.run(req).await,
+        Outcome::Normal | Outcome::Truncate => {
+            SERVICE_DELAY
+                .scope(std::cell::Cell::new(delay), async move {
+                    let resp = next.run(req).await;
+                    let left = take_service_delay();
+                    if !left.is_zero() {
+                        tokio::time::sleep(left).await;
+                    }
+                    resp
+                })
+                .await
+        }
     };
 
     // Render Graph's error body for any failure that did not bring its own JSON body.

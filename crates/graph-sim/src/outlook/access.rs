@@ -118,7 +118,7 @@ pub async fn mailbox(
 }
 
 /// Takes an Outlook throttle slot for `app` on `mailbox_user` and spends the configured
-/// service time holding it.
+/// service time and the request's injected latency holding it.
 pub async fn admit(state: &AppState, app: &str, mailbox_user: &str) -> GraphResult<OutlookPermit> {
     let (permit, service) = {
         let b = state.behaviour.read();
@@ -127,8 +127,11 @@ pub async fn admit(state: &AppState, app: &str, mailbox_user: &str) -> GraphResu
             b.outlook_service_time_ms,
         )
     };
+    let mut d = crate::server::take_service_delay();
     if service > 0.0 && service.is_finite() {
-        let d = Duration::try_from_secs_f64(service / 1000.0).unwrap_or(Duration::from_secs(3600));
+        d += Duration::try_from_secs_f64(service / 1000.0).unwrap_or(Duration::from_secs(3600));
+    }
+    if !d.is_zero() {
         tokio::time::sleep(d).await;
     }
     Ok(permit)
