@@ -1,0 +1,1 @@
+//! pbx365 configuration (being built).

@@ -1,0 +1,1 @@
+//! pbx365 domain types (being built).

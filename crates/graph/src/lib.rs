@@ -1,0 +1,1 @@
+//! Microsoft Graph client for pbx365 (being built).
