@@ -1,0 +1,1 @@
+//! pbx365 SIP presence agent (being built).
