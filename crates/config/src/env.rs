@@ -147,7 +147,8 @@ fn set_in_value(
 /// Reads an environment value with the TOML value grammar (numbers, booleans, arrays, inline
 /// tables, quoted strings); anything else is taken as a plain string.
 fn parse_value(key: &str, raw: &str) -> Value {
-    if VERBATIM_KEYS.contains(&key) {
+    // `+4930…` is a TOML integer, but on a command line it is a phone number.
+    if VERBATIM_KEYS.contains(&key) || raw.starts_with('+') {
         return Value::String(raw.to_owned());
     }
     if let Ok(mut t) = format!("v = {raw}").parse::<Table>() {

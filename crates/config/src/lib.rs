@@ -52,7 +52,7 @@ pub use env::ENV_PREFIX;
 pub use error::ConfigError;
 pub use load::Config;
 pub use model::{
-    CaFile, Credential, Deprovisioning, DidRange, Dialling, DisabledUsers, Extensions, Guards,
+    CaFile, Credential, Deprovisioning, Dialling, DidRange, DisabledUsers, Extensions, Guards,
     PhotoSchedule, Photos, Site, Source, Sources, Store, Tenant, UserScope, UserSelection,
 };
 pub use secret::Secret;

@@ -53,10 +53,12 @@ impl Config {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut table: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let mut table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: origin.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
         let secret_in_file = secrets_in_file(&table);
         env::apply(&mut table, env)?;
         let raw = typed(table)?;
@@ -121,8 +123,9 @@ fn typed(table: Table) -> Result<RawConfig, ConfigError> {
                 _ => None,
             })
             .collect();
+        // The toml deserializer appends "\nin `path`"; our own path is better.
         let message = e.inner().to_string();
-        let message = message.trim_end().to_owned();
+        let message = message.lines().next().unwrap_or("").trim_end().to_owned();
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
             if !matches!(segments.last(), Some(Seg::Key(k)) if k == field) {
@@ -148,10 +151,32 @@ fn typed(table: Table) -> Result<RawConfig, ConfigError> {
             .unwrap_or_else(|| "(not set)".into());
         let expected = message
             .split_once(", expected ")
-            .map(|(_, exp)| exp.to_owned())
+            .map(|(_, exp)| plain_type(exp).to_owned())
             .unwrap_or(message);
         ConfigError::invalid(render(&segments), shown, expected)
     })
+}
+
+/// Serde's Rust-flavoured type names, in words an admin reads.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "i64" | "u64" | "u32" | "i32" => "a whole number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list such as [\"a\", \"b\"]",
+        "struct RawConfig"
+        | "struct RawStore"
+        | "struct RawSite"
+        | "struct RawTenant"
+        | "struct RawDialling"
+        | "struct RawDidRange"
+        | "struct RawUsers"
+        | "struct RawExtensions"
+        | "struct RawDeprovisioning"
+        | "struct RawGuards"
+        | "struct RawSources"
+        | "struct RawPhotos" => "a table",
+        other => other,
+    }
 }
 
 enum Seg {

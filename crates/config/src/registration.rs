@@ -73,7 +73,8 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         name: "User.ReadWrite.All",
         id: "741f803b-c850-494e-b5df-cde7c675a1ca",
-        why: "only for writing PBX numbers back to users (number write-back); leave it out otherwise",
+        why:
+            "only for writing PBX numbers back to users (number write-back); leave it out otherwise",
         optional: true,
     },
 ];

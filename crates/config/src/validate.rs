@@ -147,7 +147,9 @@ impl Validator<'_> {
             ));
         }
         let given: Vec<&str> = [
-            raw.client_secret_file.as_ref().map(|_| "client_secret_file"),
+            raw.client_secret_file
+                .as_ref()
+                .map(|_| "client_secret_file"),
             raw.client_secret.as_ref().map(|_| "client_secret"),
             raw.certificate_file
                 .as_ref()
@@ -228,17 +230,13 @@ impl Validator<'_> {
                     one_of,
                 ))
             }
-            _ => {
-                return Err(ConfigError::invalid(
-                    p.clone(),
-                    given.join(" and "),
-                    one_of,
-                ))
-            }
+            _ => return Err(ConfigError::invalid(p.clone(), given.join(" and "), one_of)),
         };
         let authority_url = self.url(
             &format!("{p}.authority_url"),
-            raw.authority_url.as_deref().unwrap_or(DEFAULT_AUTHORITY_URL),
+            raw.authority_url
+                .as_deref()
+                .unwrap_or(DEFAULT_AUTHORITY_URL),
         )?;
         let graph_url = self.url(
             &format!("{p}.graph_url"),

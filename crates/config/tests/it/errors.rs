@@ -1,0 +1,271 @@
+use crate::{assert_invalid, load, minimal_with, MINIMAL};
+use config::ConfigError;
+
+#[test]
+fn first_number_must_have_length_digits() {
+    assert_invalid(
+        load(&minimal_with("first_number = 100", "first_number = 1000")),
+        "site[0].extensions.first_number",
+        "1000",
+        "a number with 3 digits (extensions.length), from 100 to 999",
+    );
+}
+
+#[test]
+fn extension_length_is_2_to_8() {
+    assert_invalid(
+        load(&minimal_with("length = 3", "length = 9")),
+        "site[0].extensions.length",
+        "9",
+        "a number of digits from 2 to 8",
+    );
+}
+
+#[test]
+fn tenant_id_must_be_a_guid() {
+    assert_invalid(
+        load(&minimal_with(
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "contoso.com",
+        )),
+        "site[0].tenant.tenant_id",
+        "\"contoso.com\"",
+        "a GUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    );
+}
+
+#[test]
+fn country_must_be_alpha_2() {
+    assert_invalid(
+        load(&minimal_with("country = \"de\"", "country = \"DEU\"")),
+        "site[0].dialling.country",
+        "\"DEU\"",
+        "an ISO 3166-1 alpha-2 country code such as \"DE\" or \"US\"",
+    );
+}
+
+#[test]
+fn did_range_must_fit_the_extension_length() {
+    let text = format!(
+        "{MINIMAL}\n[[site.dialling.did_ranges]]\nbase = \"+49301234\"\nfirst = 100\nlast = 1999\n"
+    );
+    assert_invalid(
+        load(&text),
+        "site[0].dialling.did_ranges[0].last",
+        "1999",
+        "an extension with 3 digits (extensions.length), from 100 to 999",
+    );
+}
+
+#[test]
+fn did_base_must_be_e164() {
+    let text = format!(
+        "{MINIMAL}\n[[site.dialling.did_ranges]]\nbase = \"030 1234\"\nfirst = 100\nlast = 199\n"
+    );
+    assert_invalid(
+        load(&text),
+        "site[0].dialling.did_ranges[0].base",
+        "\"030 1234\"",
+        "an E.164 prefix: '+', country code, then digits, at most 12 digits so that base + a \
+         3-digit extension fits in 15",
+    );
+}
+
+#[test]
+fn exactly_one_credential() {
+    let text = minimal_with(
+        "client_secret_file = \"secret\"",
+        "client_secret_file = \"secret\"\ncertificate_file = \"a.crt\"\nprivate_key_file = \"a.key\"",
+    );
+    assert_invalid(
+        load(&text),
+        "site[0].tenant",
+        "client_secret_file and certificate_file + private_key_file",
+        "exactly one credential: client_secret_file, the client_secret variable, or \
+         certificate_file with private_key_file",
+    );
+    assert_invalid(
+        load(&minimal_with("client_secret_file = \"secret\"", "")),
+        "site[0].tenant.client_secret_file",
+        "(not set)",
+        "exactly one credential: client_secret_file, the client_secret variable, or \
+         certificate_file with private_key_file",
+    );
+}
+
+#[test]
+fn client_secret_is_not_accepted_in_the_file() {
+    let text = minimal_with(
+        "client_secret_file = \"secret\"",
+        "client_secret = \"hunter2\"",
+    );
+    let err = load(&text).expect_err("secret in file rejected");
+    let shown = err.to_string();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert_invalid(
+        Err(err),
+        "site[0].tenant.client_secret",
+        "[redacted]",
+        "no secret in the file: use client_secret_file = \"PATH\" or the variable \
+         PBX365_SITE__0__TENANT__CLIENT_SECRET",
+    );
+}
+
+#[test]
+fn group_or_licence_is_required_and_not_both() {
+    let none = minimal_with("group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"", "");
+    assert_invalid(
+        load(&none),
+        "site[0].users.group_id",
+        "(not set)",
+        "the id of the group whose members become extensions, or licence_sku_id",
+    );
+    let both = minimal_with(
+        "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"",
+        "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"\nlicence_sku_id = \"c42b9cae-ea4f-4ab7-9717-81576235ccac\"",
+    );
+    assert_invalid(
+        load(&both),
+        "site[0].users.licence_sku_id",
+        "\"c42b9cae-ea4f-4ab7-9717-81576235ccac\"",
+        "not set when group_id is set (choose the group or the licence)",
+    );
+}
+
+#[test]
+fn deprovisioning_policy_and_days() {
+    assert_invalid(
+        load(&format!(
+            "{MINIMAL}\n[site.deprovisioning]\npolicy = \"delete\"\n"
+        )),
+        "site[0].deprovisioning.policy",
+        "\"delete\"",
+        "\"disable\", \"delete_after_days\" or \"keep\"",
+    );
+    assert_invalid(
+        load(&format!(
+            "{MINIMAL}\n[site.deprovisioning]\npolicy = \"delete_after_days\"\n"
+        )),
+        "site[0].deprovisioning.days",
+        "(not set)",
+        "the number of days before deletion (policy = \"delete_after_days\")",
+    );
+}
+
+#[test]
+fn mass_deletion_percent_is_1_to_100() {
+    assert_invalid(
+        load(&format!(
+            "{MINIMAL}\n[site.guards]\nmass_deletion_percent = 0\n"
+        )),
+        "site[0].guards.mass_deletion_percent",
+        "0",
+        "a percentage from 1 to 100",
+    );
+}
+
+#[test]
+fn upns_are_checked_and_include_exclude_disjoint() {
+    assert_invalid(
+        load(&minimal_with(
+            "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"",
+            "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"\ninclude_upns = [\"alice\"]",
+        )),
+        "site[0].users.include_upns[0]",
+        "\"alice\"",
+        "a user principal name such as alice@contoso.com",
+    );
+    let both = minimal_with(
+        "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"",
+        "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"\ninclude_upns = [\"Bob@contoso.com\"]\nexclude_upns = [\"bob@contoso.com\"]",
+    );
+    assert_invalid(
+        load(&both),
+        "site[0].users.exclude_upns",
+        "\"bob@contoso.com\"",
+        "a UPN that include_upns does not also list",
+    );
+}
+
+#[test]
+fn site_names_are_unique() {
+    let text = format!("{MINIMAL}\n{MINIMAL}");
+    assert_invalid(
+        load(&text),
+        "site[1].name",
+        "\"hq\"",
+        "a name no other site uses",
+    );
+}
+
+#[test]
+fn wrong_type_names_key_value_and_expectation() {
+    assert_invalid(
+        load(&minimal_with("length = 3", "length = \"three\"")),
+        "site[0].extensions.length",
+        "\"three\"",
+        "a whole number",
+    );
+}
+
+#[test]
+fn wrong_type_for_a_table_and_a_bool() {
+    assert_invalid(
+        load(&format!("{MINIMAL}\n[site.sources]\nusers = \"yes\"\n")),
+        "site[0].sources.users",
+        "\"yes\"",
+        "true or false",
+    );
+}
+
+#[test]
+fn missing_required_table() {
+    assert_invalid(
+        load(&minimal_with(
+            "[site.extensions]\nfirst_number = 100\nlength = 3\n",
+            "",
+        )),
+        "site[0].extensions",
+        "(not set)",
+        "a value (required)",
+    );
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let text = minimal_with("group_id =", "grup_id = \"x\"\ngroup_id =");
+    match load(&text) {
+        Err(ConfigError::UnknownKey { key, expected }) => {
+            assert_eq!(key, "site[0].users.grup_id");
+            assert!(expected.contains("group_id"), "{expected}");
+            assert!(expected.contains("licence_sku_id"), "{expected}");
+        }
+        other => panic!("expected UnknownKey, got {other:?}"),
+    }
+    match load(&format!("{MINIMAL}\n[logging]\nlevel = 1\n")) {
+        Err(ConfigError::UnknownKey { key, .. }) => assert_eq!(key, "logging"),
+        other => panic!("expected UnknownKey, got {other:?}"),
+    }
+}
+
+#[test]
+fn syntax_error_names_the_file_and_line() {
+    let err = load("[store\nurl = 1").expect_err("syntax error");
+    match &err {
+        ConfigError::Syntax { path, message } => {
+            assert!(path.ends_with("config.toml"), "{path:?}");
+            assert!(message.contains("line 1"), "{message}");
+        }
+        other => panic!("expected Syntax, got {other:?}"),
+    }
+}
+
+#[test]
+fn error_messages_read_key_value_expected() {
+    let err = load(&minimal_with("length = 3", "length = 9")).expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "site[0].extensions.length = 9: expected a number of digits from 2 to 8"
+    );
+    assert_eq!(err.key(), Some("site[0].extensions.length"));
+}
