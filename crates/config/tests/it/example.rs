@@ -6,7 +6,7 @@ use config::{
 
 #[test]
 fn the_example_loads_with_its_secret_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     dir.write("pbx365-client-secret", "example-secret\n", 0o600);
     let path = dir.write("pbx365.toml", Config::example(), 0o600);
     let config = Config::load(&path, no_env()).expect("example loads");

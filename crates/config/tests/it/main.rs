@@ -12,11 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A fresh folder for one test, removed when dropped.
-#[allow(clippy::new_without_default)]
 pub struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new() -> Self {
+    pub fn create() -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pbx365-config-test-{}-{}",
@@ -83,7 +82,7 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     dir.write("secret", "s3cr3t-value\n", 0o600);
     let path = dir.write("config.toml", text, 0o600);
     Config::load(&path, env)

@@ -3,7 +3,7 @@ use config::{Config, ConfigError, Credential, Secret};
 
 #[test]
 fn secret_file_is_read_and_trimmed() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     dir.write("secret", "abc~def.123\r\n", 0o600);
     let path = dir.write("config.toml", MINIMAL, 0o600);
     let c = Config::load(&path, no_env()).expect("loads");
@@ -16,7 +16,7 @@ fn secret_file_is_read_and_trimmed() {
 
 #[test]
 fn missing_secret_file_names_key_and_path() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     let path = dir.write("config.toml", MINIMAL, 0o600);
     match Config::load(&path, no_env()) {
         Err(ConfigError::SecretFile { key, path: p, .. }) => {
@@ -29,7 +29,7 @@ fn missing_secret_file_names_key_and_path() {
 
 #[test]
 fn world_readable_secret_file_is_a_warning() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     let secret = dir.write("secret", "abc\n", 0o644);
     let path = dir.write("config.toml", MINIMAL, 0o600);
     let c = Config::load(&path, no_env()).expect("loads");
@@ -45,7 +45,7 @@ fn world_readable_secret_file_is_a_warning() {
 
 #[test]
 fn empty_secret_file_is_rejected() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     let secret = dir.write("secret", "\n", 0o600);
     let path = dir.write("config.toml", MINIMAL, 0o600);
     match Config::load(&path, no_env()) {
@@ -59,7 +59,7 @@ fn empty_secret_file_is_rejected() {
 
 #[test]
 fn certificate_credential_reads_both_files() {
-    let dir = TempDir::new();
+    let dir = TempDir::create();
     dir.write(
         "app.crt",
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
