@@ -269,3 +269,82 @@ fn error_messages_read_key_value_expected() {
     );
     assert_eq!(err.key(), Some("site[0].extensions.length"));
 }
+
+#[test]
+fn store_url_scheme_is_checked() {
+    assert_invalid(
+        load(&format!("[store]\nurl = \"mysql://x\"\n{MINIMAL}")),
+        "store.url",
+        "\"mysql://x\"",
+        "sqlite://FILE or postgres://USER@HOST/DB",
+    );
+}
+
+#[test]
+fn photo_schedule_is_nightly_off_or_an_interval() {
+    let ok = load(&format!("{MINIMAL}\n[site.photos]\nschedule = \"6h\"\n")).expect("loads");
+    assert_eq!(
+        ok.sites[0].photos.schedule,
+        config::PhotoSchedule::Every(std::time::Duration::from_secs(6 * 3600))
+    );
+    assert_invalid(
+        load(&format!("{MINIMAL}\n[site.photos]\nschedule = \"5m\"\n")),
+        "site[0].photos.schedule",
+        "\"5m\"",
+        "\"nightly\", \"off\", or an interval of at least 15 minutes such as \"30m\", \"6h\" \
+         or \"2d\"",
+    );
+}
+
+#[test]
+fn graph_url_must_be_http_and_plain_http_off_loopback_warns() {
+    let with_url = |url: &str| {
+        minimal_with(
+            "client_secret_file = \"secret\"",
+            &format!("client_secret_file = \"secret\"\ngraph_url = \"{url}\""),
+        )
+    };
+    assert_invalid(
+        load(&with_url("graph.microsoft.com/v1.0")),
+        "site[0].tenant.graph_url",
+        "\"graph.microsoft.com/v1.0\"",
+        "an http:// or https:// URL such as https://graph.microsoft.com/v1.0",
+    );
+    let c = load(&with_url("http://sim.lan:8365/v1.0/")).expect("loads");
+    assert_eq!(c.sites[0].tenant.graph_url, "http://sim.lan:8365/v1.0");
+    assert_eq!(
+        c.warnings(),
+        &[
+            "site[0].tenant.graph_url uses plain http to sim.lan:8365: tokens would cross the \
+           network unencrypted"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn department_group_must_be_a_guid() {
+    assert_invalid(
+        load(&minimal_with(
+            "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"",
+            "group_id = \"9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e\"\ndepartment_groups = [\"Sales\"]",
+        )),
+        "site[0].users.department_groups[0]",
+        "\"Sales\"",
+        "a GUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    );
+}
+
+#[test]
+fn did_ranges_must_not_overlap() {
+    let text = format!(
+        "{MINIMAL}\n[[site.dialling.did_ranges]]\nbase = \"+49301234\"\nfirst = 100\nlast = 199\n\
+         [[site.dialling.did_ranges]]\nbase = \"+49305678\"\nfirst = 150\nlast = 250\n"
+    );
+    assert_invalid(
+        load(&text),
+        "site[0].dialling.did_ranges[1].first",
+        "150",
+        "a range that does not overlap site[0].dialling.did_ranges[0]",
+    );
+}
