@@ -24,11 +24,11 @@ pub enum ConfigError {
         message: String,
     },
     /// A key the configuration does not know (often a typo).
-    #[error("unknown key {key}: {expected}")]
+    #[error("unknown key {key}: expected {expected}")]
     UnknownKey {
         /// Full path of the unknown key, e.g. `site[0].users.grup_id`.
         key: String,
-        /// The keys that are accepted at that place.
+        /// The keys that are accepted at that place (`one of a, b, c`).
         expected: String,
     },
     /// A key whose value is missing, of the wrong type or out of range.

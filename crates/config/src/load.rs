@@ -131,11 +131,14 @@ fn typed(table: Table) -> Result<RawConfig, ConfigError> {
             if !matches!(segments.last(), Some(Seg::Key(k)) if k == field) {
                 segments.push(Seg::Key(field.to_owned()));
             }
-            let expected = expected.trim_start_matches(", ").replace('`', "");
+            let expected = expected
+                .trim_start_matches(", ")
+                .trim_start_matches("expected ")
+                .replace('`', "");
             return ConfigError::UnknownKey {
                 key: render(&segments),
                 expected: if expected.is_empty() {
-                    "no keys are accepted here".into()
+                    "no key here".into()
                 } else {
                     expected
                 },
