@@ -42,6 +42,40 @@ impl Config {
 
     /// Parses and validates `text` as if read from `origin` (used in messages); relative
     /// `*_file` paths are taken from `base_dir`.
+    ///
+    /// ```
+    /// use config::{Config, ConfigError};
+    /// use std::path::Path;
+    ///
+    /// let text = r#"
+    /// [[site]]
+    /// name = "hq"
+    /// [site.tenant]
+    /// tenant_id = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    /// client_id = "6e2b8a4f-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
+    /// [site.dialling]
+    /// country = "DE"
+    /// [site.users]
+    /// group_id = "9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"
+    /// [site.extensions]
+    /// first_number = 100
+    /// length = 3
+    /// "#;
+    /// let env = [("PBX365_SITE__0__TENANT__CLIENT_SECRET", "s3cret")];
+    /// let config = Config::parse(text, Path::new("pbx365.toml"), Path::new("."), env).unwrap();
+    /// assert_eq!(config.sites[0].extensions.first_number, 100);
+    ///
+    /// let env = [
+    ///     ("PBX365_SITE__0__TENANT__CLIENT_SECRET", "s3cret"),
+    ///     ("PBX365_SITE__0__EXTENSIONS__FIRST_NUMBER", "42"),
+    /// ];
+    /// let err = Config::parse(text, Path::new("pbx365.toml"), Path::new("."), env).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "site[0].extensions.first_number = 42: expected a number with 3 digits \
+    ///      (extensions.length), from 100 to 999"
+    /// );
+    /// ```
     pub fn parse<I, K, V>(
         text: &str,
         origin: &Path,
