@@ -2,6 +2,7 @@
 //!
 //! The binary only wires: each subcommand lives in its own module and calls into the crates.
 
+mod init;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,13 @@ struct Cli {
 enum Command {
     /// Run the Microsoft 365 tenant emulator (Entra ID + Graph) for tests and trials.
     Sim(sim::SimArgs),
+    /// Write an example configuration and print what the Entra app registration needs.
+    ///
+    /// Writes a commented example configuration (mode 600; an existing file is kept unless
+    /// --force) and prints the Microsoft Graph application permissions to add to the app
+    /// registration (names and ids), the redirect URI to register, and the admin-consent URL
+    /// a tenant administrator opens to grant them.
+    Init(init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Sim(args) => sim::run(args).await,
+            Command::Init(args) => init::run(args),
         }
     });
     match result {
