@@ -128,11 +128,21 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let https = sim.https_url();
     let authority = https.clone().unwrap_or_else(|| sim.http_url());
     let snippet = format!(
-        "[site.tenant]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"/path/to/secret\"   # put the secret below in this file\nauthority_url = \"{}\"\ngraph_url = \"{}\"\n",
+        "[site.tenant]   # in the [[site]] that `pbx365 init` wrote\n\
+         tenant_id = \"{}\"\n\
+         client_id = \"{}\"\n\
+         client_secret_file = \"sim-client-secret\"   # a file holding the secret above\n\
+         authority_url = \"{}\"\n\
+         graph_url = \"{}\"\n{}",
         c.tenant_id,
         c.client_id,
-        sim.http_url(),
-        sim.graph_url()
+        authority,
+        sim.graph_url(),
+        if https.is_some() {
+            format!("ca_file = \"{}\"\n", sim.ca_file.display())
+        } else {
+            String::new()
+        }
     );
     if args.json {
         println!(
