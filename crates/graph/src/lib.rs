@@ -1,1 +1,27 @@
-//! Microsoft Graph client for pbx365 (being built).
+//! Microsoft Graph client for pbx365: the same binary talks to Microsoft or to the emulator,
+//! by base URLs alone.
+//!
+//! Table of contents:
+//! - [`config`]: tenant, app, credential, URLs and limits ([`ClientConfig`]);
+//! - [`auth`]: secrets, certificate assertions, the cached app-only [`auth::TokenProvider`],
+//!   device-code sign-in; [`error`]: Entra's and Graph's errors, typed;
+//! - [`http`]: the request pipeline ([`GraphClient`]): concurrency per mailbox and adaptive
+//!   global, retries with `Retry-After` or jittered back-off, counters;
+//! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
+//! - [`models`]: users, groups, contacts, org contacts, photos, presence.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod batch;
+pub mod config;
+pub mod delta;
+pub mod error;
+pub mod http;
+pub mod models;
+pub mod paging;
+
+pub use auth::{Credential, Secret, TokenInfo};
+pub use config::ClientConfig;
+pub use error::{AuthError, GraphError};
+pub use http::{GraphClient, Request};

@@ -1,0 +1,1 @@
+//! Integration tests against graph-sim over real HTTP.
