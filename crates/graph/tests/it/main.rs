@@ -1,1 +1,9 @@
-//! Integration tests against graph-sim over real HTTP.
+//! One integration-test binary for the Graph client: every module starts the tenant
+//! emulator (graph-sim) on loopback and talks to it over real HTTP(S).
+
+mod auth;
+mod batch;
+mod common;
+mod delta;
+mod paging;
+mod pipeline;
