@@ -190,7 +190,9 @@ impl GraphClient {
     }
 
     async fn send_batch(&self, chunk: &[BatchRequest]) -> Result<Vec<BatchResponse>, GraphError> {
-        let mut req = Request::post("$batch", &BatchBody { requests: chunk });
+        let body = serde_json::to_value(BatchBody { requests: chunk })
+            .map_err(|e| GraphError::Invalid(format!("the batch cannot be encoded: {e}")))?;
+        let mut req = Request::post("$batch", body);
         if chunk.iter().all(|r| r.method.eq_ignore_ascii_case("GET")) {
             req = req.retry_safe();
         }

@@ -156,8 +156,78 @@ impl<T: DeserializeOwned> DeltaRound<T> {
         }
     }
 
-    /// Fetches the next page; `None` once the round has ended.
+    /// Fetches the next page, its entries typed and in arrival order (not de-duplicated);
+    /// `None` once the round has ended.
     pub async fn next_page(&mut self) -> Result<Option<DeltaPage<T>>, GraphError> {
+        let typed = |raw: Vec<Value>, ctx: &Ctx| -> Result<Vec<_>, GraphError> {
+            raw.into_iter()
+                .map(|v| to_change(v).map_err(|m| ctx.decode(m)))
+                .collect()
+        };
+        Ok(match self.fetch().await? {
+            None => None,
+            Some(RawStep::More(raw, ctx)) => Some(DeltaPage::More(typed(raw, &ctx)?)),
+            Some(RawStep::Last(raw, ctx, delta_link)) => Some(DeltaPage::Last {
+                changes: typed(raw, &ctx)?,
+                delta_link,
+            }),
+            Some(RawStep::Reset(restart_url)) => Some(DeltaPage::Reset { restart_url }),
+        })
+    }
+
+    /// Runs the round to its end: one change per id, in the order of each id's last
+    /// occurrence. Repeated entries of an object merge, later properties winning and
+    /// `…@delta` lists (group members) accumulating, since Graph may spread one object's
+    /// changes over several entries; a removal replaces whatever came before it.
+    pub async fn run(mut self) -> Result<DeltaOutcome<T>, GraphError> {
+        let mut by_id: HashMap<String, (usize, Value)> = HashMap::new();
+        let mut seq = 0usize;
+        loop {
+            let (raw, ctx, delta_link) = match self.fetch().await? {
+                Some(RawStep::More(raw, ctx)) => (raw, ctx, None),
+                Some(RawStep::Last(raw, ctx, link)) => (raw, ctx, Some(link)),
+                Some(RawStep::Reset(restart_url)) => {
+                    return Ok(DeltaOutcome::Reset { restart_url })
+                }
+                None => {
+                    return Err(GraphError::Invalid(
+                        "the delta round was already finished".into(),
+                    ))
+                }
+            };
+            for item in raw {
+                let id = item
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| ctx.decode("a delta entry has no id".into()))?;
+                seq += 1;
+                match by_id.get_mut(&id) {
+                    Some((at, earlier)) => {
+                        *at = seq;
+                        merge(earlier, item);
+                    }
+                    None => {
+                        by_id.insert(id, (seq, item));
+                    }
+                }
+            }
+            if let Some(delta_link) = delta_link {
+                let mut ordered: Vec<_> = by_id.into_values().collect();
+                ordered.sort_by_key(|(s, _)| *s);
+                let changes = ordered
+                    .into_iter()
+                    .map(|(_, v)| to_change(v).map(|(_, c)| c).map_err(|m| ctx.decode(m)))
+                    .collect::<Result<_, _>>()?;
+                return Ok(DeltaOutcome::Complete {
+                    changes,
+                    delta_link,
+                });
+            }
+        }
+    }
+
+    async fn fetch(&mut self) -> Result<Option<RawStep>, GraphError> {
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
@@ -174,9 +244,11 @@ impl<T: DeserializeOwned> DeltaRound<T> {
         }
         let resp = self.client.execute(req).await?;
         if resp.status == 410 {
-            return Ok(Some(DeltaPage::Reset {
-                restart_url: resp.location().unwrap_or_else(|| self.initial_url.clone()),
-            }));
+            let restart_url = resp
+                .location()
+                .map(|l| self.client.url(&l))
+                .unwrap_or_else(|| self.initial_url.clone());
+            return Ok(Some(RawStep::Reset(restart_url)));
         }
         let resp = match resp.error_for_status() {
             Ok(r) => r,
@@ -184,73 +256,68 @@ impl<T: DeserializeOwned> DeltaRound<T> {
                 if code.eq_ignore_ascii_case("syncStateNotFound")
                     || code.eq_ignore_ascii_case("resyncRequired") =>
             {
-                return Ok(Some(DeltaPage::Reset {
-                    restart_url: self.initial_url.clone(),
-                }));
+                return Ok(Some(RawStep::Reset(self.initial_url.clone())));
             }
             Err(e) => return Err(e),
         };
         let page: RawPage = resp.json()?;
-        let mut changes = Vec::with_capacity(page.value.len());
-        for item in page.value {
-            changes.push(to_change(item).map_err(|message| GraphError::Decode {
-                url: resp.url.clone(),
-                message,
-                request_id: resp.request_id.clone(),
-            })?);
-        }
+        let ctx = Ctx {
+            url: resp.url.clone(),
+            request_id: resp.request_id.clone(),
+        };
         match (page.next_link, page.delta_link) {
             (Some(next), _) => {
                 self.next = Some(next);
-                Ok(Some(DeltaPage::More(changes)))
+                Ok(Some(RawStep::More(page.value, ctx)))
             }
-            (None, Some(delta_link)) => Ok(Some(DeltaPage::Last {
-                changes,
-                delta_link,
-            })),
-            (None, None) => Err(GraphError::Decode {
-                url: resp.url.clone(),
-                message: "a delta page carried neither a nextLink nor a deltaLink".into(),
-                request_id: resp.request_id.clone(),
-            }),
+            (None, Some(link)) => Ok(Some(RawStep::Last(page.value, ctx, link))),
+            (None, None) => {
+                Err(ctx.decode("a delta page carried neither a nextLink nor a deltaLink".into()))
+            }
         }
     }
+}
 
-    /// Runs the round to its end: one change per id (the last seen), in arrival order.
-    pub async fn run(mut self) -> Result<DeltaOutcome<T>, GraphError> {
-        let mut by_id: HashMap<String, (usize, DeltaChange<T>)> = HashMap::new();
-        let mut seq = 0usize;
-        let mut keep = |changes: Vec<(String, DeltaChange<T>)>, by_id: &mut HashMap<_, _>| {
-            for (id, change) in changes {
-                seq += 1;
-                by_id.insert(id, (seq, change));
-            }
-        };
-        loop {
-            match self.next_page().await? {
-                Some(DeltaPage::More(changes)) => keep(changes, &mut by_id),
-                Some(DeltaPage::Last {
-                    changes,
-                    delta_link,
-                }) => {
-                    keep(changes, &mut by_id);
-                    let mut ordered: Vec<_> = by_id.into_values().collect();
-                    ordered.sort_by_key(|(s, _)| *s);
-                    return Ok(DeltaOutcome::Complete {
-                        changes: ordered.into_iter().map(|(_, c)| c).collect(),
-                        delta_link,
-                    });
-                }
-                Some(DeltaPage::Reset { restart_url }) => {
-                    return Ok(DeltaOutcome::Reset { restart_url })
-                }
-                None => {
-                    return Err(GraphError::Invalid(
-                        "the delta round was already finished".into(),
-                    ))
+/// Where a page came from, for errors about its content.
+struct Ctx {
+    url: String,
+    request_id: Option<String>,
+}
+
+impl Ctx {
+    fn decode(&self, message: String) -> GraphError {
+        GraphError::Decode {
+            url: self.url.clone(),
+            message,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// One fetched page, untyped.
+enum RawStep {
+    More(Vec<Value>, Ctx),
+    Last(Vec<Value>, Ctx, String),
+    Reset(String),
+}
+
+/// Folds a later entry of the same object into an earlier one.
+fn merge(earlier: &mut Value, later: Value) {
+    let removal = later.get("@removed").is_some() || earlier.get("@removed").is_some();
+    match (earlier, later) {
+        (Value::Object(old), Value::Object(new)) if !removal => {
+            for (k, v) in new {
+                match (old.get_mut(&k), v) {
+                    (Some(Value::Array(list)), Value::Array(more)) if k.ends_with("@delta") => {
+                        list.extend(more)
+                    }
+                    (_, v) => {
+                        old.insert(k, v);
+                    }
                 }
             }
         }
+        (slot, later) => *slot = later,
     }
 }
 
@@ -270,4 +337,30 @@ fn to_change<T: DeserializeOwned>(item: Value) -> Result<(String, DeltaChange<T>
     serde_json::from_value(item)
         .map(|t| (id, DeltaChange::Upsert(t)))
         .map_err(|e| format!("a delta entry could not be read: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repeated_entries_merge_and_removals_replace() {
+        let mut g = json!({"id": "g", "displayName": "Old", "members@delta": [{"id": "a"}]});
+        merge(
+            &mut g,
+            json!({"id": "g", "displayName": "New", "members@delta": [{"id": "b"}]}),
+        );
+        assert_eq!(
+            g,
+            json!({"id": "g", "displayName": "New", "members@delta": [{"id": "a"}, {"id": "b"}]})
+        );
+        merge(
+            &mut g,
+            json!({"id": "g", "@removed": {"reason": "deleted"}}),
+        );
+        assert_eq!(g, json!({"id": "g", "@removed": {"reason": "deleted"}}));
+        merge(&mut g, json!({"id": "g", "displayName": "Back"}));
+        assert_eq!(g, json!({"id": "g", "displayName": "Back"}));
+    }
 }

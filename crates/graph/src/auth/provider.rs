@@ -128,28 +128,53 @@ impl TokenProvider {
     }
 }
 
-/// Posts a form to an Entra endpoint; a non-2xx answer becomes an [`AuthError`].
+/// Attempts at an Entra endpoint before giving up on connection failures, 429 and 5xx.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+/// Posts a form to an Entra endpoint; a non-2xx answer becomes an [`AuthError`]. Refused
+/// connections and 429/5xx answers (nothing was granted) are tried again, briefly.
 pub(crate) async fn post_form(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, String)],
 ) -> Result<(u16, bytes::Bytes), AuthError> {
-    let resp = http.post(url).form(form).send().await.map_err(|e| {
-        AuthError::local(
-            "unreachable",
-            format!("could not reach the token endpoint {url}: {e}"),
-        )
-    })?;
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| {
-        AuthError::local(
-            "unreachable",
-            format!("the token endpoint's answer was cut off: {e}"),
-        )
-    })?;
-    if (200..300).contains(&status) {
-        Ok((status, body))
-    } else {
-        Err(AuthError::from_body(status, &body))
+    let mut attempt = 1;
+    loop {
+        let pause = std::time::Duration::from_millis(250 * u64::from(attempt));
+        let resp = match http.post(url).form(form).send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() && attempt < TOKEN_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(AuthError::local(
+                    "unreachable",
+                    format!("could not reach the token endpoint {url}: {e}"),
+                ))
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::http::parse_retry_after(v, chrono::Utc::now()));
+        let body = resp.bytes().await.map_err(|e| {
+            AuthError::local(
+                "unreachable",
+                format!("the token endpoint's answer was cut off: {e}"),
+            )
+        })?;
+        if (200..300).contains(&status) {
+            return Ok((status, body));
+        }
+        if (status == 429 || status >= 500) && attempt < TOKEN_ATTEMPTS {
+            attempt += 1;
+            tokio::time::sleep(retry_after.unwrap_or(pause)).await;
+            continue;
+        }
+        return Err(AuthError::from_body(status, &body));
     }
 }

@@ -25,6 +25,16 @@ impl TokenInfo {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
     }
+
+    /// The application permissions of `needed` this token lacks (all of them when admin
+    /// consent is missing, as such tokens carry no roles).
+    pub fn missing_roles<'a>(&self, needed: &[&'a str]) -> Vec<&'a str> {
+        needed
+            .iter()
+            .copied()
+            .filter(|r| !self.has_role(r))
+            .collect()
+    }
 }
 
 /// A bearer token and what it says.

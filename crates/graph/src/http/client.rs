@@ -11,7 +11,6 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,8 +52,8 @@ impl Request {
     }
 
     /// `POST url` with a JSON body.
-    pub fn post(url: impl Into<String>, body: &impl Serialize) -> Request {
-        Request::new(Method::POST, url, serde_json::to_value(body).ok())
+    pub fn post(url: impl Into<String>, body: serde_json::Value) -> Request {
+        Request::new(Method::POST, url, Some(body))
     }
 
     /// Adds a request header.
@@ -357,16 +356,17 @@ impl GraphClient {
         mailbox: Option<&str>,
     ) -> Result<Response, Failure> {
         let inner = &self.inner;
-        let _mailbox_slot = match mailbox {
-            Some(m) => inner.mailboxes.acquire(m).await,
-            None => None,
-        };
-        let _slot = inner.limit.acquire().await;
+        // The token first: a slow token endpoint must not hold request slots.
         let token = inner
             .tokens
             .token()
             .await
             .map_err(|e| Failure::Never(e.into()))?;
+        let _mailbox_slot = match mailbox {
+            Some(m) => inner.mailboxes.acquire(m).await,
+            None => None,
+        };
+        let _slot = inner.limit.acquire().await;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut rb = inner
             .http

@@ -44,3 +44,30 @@ async fn a_batch_of_25_is_split_and_every_request_answered() {
     ];
     assert!(c.batch(dup).await.is_err());
 }
+
+#[tokio::test]
+async fn throttled_inner_requests_go_again_in_a_later_batch() {
+    let sim = sim(10).await;
+    let ids = user_ids(&sim).await;
+    let c = client(&sim);
+    c.token_info().await.expect("token");
+    crate::common::fault(
+        &sim,
+        serde_json::json!({"path": "/v1.0/users/*", "method": "GET", "throttleRate": 1.0, "retryAfterSecs": 0.05, "remaining": 3}),
+    )
+    .await;
+    let reqs: Vec<BatchRequest> = ids
+        .iter()
+        .take(5)
+        .map(|id| BatchRequest::get(id.clone(), format!("/users/{id}")))
+        .collect();
+    let answers = c.batch(reqs).await.expect("batch");
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, vec![200; 5]);
+    for (a, id) in answers.iter().zip(&ids) {
+        assert_eq!(&a.json::<User>().expect("user").id, id);
+    }
+    let s = c.stats();
+    assert_eq!((s.throttled, s.retries), (3, 1));
+    assert_eq!(count(&reqlog(&sim).await, "POST /v1.0/$batch"), 2);
+}

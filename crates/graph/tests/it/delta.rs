@@ -2,7 +2,7 @@
 
 use crate::common::{admin, client, sim, tenant, user_ids};
 use graph::delta::{DeltaChange, DeltaOptions, DeltaOutcome, DeltaRound, RemovedReason};
-use graph::models::{Contact, User};
+use graph::models::{Contact, Group, User};
 use graph::{GraphClient, Request};
 use reqwest::Method;
 use serde_json::json;
@@ -157,6 +157,18 @@ async fn outlook_contacts_delta_with_immutable_ids_and_reset() {
             .expect("contacts delta"),
     );
     assert_eq!(changes.len(), in_folder.len());
+    for ch in &changes {
+        match ch {
+            DeltaChange::Upsert(contact) => assert!(
+                contact
+                    .id
+                    .starts_with(graph_sim::outlook::ids::IMMUTABLE_PREFIX),
+                "not an immutable id: {}",
+                contact.id
+            ),
+            other => panic!("initial round removed {other:?}"),
+        }
+    }
 
     // The mailbox forgets its sync state: the old link answers 410 and we start over.
     let (s, _) = admin(
@@ -176,5 +188,38 @@ async fn outlook_contacts_delta_with_immutable_ids_and_reset() {
             assert!(restart_url.contains("/contacts/delta"), "{restart_url}")
         }
         other => panic!("expected a reset, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn group_delta_carries_member_changes() {
+    let sim = sim(30).await;
+    let t = tenant(&sim).await;
+    let c = client(&sim);
+    let (changes, _) = complete(
+        DeltaRound::<Group>::new(
+            &c,
+            "/groups/delta?$select=displayName,members",
+            None,
+            DeltaOptions::default(),
+        )
+        .run()
+        .await
+        .expect("groups delta"),
+    );
+    let groups = t["groups"].as_array().expect("groups");
+    assert_eq!(changes.len(), groups.len());
+    for g in groups {
+        let expected = g["members"].as_array().map(Vec::len).unwrap_or(0);
+        let got = changes
+            .iter()
+            .find_map(|ch| match ch {
+                DeltaChange::Upsert(x) if x.id == g["id"] => Some(x),
+                _ => None,
+            })
+            .expect("group in the round");
+        let members = got.members_delta.as_deref().unwrap_or_default();
+        assert_eq!(members.len(), expected, "{}", g["displayName"]);
+        assert!(members.iter().all(|m| !m.is_removal()));
     }
 }

@@ -88,7 +88,10 @@ async fn server_errors_and_truncated_bodies_are_retried_where_safe() {
     )
     .await;
     let e = c
-        .send(Request::post("/communications/getPresencesByUserId", &ids))
+        .send(Request::post(
+            "/communications/getPresencesByUserId",
+            ids.clone(),
+        ))
         .await
         .expect_err("not retried");
     assert_eq!(e.status(), Some(503), "{e:?}");
@@ -99,11 +102,40 @@ async fn server_errors_and_truncated_bodies_are_retried_where_safe() {
     )
     .await;
     let answer: Value = c
-        .send_json(Request::post("/communications/getPresencesByUserId", &ids).retry_safe())
+        .send_json(Request::post("/communications/getPresencesByUserId", ids.clone()).retry_safe())
         .await
         .expect("retried when marked safe");
     assert_eq!(answer["value"].as_array().map(Vec::len), Some(1));
     assert_eq!(c.stats().retries, 5);
+}
+
+#[tokio::test]
+async fn timeouts_and_connection_resets_are_retried() {
+    let sim = sim(10).await;
+    let mut cfg = config(&sim, secret(&sim));
+    cfg.request_timeout = Duration::from_secs(1);
+    let c = GraphClient::new(cfg).expect("client");
+    c.token_info().await.expect("token");
+    fault(
+        &sim,
+        json!({"path": "/v1.0/users", "method": "GET", "timeoutRate": 1.0, "hangSecs": 5, "remaining": 1}),
+    )
+    .await;
+    let started = Instant::now();
+    c.get_json::<Value>("/users?$top=1")
+        .await
+        .expect("after a time-out");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(c.stats().retries, 1);
+    fault(
+        &sim,
+        json!({"path": "/v1.0/users", "method": "GET", "resetRate": 1.0, "remaining": 2}),
+    )
+    .await;
+    c.get_json::<Value>("/users?$top=1")
+        .await
+        .expect("after resets");
+    assert_eq!(c.stats().retries, 3);
 }
 
 #[tokio::test]
