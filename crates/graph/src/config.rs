@@ -38,6 +38,8 @@ pub struct ClientConfig {
     pub backoff_cap: Duration,
     /// Successes after which the adaptive limit grows by one again.
     pub increase_after_successes: u32,
+    /// The adaptive limit halves at most once per this interval (one overload, one cut).
+    pub decrease_gap: Duration,
     /// The clock tokens are timed by (the system clock outside tests).
     pub clock: Clock,
 }
@@ -63,6 +65,7 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             increase_after_successes: 20,
+            decrease_gap: Duration::from_secs(1),
             clock: Clock::system(),
         }
     }

@@ -8,12 +8,14 @@
 //! - [`http`]: the request pipeline ([`GraphClient`]): concurrency per mailbox and adaptive
 //!   global, retries with `Retry-After` or jittered back-off, counters;
 //! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
-//! - [`models`]: users, groups, contacts, org contacts, photos, presence.
+//! - [`models`]: users, groups, contacts, org contacts, photos, presence; [`calls`]: typed
+//!   calls used often (presence in chunks of 650, photos).
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod batch;
+pub mod calls;
 pub mod config;
 pub mod delta;
 pub mod error;

@@ -198,7 +198,11 @@ impl GraphClient {
         )?;
         Ok(GraphClient {
             inner: Arc::new(Inner {
-                limit: AdaptiveLimit::new(config.max_concurrency, config.increase_after_successes),
+                limit: AdaptiveLimit::new(
+                    config.max_concurrency,
+                    config.increase_after_successes,
+                    config.decrease_gap,
+                ),
                 mailboxes: MailboxLimits::new(config.per_mailbox_concurrency),
                 counters: Counters::default(),
                 http,

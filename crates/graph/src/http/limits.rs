@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Outlook resources under `/users/{id}/…` that Outlook's per-mailbox limits govern.
@@ -30,6 +31,9 @@ pub fn mailbox_of(path: &str) -> Option<String> {
         .then(|| user.to_ascii_lowercase())
 }
 
+/// Idle mailbox semaphores are forgotten once this many are known.
+const PRUNE_ABOVE: usize = 1024;
+
 /// One semaphore per mailbox, made on first use.
 #[derive(Debug)]
 pub(crate) struct MailboxLimits {
@@ -49,6 +53,11 @@ impl MailboxLimits {
     pub async fn acquire(&self, mailbox: &str) -> Option<OwnedSemaphorePermit> {
         let sem = {
             let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= PRUNE_ABOVE && !map.contains_key(mailbox) {
+                // Forget idle mailboxes: nobody holds their semaphore or a slot of it.
+                let full = self.per_mailbox;
+                map.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < full);
+            }
             map.entry(mailbox.to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox)))
                 .clone()
@@ -62,14 +71,17 @@ struct LimitState {
     limit: usize,
     in_flight: usize,
     successes: u32,
+    last_decrease: Option<Instant>,
 }
 
-/// A concurrency limit that halves on throttling and creeps back up after
-/// `increase_after` successes, never above its maximum nor below one.
+/// A concurrency limit that halves on throttling (once per `decrease_gap`, so a burst of
+/// 429s from one overload counts once) and creeps back up after `increase_after`
+/// successes, never above its maximum nor below one.
 #[derive(Debug)]
 pub struct AdaptiveLimit {
     max: usize,
     increase_after: u32,
+    decrease_gap: Duration,
     state: Mutex<LimitState>,
     changed: Notify,
 }
@@ -89,15 +101,17 @@ impl Drop for LimitPermit<'_> {
 
 impl AdaptiveLimit {
     /// A limit starting (and capped) at `max`.
-    pub fn new(max: usize, increase_after: u32) -> AdaptiveLimit {
+    pub fn new(max: usize, increase_after: u32, decrease_gap: Duration) -> AdaptiveLimit {
         let max = max.max(1);
         AdaptiveLimit {
             max,
             increase_after: increase_after.max(1),
+            decrease_gap,
             state: Mutex::new(LimitState {
                 limit: max,
                 in_flight: 0,
                 successes: 0,
+                last_decrease: None,
             }),
             changed: Notify::new(),
         }
@@ -132,8 +146,15 @@ impl AdaptiveLimit {
     /// Graph throttled us: halve the limit.
     pub fn on_throttled(&self) {
         let mut s = self.lock();
-        s.limit = (s.limit / 2).max(1);
         s.successes = 0;
+        let now = Instant::now();
+        if s.last_decrease
+            .is_some_and(|t| now.duration_since(t) < self.decrease_gap)
+        {
+            return;
+        }
+        s.last_decrease = Some(now);
+        s.limit = (s.limit / 2).max(1);
         tracing::debug!(limit = s.limit, "throttled: concurrency halved");
     }
 
@@ -172,7 +193,11 @@ mod tests {
 
     #[test]
     fn aimd() {
-        let l = AdaptiveLimit::new(8, 2);
+        let l = AdaptiveLimit::new(8, 2, Duration::from_secs(3600));
+        l.on_throttled();
+        l.on_throttled();
+        assert_eq!(l.current(), 4, "one decrease per gap");
+        let l = AdaptiveLimit::new(8, 2, Duration::ZERO);
         l.on_throttled();
         assert_eq!(l.current(), 4);
         l.on_throttled();

@@ -188,6 +188,32 @@ async fn entra_errors_are_typed_and_actionable() {
     );
     assert!(e.has_code(700016), "{e:?}");
 
+    // The app without admin consent gets a token without roles: every permission is missing.
+    let app = t["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .find(|a| a["adminConsented"] == false)
+        .expect("unconsented app")
+        .clone();
+    let mut cfg = config(
+        &sim,
+        Credential::Secret(Secret::new(
+            app["secrets"][0]["value"].as_str().expect("secret value"),
+        )),
+    );
+    cfg.client_id = app["clientId"].as_str().expect("client id").to_string();
+    let info = GraphClient::new(cfg)
+        .expect("client")
+        .token_info()
+        .await
+        .expect("token without roles");
+    assert_eq!(info.roles, Vec::<String>::new());
+    assert_eq!(
+        info.missing_roles(&["User.Read.All", "Contacts.Read"]),
+        vec!["User.Read.All", "Contacts.Read"]
+    );
+
     // The secret never shows in Debug output of the configuration.
     let shown = format!("{:?}", config(&sim, secret(&sim)));
     assert!(!shown.contains(&sim.credentials.client_secret), "{shown}");

@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod calls;
 mod common;
 mod delta;
 mod paging;
