@@ -121,7 +121,7 @@ impl std::error::Error for AuthError {}
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     /// Graph answered with an error status and (usually) its error body.
-    #[error("Graph answered HTTP {status} {code}: {message} (request id {})", request_id.as_deref().unwrap_or("unknown"))]
+    #[error("Graph answered HTTP {status} {code}: {message}{} (request id {})", hint(code), request_id.as_deref().unwrap_or("unknown"))]
     Api {
         /// HTTP status.
         status: u16,
@@ -205,6 +205,18 @@ impl GraphError {
             GraphError::Throttled { .. } => Some(429),
             _ => None,
         }
+    }
+}
+
+/// Advice for the Graph error codes an admin can fix.
+fn hint(code: &str) -> &'static str {
+    match code {
+        "Authorization_RequestDenied" | "ErrorAccessDenied" => {
+            " — the app lacks this application permission, admin consent, or (for mailboxes) an Exchange application access policy allows it"
+        }
+        "MailboxNotEnabledForRESTAPI" => " — this user has no Exchange Online mailbox",
+        "InvalidAuthenticationToken" => " — the token was refused; check the tenant and the app",
+        _ => "",
     }
 }
 

@@ -79,6 +79,27 @@ async fn users_delta_survives_duplicates_empty_pages_and_shuffling() {
     ))
     .await
     .expect("delete");
+    // With return=minimal only the changed property comes (the link stays usable).
+    let minimal = DeltaOptions {
+        return_minimal: true,
+        ..DeltaOptions::default()
+    };
+    let (changes, _) = complete(
+        DeltaRound::<User>::new(&c, USERS_DELTA, Some(&link), minimal)
+            .run()
+            .await
+            .expect("minimal round"),
+    );
+    let slim = changes
+        .iter()
+        .find_map(|ch| match ch {
+            DeltaChange::Upsert(u) if u.id == changed => Some(u),
+            _ => None,
+        })
+        .expect("the change, minimal");
+    assert_eq!(slim.job_title.as_deref(), Some("Head of Telephony"));
+    assert_eq!(slim.display_name, None);
+
     let (changes, next_link) = complete(round(&c, Some(&link)).await);
     assert_eq!(changes.len(), 2, "{changes:?}");
     let upsert = changes

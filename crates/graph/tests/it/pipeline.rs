@@ -199,7 +199,17 @@ async fn a_missing_permission_is_a_typed_403_with_request_id() {
     assert!(s == 200 || s == 204);
     let info = c.token_info().await.expect("token");
     assert!(!info.has_role("User.Read.All"), "{:?}", info.roles);
-    match c.get_json::<Value>("/users").await {
+    let err = c.get_json::<Value>("/users").await;
+    let shown = err
+        .as_ref()
+        .map_err(ToString::to_string)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        shown.contains("lacks this application permission"),
+        "{shown}"
+    );
+    match err {
         Err(GraphError::Api {
             status: 403,
             code,
