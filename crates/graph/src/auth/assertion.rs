@@ -24,6 +24,22 @@ pub enum AssertionAlg {
     Ps256,
 }
 
+/// The DER bytes of the first `CERTIFICATE` block of a PEM text.
+fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let start = pem.find(BEGIN)? + BEGIN.len();
+    let len = pem[start..].find(END)?;
+    let b64: String = pem[start..start + len]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|der| !der.is_empty())
+}
+
 /// A parsed certificate (DER) and its RSA private key, ready to sign assertions.
 #[derive(Clone)]
 pub struct CertificateKey {
@@ -40,16 +56,12 @@ impl fmt::Debug for CertificateKey {
 impl CertificateKey {
     /// Reads the first certificate of `cert_pem` and an RSA key (PKCS#8 or PKCS#1 PEM).
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<CertificateKey, AuthError> {
-        let der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
-            .next()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                AuthError::local(
-                    "invalid_credential",
-                    "the certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
-                )
-            })?
-            .to_vec();
+        let der = first_certificate_der(cert_pem).ok_or_else(|| {
+            AuthError::local(
+                "invalid_credential",
+                "the certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+            )
+        })?;
         let key = RsaPrivateKey::from_pkcs8_pem(key_pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(key_pem))
             .map_err(|_| {
@@ -109,5 +121,18 @@ impl CertificateKey {
         }
         .map_err(|e| AuthError::local("invalid_credential", format!("signing failed: {e}")))?;
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_blocks() {
+        assert_eq!(first_certificate_der("no certificate here"), None);
+        let pem = "junk\n-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n";
+        assert_eq!(first_certificate_der(pem), Some(vec![1, 2, 3, 4]));
+        assert!(CertificateKey::from_pem(pem, "not a key").is_err());
     }
 }
