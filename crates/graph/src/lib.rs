@@ -10,6 +10,23 @@
 //! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
 //! - [`models`]: users, groups, contacts, org contacts, photos, presence; [`calls`]: typed
 //!   calls used often (presence in chunks of 650, photos).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), graph::GraphError> {
+//! use graph::delta::{DeltaOptions, DeltaOutcome, DeltaRound};
+//! use graph::models::User;
+//! use graph::{ClientConfig, Credential, GraphClient, Secret};
+//!
+//! let config = ClientConfig::new("tenant-id", "client-id", Credential::Secret(Secret::new("…")));
+//! let client = GraphClient::new(config)?;
+//! let users: Vec<User> = client.get_all_pages("/users?$top=999").await?;
+//! match DeltaRound::<User>::new(&client, "/users/delta", None, DeltaOptions::default()).run().await? {
+//!     DeltaOutcome::Complete { changes, delta_link } => { /* apply, store delta_link */ }
+//!     DeltaOutcome::Reset { restart_url } => { /* read the scope whole from restart_url */ }
+//! }
+//! println!("{} users, {:?}", users.len(), client.stats());
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 
