@@ -1,0 +1,211 @@
+//! Concurrency limits: Outlook's 4 requests in flight per mailbox, and a global limit that
+//! adapts to throttling (AIMD: halve on a 429, grow by one after a run of successes).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// Outlook resources under `/users/{id}/…` that Outlook's per-mailbox limits govern.
+const OUTLOOK_SEGMENTS: &[&str] = &[
+    "contacts",
+    "contactFolders",
+    "photo",
+    "photos",
+    "calendar",
+    "mailboxSettings",
+    "sendMail",
+];
+
+/// The mailbox (lower-cased user id or UPN) an Outlook path addresses, if it is one:
+/// `/v1.0/users/Ann@x.com/contacts` → `ann@x.com`.
+pub fn mailbox_of(path: &str) -> Option<String> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let i = segs.iter().position(|s| *s == "users")?;
+    let user = segs.get(i + 1)?;
+    let next = segs.get(i + 2)?;
+    OUTLOOK_SEGMENTS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(next))
+        .then(|| user.to_ascii_lowercase())
+}
+
+/// Idle mailbox semaphores are forgotten once this many are known.
+const PRUNE_ABOVE: usize = 1024;
+
+/// One semaphore per mailbox, made on first use.
+#[derive(Debug)]
+pub(crate) struct MailboxLimits {
+    per_mailbox: usize,
+    map: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl MailboxLimits {
+    pub fn new(per_mailbox: usize) -> MailboxLimits {
+        MailboxLimits {
+            per_mailbox: per_mailbox.max(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a slot on `mailbox`.
+    pub async fn acquire(&self, mailbox: &str) -> Option<OwnedSemaphorePermit> {
+        let sem = {
+            let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= PRUNE_ABOVE && !map.contains_key(mailbox) {
+                // Forget idle mailboxes: nobody holds their semaphore or a slot of it.
+                let full = self.per_mailbox;
+                map.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < full);
+            }
+            map.entry(mailbox.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox)))
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
+    }
+}
+
+#[derive(Debug)]
+struct LimitState {
+    limit: usize,
+    in_flight: usize,
+    successes: u32,
+    last_decrease: Option<Instant>,
+}
+
+/// A concurrency limit that halves on throttling (once per `decrease_gap`, so a burst of
+/// 429s from one overload counts once) and creeps back up after `increase_after`
+/// successes, never above its maximum nor below one.
+#[derive(Debug)]
+pub struct AdaptiveLimit {
+    max: usize,
+    increase_after: u32,
+    decrease_gap: Duration,
+    state: Mutex<LimitState>,
+    changed: Notify,
+}
+
+/// A slot of an [`AdaptiveLimit`], given back on drop.
+#[derive(Debug)]
+pub struct LimitPermit<'a> {
+    limit: &'a AdaptiveLimit,
+}
+
+impl Drop for LimitPermit<'_> {
+    fn drop(&mut self) {
+        self.limit.lock().in_flight -= 1;
+        self.limit.changed.notify_waiters();
+    }
+}
+
+impl AdaptiveLimit {
+    /// A limit starting (and capped) at `max`.
+    pub fn new(max: usize, increase_after: u32, decrease_gap: Duration) -> AdaptiveLimit {
+        let max = max.max(1);
+        AdaptiveLimit {
+            max,
+            increase_after: increase_after.max(1),
+            decrease_gap,
+            state: Mutex::new(LimitState {
+                limit: max,
+                in_flight: 0,
+                successes: 0,
+                last_decrease: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimitState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current limit.
+    pub fn current(&self) -> usize {
+        self.lock().limit
+    }
+
+    /// Waits until fewer than the current limit are in flight, then takes a slot.
+    pub async fn acquire(&self) -> LimitPermit<'_> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if s.in_flight < s.limit {
+                    s.in_flight += 1;
+                    return LimitPermit { limit: self };
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Graph throttled us: halve the limit.
+    pub fn on_throttled(&self) {
+        let mut s = self.lock();
+        s.successes = 0;
+        let now = Instant::now();
+        if s.last_decrease
+            .is_some_and(|t| now.duration_since(t) < self.decrease_gap)
+        {
+            return;
+        }
+        s.last_decrease = Some(now);
+        s.limit = (s.limit / 2).max(1);
+        tracing::debug!(limit = s.limit, "throttled: concurrency halved");
+    }
+
+    /// A request succeeded: after enough of them, allow one more in flight.
+    pub fn on_success(&self) {
+        let grew = {
+            let mut s = self.lock();
+            s.successes += 1;
+            if s.successes >= self.increase_after && s.limit < self.max {
+                s.limit += 1;
+                s.successes = 0;
+                true
+            } else {
+                false
+            }
+        };
+        if grew {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_paths() {
+        assert_eq!(
+            mailbox_of("/v1.0/users/Ann@X.com/contactFolders/abc/contacts/delta?$top=1"),
+            Some("ann@x.com".into())
+        );
+        assert_eq!(mailbox_of("/v1.0/users/abc/presence"), None);
+        assert_eq!(mailbox_of("/v1.0/users?$top=999"), None);
+    }
+
+    #[test]
+    fn aimd() {
+        let l = AdaptiveLimit::new(8, 2, Duration::from_secs(3600));
+        l.on_throttled();
+        l.on_throttled();
+        assert_eq!(l.current(), 4, "one decrease per gap");
+        let l = AdaptiveLimit::new(8, 2, Duration::ZERO);
+        l.on_throttled();
+        assert_eq!(l.current(), 4);
+        l.on_throttled();
+        l.on_throttled();
+        l.on_throttled();
+        assert_eq!(l.current(), 1);
+        l.on_success();
+        l.on_success();
+        assert_eq!(l.current(), 2);
+    }
+}

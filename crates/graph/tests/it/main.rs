@@ -1,0 +1,10 @@
+//! One integration-test binary for the Graph client: every module starts the tenant
+//! emulator (graph-sim) on loopback and talks to it over real HTTP(S).
+
+mod auth;
+mod batch;
+mod calls;
+mod common;
+mod delta;
+mod paging;
+mod pipeline;
