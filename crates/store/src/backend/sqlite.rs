@@ -1,0 +1,50 @@
+//! SQLite: one file in WAL mode, foreign keys on, writers serialised by `BEGIN IMMEDIATE` and
+//! a busy timeout, so several processes may share the file.
+
+use crate::error::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+type DB = Sqlite;
+const BACKEND: &str = "sqlite";
+const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::SQLITE;
+
+/// Opens (creating if missing) the SQLite file named by `url` and migrates it.
+pub async fn open(url: &str) -> std::result::Result<SqlStore, StoreError> {
+    let connect = |source| StoreError::Connect {
+        backend: BACKEND,
+        source,
+    };
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(connect)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(connect)?;
+    SqlStore::migrated(pool).await
+}
+
+/// Starts a write transaction holding the database's write lock from the first statement, so
+/// that read-then-write transactions of two processes queue instead of failing.
+async fn begin_write(
+    pool: &Pool<DB>,
+) -> std::result::Result<Transaction<'static, DB>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Nothing more to lock: `BEGIN IMMEDIATE` already excludes other writers.
+async fn lock_migrations(
+    _: &mut <DB as sqlx::Database>::Connection,
+) -> std::result::Result<(), sqlx::Error> {
+    Ok(())
+}
+
+include!("common.rs");
