@@ -7,6 +7,8 @@ use crate::model::{
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, SiteId, E164};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// Shorthand for the store's results.
@@ -107,13 +109,17 @@ pub trait Store: Send + Sync {
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`
 /// (created if missing; WAL, foreign keys on, busy timeout) or `postgres://user@host/db`.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(crate::backend::sqlite::open(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(crate::backend::postgres::open(url).await?))
-    } else {
-        let scheme = url.split(':').next().unwrap_or_default();
-        Err(StoreError::UnsupportedUrl(scheme.to_owned()))
-    }
+pub fn open(url: &str) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Store>>> + Send + '_>> {
+    // Boxed as `Send` here, where every lifetime is known, so callers may `tokio::spawn` it.
+    Box::pin(async move {
+        let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+            Arc::new(crate::backend::sqlite::open(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(crate::backend::postgres::open(url).await?)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
+        };
+        Ok(store)
+    })
 }

@@ -76,7 +76,7 @@ pub enum ScopeUpsert {
 }
 
 /// Something a scope saw disappear; recorded as pending, applied by [`crate::Store::apply_pending`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "target", content = "id", rename_all = "snake_case")]
 pub enum Deletion {
     /// The contact with this source id in the commit's scope.

@@ -43,53 +43,60 @@ impl SqlStore {
 }
 
 /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction.
-async fn migrate(pool: &Pool<DB>) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
-    lock_migrations(&mut tx).await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+///
+/// Boxed as `Send` here, where its lifetimes are concrete (rust-lang/rust#102211), so that
+/// `open` can be spawned.
+fn migrate(
+    pool: &Pool<DB>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
+    Box::pin(async move {
+        let mut tx = begin_write(pool).await?;
+        lock_migrations(&mut tx).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(&mut *tx)
-            .await?;
-    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
-    if let Some(&found) = applied.last() {
-        if found > known {
-            return Err(StoreError::SchemaTooNew { found, known });
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(&mut *tx)
+                .await?;
+        let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        if let Some(&found) = applied.last() {
+            if found > known {
+                return Err(StoreError::SchemaTooNew { found, known });
+            }
         }
-    }
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        let failed = |source| StoreError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        };
-        sqlx::raw_sql(m.sql)
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            let failed = |source| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            };
+            // A bare string runs as a script: several statements, no parameters.
+            sqlx::Executor::execute(&mut *tx, m.sql)
+                .await
+                .map_err(failed)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now().to_rfc3339())
             .execute(&mut *tx)
             .await
             .map_err(failed)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now().to_rfc3339())
-        .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tracing::info!(
-            backend = BACKEND,
-            version = m.version,
-            name = m.name,
-            "applied migration"
-        );
-    }
-    tx.commit().await?;
-    Ok(())
+            tracing::info!(
+                backend = BACKEND,
+                version = m.version,
+                name = m.name,
+                "applied migration"
+            );
+        }
+        tx.commit().await?;
+        Ok(())
+    })
 }
 
 /// Now, to the microsecond (what both backends keep), so values read back equal.
