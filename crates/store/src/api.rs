@@ -3,12 +3,11 @@
 use crate::error::StoreError;
 use crate::model::{
     AllocationRule, AppliedDeletions, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog,
-    NumberHit, PendingDeletion, ScopeCommit, ScopeKey, Site,
+    NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
 };
 use chrono::{DateTime, Utc};
-use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, SiteId, E164};
-use std::future::Future;
-use std::pin::Pin;
+use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Shorthand for the store's results.
@@ -78,6 +77,15 @@ pub trait Store: Send + Sync {
     async fn count_invalid_numbers(&self, site: &SiteId) -> Result<u64>;
     /// Every contact and extension holding this number (indexed).
     async fn find_by_e164(&self, site: &SiteId, number: &E164) -> Result<Vec<NumberHit>>;
+    /// Recomputes every stored number's E.164 form from its original text, after the rules or
+    /// someone's country changed: numbers of a user (their extension, their personal contacts)
+    /// are read in `user_regions[user]`, all others in `default_region`. One transaction.
+    async fn renormalise_numbers(
+        &self,
+        site: &SiteId,
+        default_region: Option<Region>,
+        user_regions: &HashMap<String, Region>,
+    ) -> Result<RenormaliseReport>;
 
     /// The delta token of a scope.
     async fn get_delta_token(&self, site: &SiteId, scope: &ScopeKey) -> Result<Option<String>>;
@@ -109,17 +117,13 @@ pub trait Store: Send + Sync {
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`
 /// (created if missing; WAL, foreign keys on, busy timeout) or `postgres://user@host/db`.
-pub fn open(url: &str) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Store>>> + Send + '_>> {
-    // Boxed as `Send` here, where every lifetime is known, so callers may `tokio::spawn` it.
-    Box::pin(async move {
-        let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-            Arc::new(crate::backend::sqlite::open(url).await?)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Arc::new(crate::backend::postgres::open(url).await?)
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
-        };
-        Ok(store)
-    })
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(crate::backend::sqlite::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(crate::backend::postgres::open(url).await?))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(StoreError::UnsupportedUrl(scheme.to_owned()))
+    }
 }

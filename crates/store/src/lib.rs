@@ -5,7 +5,7 @@
 //! Table of contents:
 //! - [`api`]: the [`Store`] trait and [`open`] (pick a backend by URL, run migrations);
 //! - [`model`]: what goes in and out — sites, scope commits, pending deletions, jobs, number hits;
-//! - [`error`]: [`StoreError`];
+//! - [`error`]: [`StoreError`], what went wrong and what to do;
 //! - [`migrate`]: the SQL migrations per backend and their runner;
 //! - `backend`: the SQL behind the trait, written once and compiled for each backend.
 //!
@@ -25,5 +25,5 @@ pub use error::StoreError;
 pub use model::{
     AllocationRule, AppliedDeletions, Deletion, Job, JobEnd, JobId, JobKind, JobLogLine,
     JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion,
-    ScopeCommit, ScopeKey, ScopeUpsert, Site,
+    RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };

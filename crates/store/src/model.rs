@@ -357,3 +357,14 @@ pub struct NumberHit {
     /// The number as stored.
     pub number: PhoneNumber,
 }
+
+/// What re-normalising a site's numbers did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RenormaliseReport {
+    /// Numbers looked at.
+    pub checked: u64,
+    /// Numbers whose E.164 form changed (appeared, changed or went away).
+    pub changed: u64,
+    /// Numbers that remain without an E.164 form.
+    pub invalid: u64,
+}

@@ -4,13 +4,13 @@
 use crate::api::{Result, Store};
 use crate::model::{
     AllocationRule, AppliedDeletions, Deletion, Job, JobId, JobKind, JobLogLine, JobOutcome,
-    JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, ScopeCommit,
-    ScopeKey, ScopeUpsert, Site,
+    JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, RenormaliseReport,
+    ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };
 use chrono::{DateTime, Timelike, Utc};
 use directory::{
     ContactRecord, ContactSource, Extension, ExtensionNumber, PhoneKind, PhoneNumber,
-    PhonebookKind, SiteId, E164,
+    PhonebookKind, Region, SiteId, E164,
 };
 use sqlx::Row;
 use std::collections::HashMap;
@@ -43,60 +43,53 @@ impl SqlStore {
 }
 
 /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction.
-///
-/// Boxed as `Send` here, where its lifetimes are concrete (rust-lang/rust#102211), so that
-/// `open` can be spawned.
-fn migrate(
-    pool: &Pool<DB>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
-    Box::pin(async move {
-        let mut tx = begin_write(pool).await?;
-        lock_migrations(&mut tx).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-                .fetch_all(&mut *tx)
-                .await?;
-        let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
-        if let Some(&found) = applied.last() {
-            if found > known {
-                return Err(StoreError::SchemaTooNew { found, known });
-            }
+async fn migrate(pool: &Pool<DB>) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
+    lock_migrations(&mut tx).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+        version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
+    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(&found) = applied.last() {
+        if found > known {
+            return Err(StoreError::SchemaTooNew { found, known });
         }
-        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            let failed = |source| StoreError::Migration {
-                version: m.version,
-                name: m.name,
-                source,
-            };
-            // A bare string runs as a script: several statements, no parameters.
-            sqlx::Executor::execute(&mut *tx, m.sql)
-                .await
-                .map_err(failed)?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now().to_rfc3339())
-            .execute(&mut *tx)
+    }
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let failed = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        // A bare string runs as a script: several statements, no parameters.
+        sqlx::Executor::execute(&mut *tx, m.sql)
             .await
             .map_err(failed)?;
-            tracing::info!(
-                backend = BACKEND,
-                version = m.version,
-                name = m.name,
-                "applied migration"
-            );
-        }
-        tx.commit().await?;
-        Ok(())
-    })
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now().to_rfc3339())
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        tracing::info!(
+            backend = BACKEND,
+            version = m.version,
+            name = m.name,
+            "applied migration"
+        );
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Now, to the microsecond (what both backends keep), so values read back equal.
@@ -605,7 +598,17 @@ impl Store for SqlStore {
     }
 
     async fn get_site(&self, id: &SiteId) -> Result<Option<Site>> {
-        Ok(self.list_sites().await?.into_iter().find(|s| &s.id == id))
+        let row = sqlx::query("SELECT name, settings FROM sites WHERE site_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let settings: String = r.try_get("settings")?;
+        Ok(Some(Site {
+            id: id.clone(),
+            name: r.try_get("name")?,
+            settings: serde_json::from_str(&settings).map_err(corrupt)?,
+        }))
     }
 
     async fn list_sites(&self) -> Result<Vec<Site>> {
@@ -880,6 +883,62 @@ impl Store for SqlStore {
             (&a.display_name, &a.number.raw).cmp(&(&b.display_name, &b.number.raw))
         });
         Ok(hits)
+    }
+
+    async fn renormalise_numbers(
+        &self,
+        site: &SiteId,
+        default_region: Option<Region>,
+        user_regions: &HashMap<String, Region>,
+    ) -> Result<RenormaliseReport> {
+        let mut tx = begin_write(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT n.owner_kind, n.owner_id, n.position, n.kind, n.raw, n.e164, c.owner_user_id
+             FROM phone_numbers n
+             LEFT JOIN contacts c
+               ON n.owner_kind = 'contact' AND c.site_id = n.site_id AND c.id = n.owner_id
+             WHERE n.site_id = $1",
+        )
+        .bind(site.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = RenormaliseReport::default();
+        for r in &rows {
+            let owner_kind: String = r.try_get("owner_kind")?;
+            let owner_id: String = r.try_get("owner_id")?;
+            let user = if owner_kind == "extension" {
+                Some(owner_id.clone())
+            } else {
+                r.try_get::<Option<String>, _>("owner_user_id")?
+            };
+            let region = user
+                .and_then(|u| user_regions.get(&u).copied())
+                .or(default_region);
+            let old = number_of(r)?;
+            let new = old.renormalised(region);
+            report.checked += 1;
+            if new.e164.is_none() {
+                report.invalid += 1;
+            }
+            if new.e164 == old.e164 {
+                continue;
+            }
+            report.changed += 1;
+            sqlx::query(
+                "UPDATE phone_numbers SET e164 = $5, invalid = $6
+                 WHERE site_id = $1 AND owner_kind = $2 AND owner_id = $3 AND position = $4",
+            )
+            .bind(site.as_str())
+            .bind(&owner_kind)
+            .bind(&owner_id)
+            .bind(r.try_get::<i64, _>("position")?)
+            .bind(new.e164.as_ref().map(E164::as_str))
+            .bind(new.e164.is_none())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn get_delta_token(&self, site: &SiteId, scope: &ScopeKey) -> Result<Option<String>> {

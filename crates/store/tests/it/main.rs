@@ -46,4 +46,5 @@ on_both_backends!(
     job_history_with_log,
     lookup_by_e164,
     sites_are_isolated,
+    numbers_are_renormalised_from_their_raw_text,
 );

@@ -953,3 +953,100 @@ pub async fn sites_are_isolated(db: Db) {
     assert_eq!(s.discard_pending(&b).await.unwrap(), 0);
     assert_eq!(s.list_pending(&a).await.unwrap().len(), 1);
 }
+
+pub async fn numbers_are_renormalised_from_their_raw_text(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let j = job(&s, "a").await;
+    // u1 lives in Britain but was first read as German: their London number did not parse.
+    let london = de("020 7946 0958", PhoneKind::Business);
+    assert_eq!(london.e164, None);
+    let berlin = PhoneNumber::parse("030 1234567", PhoneKind::Business, None);
+    assert_eq!(berlin.e164, None);
+    let n = s
+        .allocate_extension(&a, "u1", &rule(100, 3, 24))
+        .await
+        .unwrap();
+    let mut ext = extension(&a, "u1", &n, "Ann Smith");
+    ext.mobile = Some(de("07911 123456", PhoneKind::Mobile));
+    s.upsert_extension(&ext).await.unwrap();
+    for (scope, record) in [
+        (
+            ScopeKey::contacts("u1", "f1"),
+            personal(&a, "u1", "c1", "Ann's dentist", vec![london]),
+        ),
+        (
+            ScopeKey::org(),
+            org(
+                &a,
+                "o1",
+                "Berlin office",
+                vec![berlin, de("n/a", PhoneKind::Other)],
+            ),
+        ),
+    ] {
+        s.apply_scope(&ScopeCommit {
+            site: a.clone(),
+            job: j,
+            scope,
+            upserts: vec![ScopeUpsert::Contact(record)],
+            deletions: vec![],
+            delta_token: None,
+        })
+        .await
+        .unwrap();
+    }
+    // The British mobile, read as German, is a valid but wrong number in Schwäbisch Hall.
+    let before = s.get_extension_by_user(&a, "u1").await.unwrap().unwrap().mobile.unwrap();
+    assert_eq!(before.e164, Some(e164("+497911123456")));
+    assert_eq!(s.count_invalid_numbers(&a).await.unwrap(), 3);
+    let regions = std::collections::HashMap::from([(
+        "u1".to_string(),
+        directory::Region::new("GB").unwrap(),
+    )]);
+    let de_region = directory::Region::new("DE").ok();
+    // 5 numbers: caller ID, u1's mobile, the dentist, the office, "n/a".
+    assert_eq!(
+        s.renormalise_numbers(&a, de_region, &regions)
+            .await
+            .unwrap(),
+        store::RenormaliseReport {
+            checked: 5,
+            changed: 3,
+            invalid: 1
+        }
+    );
+    assert_eq!(s.count_invalid_numbers(&a).await.unwrap(), 1);
+    let dentist = s.find_by_e164(&a, &e164("+442079460958")).await.unwrap();
+    assert_eq!(dentist.len(), 1);
+    assert_eq!(
+        dentist[0].number.raw, "020 7946 0958",
+        "the raw text is untouched"
+    );
+    assert_eq!(
+        s.find_by_e164(&a, &e164("+49301234567"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mobile = s
+        .get_extension_by_user(&a, "u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .mobile
+        .unwrap();
+    assert_eq!(mobile.e164, Some(e164("+447911123456")));
+    // Nothing left to change.
+    assert_eq!(
+        s.renormalise_numbers(&a, de_region, &regions)
+            .await
+            .unwrap(),
+        store::RenormaliseReport {
+            checked: 5,
+            changed: 0,
+            invalid: 1
+        }
+    );
+}
