@@ -997,7 +997,13 @@ pub async fn numbers_are_renormalised_from_their_raw_text(db: Db) {
         .unwrap();
     }
     // The British mobile, read as German, is a valid but wrong number in Schwäbisch Hall.
-    let before = s.get_extension_by_user(&a, "u1").await.unwrap().unwrap().mobile.unwrap();
+    let before = s
+        .get_extension_by_user(&a, "u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .mobile
+        .unwrap();
     assert_eq!(before.e164, Some(e164("+497911123456")));
     assert_eq!(s.count_invalid_numbers(&a).await.unwrap(), 3);
     let regions = std::collections::HashMap::from([(
