@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A site: one tenant connection plus its phone-system settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Site {
     /// The site's id.
     pub id: SiteId,
@@ -15,6 +15,21 @@ pub struct Site {
     pub name: String,
     /// Tenant connection and phone-system settings (owned by the config layer; opaque here).
     pub settings: serde_json::Value,
+}
+
+/// Settings may hold secrets (a client secret): Debug shows their keys only.
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = match &self.settings {
+            serde_json::Value::Object(m) => m.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_struct("Site")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("settings_keys", &keys)
+            .finish()
+    }
 }
 
 /// A unit of delta sync with its own delta token: `users`, `org`,

@@ -24,6 +24,13 @@ pub async fn open(url: &str) -> std::result::Result<SqlStore, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
+    // The file is created if missing; so is its directory.
+    let file = options.get_filename();
+    if !url.contains(":memory:") {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| connect(sqlx::Error::Io(e)))?;
+        }
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)

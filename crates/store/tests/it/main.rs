@@ -47,4 +47,5 @@ on_both_backends!(
     lookup_by_e164,
     sites_are_isolated,
     numbers_are_renormalised_from_their_raw_text,
+    site_debug_output_hides_settings,
 );

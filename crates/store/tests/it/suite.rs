@@ -1056,3 +1056,18 @@ pub async fn numbers_are_renormalised_from_their_raw_text(db: Db) {
         }
     );
 }
+
+pub async fn site_debug_output_hides_settings(db: Db) {
+    let s = db.open().await;
+    let mut secretive = site("a");
+    secretive.settings = serde_json::json!({"client_secret": "s3cr3t-value", "country": "DE"});
+    s.upsert_site(&secretive).await.unwrap();
+    let got = s.get_site(&site_id("a")).await.unwrap().expect("site");
+    assert_eq!(
+        got.settings["client_secret"], "s3cr3t-value",
+        "stored as given"
+    );
+    let shown = format!("{got:?}");
+    assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    assert!(shown.contains("client_secret"), "{shown}");
+}

@@ -34,7 +34,7 @@ where
     let dir: PathBuf = std::env::temp_dir().join(format!("pbx365-store-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let db = Db {
-        url: format!("sqlite://{}", dir.join("nested-ok.db").display()),
+        url: format!("sqlite://{}", dir.join("created/on/open.db").display()),
     };
     let outcome = tokio::spawn(test(db)).await;
     let _ = std::fs::remove_dir_all(&dir);
