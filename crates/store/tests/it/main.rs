@@ -48,4 +48,5 @@ on_both_backends!(
     sites_are_isolated,
     numbers_are_renormalised_from_their_raw_text,
     site_debug_output_hides_settings,
+    concurrent_opens_migrate_once,
 );

@@ -1071,3 +1071,21 @@ pub async fn site_debug_output_hides_settings(db: Db) {
     assert!(!shown.contains("s3cr3t-value"), "{shown}");
     assert!(shown.contains("client_secret"), "{shown}");
 }
+
+pub async fn concurrent_opens_migrate_once(db: Db) {
+    // Several processes starting at once on a fresh database: each migrates or waits.
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.open().await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(o.await.expect("open"));
+    }
+    stores[0].upsert_site(&site("a")).await.unwrap();
+    for s in &stores {
+        assert_eq!(s.list_sites().await.unwrap(), vec![site("a")]);
+    }
+}
