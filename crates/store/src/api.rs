@@ -36,6 +36,15 @@ pub trait Store: Send + Sync {
         user_id: &str,
         rule: &AllocationRule,
     ) -> Result<ExtensionNumber>;
+    /// [`Store::allocate_extension`] for many users in one transaction and one pass over the
+    /// numbers in use (an initial sync of a large tenant); numbers are handed out in the order
+    /// of `user_ids`. Returns each user's number, in that order.
+    async fn allocate_extensions(
+        &self,
+        site: &SiteId,
+        user_ids: &[String],
+        rule: &AllocationRule,
+    ) -> Result<Vec<(String, ExtensionNumber)>>;
     /// Frees the user's number (and drops their extension) as of `at`; returns the number.
     async fn release_extension(
         &self,

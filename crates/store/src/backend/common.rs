@@ -478,6 +478,107 @@ impl SqlStore {
         Ok(Some(number))
     }
 
+    /// One attempt at allocating for many users, in one write transaction.
+    async fn try_allocate_many(
+        &self,
+        site: &SiteId,
+        user_ids: &[String],
+        (lo, hi): (i64, i64),
+        cutoff: DateTime<Utc>,
+    ) -> Result<Option<Vec<(String, ExtensionNumber)>>> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mut by_user: HashMap<String, i64> = HashMap::new();
+        let mut taken: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        for r in sqlx::query("SELECT user_id, num FROM extension_numbers WHERE site_id = $1")
+            .bind(site.as_str())
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let num: i64 = r.try_get("num")?;
+            by_user.insert(r.try_get("user_id")?, num);
+            taken.insert(num);
+        }
+        for num in
+            sqlx::query_scalar::<_, i64>("SELECT num FROM reserved_numbers WHERE site_id = $1")
+                .bind(site.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            taken.insert(num);
+        }
+        // Freed numbers: each user's latest, and those still in quarantine.
+        let mut previous: HashMap<String, (DateTime<Utc>, i64)> = HashMap::new();
+        let mut quarantined = std::collections::HashSet::new();
+        for r in
+            sqlx::query("SELECT user_id, num, freed_at FROM released_numbers WHERE site_id = $1")
+                .bind(site.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            let (user, num, at): (String, i64, DateTime<Utc>) = (
+                r.try_get("user_id")?,
+                r.try_get("num")?,
+                r.try_get("freed_at")?,
+            );
+            if at > cutoff {
+                quarantined.insert(num);
+            }
+            if (lo..=hi).contains(&num) && previous.get(&user).is_none_or(|(t, _)| at > *t) {
+                previous.insert(user, (at, num));
+            }
+        }
+        let mut out = Vec::with_capacity(user_ids.len());
+        let mut fresh = Vec::new();
+        let mut cursor = lo;
+        for user in user_ids {
+            if let Some(&num) = by_user.get(user) {
+                out.push((user.clone(), num));
+                continue;
+            }
+            let num = match previous.get(user) {
+                Some(&(_, num)) if !taken.contains(&num) => num,
+                _ => {
+                    while cursor <= hi && (taken.contains(&cursor) || quarantined.contains(&cursor))
+                    {
+                        cursor += 1;
+                    }
+                    if cursor > hi {
+                        return Ok(None);
+                    }
+                    cursor
+                }
+            };
+            taken.insert(num);
+            by_user.insert(user.clone(), num);
+            fresh.push((user.as_str(), num));
+            out.push((user.clone(), num));
+        }
+        let at = now();
+        for (user, num) in &fresh {
+            sqlx::query(
+                "INSERT INTO extension_numbers (site_id, user_id, number, num, allocated_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(site.as_str())
+            .bind(*user)
+            .bind(num.to_string())
+            .bind(*num)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM released_numbers WHERE site_id = $1 AND num = $2")
+                .bind(site.as_str())
+                .bind(*num)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        out.into_iter()
+            .map(|(u, n)| Ok((u, ExtensionNumber::from_value(to_u64(n)).map_err(corrupt)?)))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// The numbers of every extension of a site (or of one user), by user id.
     async fn extension_numbers(
         &self,
@@ -641,6 +742,31 @@ impl Store for SqlStore {
         let cutoff = now() - rule.quarantine;
         for attempt in 1..=MAX_ATTEMPTS {
             match self.try_allocate(site, user_id, range, cutoff).await {
+                Ok(Some(n)) => return Ok(n),
+                Ok(None) => {
+                    return Err(StoreError::ExtensionsExhausted {
+                        first: lo,
+                        length: rule.length,
+                    })
+                }
+                Err(e) if is_retryable(&e) => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    async fn allocate_extensions(
+        &self,
+        site: &SiteId,
+        user_ids: &[String],
+        rule: &AllocationRule,
+    ) -> Result<Vec<(String, ExtensionNumber)>> {
+        let (lo, hi) = rule.range().map_err(StoreError::InvalidRule)?;
+        let range = (to_i64(lo), to_i64(hi));
+        let cutoff = now() - rule.quarantine;
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.try_allocate_many(site, user_ids, range, cutoff).await {
                 Ok(Some(n)) => return Ok(n),
                 Ok(None) => {
                     return Err(StoreError::ExtensionsExhausted {

@@ -49,4 +49,5 @@ on_both_backends!(
     numbers_are_renormalised_from_their_raw_text,
     site_debug_output_hides_settings,
     concurrent_opens_migrate_once,
+    batch_allocation_follows_the_same_rules,
 );

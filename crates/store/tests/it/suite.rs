@@ -267,6 +267,23 @@ pub async fn concurrent_allocation_never_gives_a_number_twice(db: Db) {
         (100..135).collect::<BTreeSet<u64>>(),
         "35 users, 35 distinct numbers"
     );
+
+    // Two overlapping batches from the two instances at once.
+    let batch = |range: std::ops::Range<u32>| range.map(|i| format!("b{i}")).collect::<Vec<_>>();
+    let (s1, s2, a1, a2) = (first.clone(), second.clone(), a.clone(), a.clone());
+    let one = tokio::spawn(async move { s1.allocate_extensions(&a1, &batch(0..50), &r).await });
+    let two = tokio::spawn(async move { s2.allocate_extensions(&a2, &batch(25..75), &r).await });
+    let mut all = std::collections::BTreeMap::new();
+    for got in [one.await.expect("task"), two.await.expect("task")] {
+        for (user, n) in got.expect("batch") {
+            if let Some(before) = all.insert(user.clone(), n.clone()) {
+                assert_eq!(before, n, "{user} got two numbers");
+            }
+        }
+    }
+    assert_eq!(all.len(), 75);
+    let numbers: BTreeSet<u64> = all.values().map(|n| n.value()).collect();
+    assert_eq!(numbers, (135..210).collect::<BTreeSet<u64>>());
 }
 
 pub async fn extensions_round_trip(db: Db) {
@@ -1088,4 +1105,74 @@ pub async fn concurrent_opens_migrate_once(db: Db) {
     for s in &stores {
         assert_eq!(s.list_sites().await.unwrap(), vec![site("a")]);
     }
+}
+
+pub async fn batch_allocation_follows_the_same_rules(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let r = rule(100, 3, 24);
+    s.reserve_external_numbers(&a, &[ext_no("102")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.allocate_extension(&a, "u1", &r).await.unwrap(),
+        ext_no("100")
+    );
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    s.release_extension(&a, "u1", hour_ago).await.unwrap();
+    assert_eq!(
+        s.allocate_extension(&a, "u2", &r).await.unwrap(),
+        ext_no("101")
+    );
+    let users: Vec<String> = ["u2", "u3", "u4", "u1", "u5", "u3"]
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    let got = s.allocate_extensions(&a, &users, &r).await.unwrap();
+    let got: Vec<(&str, &str)> = got.iter().map(|(u, n)| (u.as_str(), n.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("u2", "101"), // kept
+            ("u3", "103"), // 100 in quarantine, 101 taken, 102 taken outside
+            ("u4", "104"),
+            ("u1", "100"), // back, and gets their old number
+            ("u5", "105"),
+            ("u3", "103"), // asked twice, one number
+        ]
+    );
+    // Single allocation sees what the batch wrote.
+    assert_eq!(
+        s.allocate_extension(&a, "u6", &r).await.unwrap(),
+        ext_no("106")
+    );
+
+    // A large initial sync: one transaction, numbers in order.
+    s.upsert_site(&site("b")).await.unwrap();
+    let b = site_id("b");
+    let r4 = rule(1000, 4, 24);
+    let many: Vec<String> = (0..1500).map(|i| format!("user-{i:05}")).collect();
+    let got = s.allocate_extensions(&b, &many, &r4).await.unwrap();
+    assert_eq!(got.len(), 1500);
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, (u, n))| u == &many[i] && n.value() == 1000 + i as u64));
+    assert_eq!(
+        s.allocate_extension(&b, "late", &r4).await.unwrap(),
+        ext_no("2500")
+    );
+    // A batch that does not fit writes nothing.
+    let too_many: Vec<String> = (0..8000).map(|i| format!("more-{i}")).collect();
+    assert!(matches!(
+        s.allocate_extensions(&b, &too_many, &r4).await,
+        Err(StoreError::ExtensionsExhausted {
+            first: 1000,
+            length: 4
+        })
+    ));
+    assert_eq!(
+        s.allocate_extension(&b, "later", &r4).await.unwrap(),
+        ext_no("2501")
+    );
 }
