@@ -203,11 +203,39 @@ fn normalise(raw: &str, region: Option<Region>) -> Option<E164> {
     if text.is_empty() {
         return None;
     }
+    parse_valid(text, region)
+        .or_else(|| without_notes(text).and_then(|t| parse_valid(t.trim(), region)))
+}
+
+fn parse_valid(text: &str, region: Option<Region>) -> Option<E164> {
     let parsed = phonenumber::parse(region.map(|r| r.0), text).ok()?;
     if !parsed.is_valid() {
         return None;
     }
     E164::new(parsed.format().mode(phonenumber::Mode::E164).to_string()).ok()
+}
+
+/// The text without bracketed notes such as "(Zentrale)" or "(home)" — brackets holding a
+/// letter; `None` when there are none. Brackets of digits, like "(0)30", stay.
+fn without_notes(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(open) = rest.find('(') {
+        let Some(len) = rest[open..].find(')') else {
+            break;
+        };
+        let close = open + len;
+        if rest[open + 1..close].chars().any(char::is_alphabetic) {
+            out.push_str(&rest[..open]);
+            changed = true;
+        } else {
+            out.push_str(&rest[..=close]);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// An extension number: 1–15 digits, not starting with 0 so that numeric order and text order
@@ -387,6 +415,34 @@ mod tests {
             assert_eq!(n.e164, None, "{junk:?}");
             assert!(n.is_invalid());
         }
+    }
+
+    #[test]
+    fn what_people_type_into_phone_fields() {
+        // The emulator's tenants carry these; the expected values are worked out by hand.
+        assert_eq!(
+            parse("+49 (0) 30 / 1234 - 567 (Zentrale)", Some("DE")),
+            e("+49301234567")
+        );
+        assert_eq!(
+            parse("  +44 20 7946 0958  ", Some("DE")),
+            e("+442079460958")
+        );
+        assert_eq!(parse("(030) 1234567-89", Some("DE")), e("+4930123456789"));
+        // Letters on the keypad: F-L-O-W-E-R-S is 3-5-6-9-3-7-7.
+        assert_eq!(parse("1-800-FLOWERS", Some("US")), e("+18003569377"));
+        // Two numbers in one field are not one number.
+        assert_eq!(parse("030 12345678 oder 0151 2345678", Some("DE")), None);
+        assert_eq!(
+            parse("(home) 030 1234567 (Zentrale)", Some("DE")),
+            e("+49301234567")
+        );
+        assert_eq!(parse("ext 23", Some("DE")), None);
+        assert_eq!(
+            parse("4711", Some("DE")),
+            None,
+            "an extension alone is no E.164 number"
+        );
     }
 
     #[test]
