@@ -112,6 +112,17 @@ pub trait Store: Send + Sync {
     /// Drops every pending deletion of the site unapplied; returns how many.
     async fn discard_pending(&self, site: &SiteId) -> Result<u64>;
 
+    /// Takes or renews the site's lease for `holder` (a node's name) until now + `ttl`, so that
+    /// one node at a time runs the site's sync work; false while another holder's lease runs.
+    async fn acquire_lease(
+        &self,
+        site: &SiteId,
+        holder: &str,
+        ttl: chrono::Duration,
+    ) -> Result<bool>;
+    /// Gives the site's lease up, if `holder` has it.
+    async fn release_lease(&self, site: &SiteId, holder: &str) -> Result<()>;
+
     /// Starts a job in the history.
     async fn create_job(&self, site: &SiteId, trigger: JobTrigger, kind: JobKind) -> Result<JobId>;
     /// Adds a line to a job's output.

@@ -1192,6 +1192,39 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
+    async fn acquire_lease(
+        &self,
+        site: &SiteId,
+        holder: &str,
+        ttl: chrono::Duration,
+    ) -> Result<bool> {
+        let at = now();
+        // One statement: insert, or take over when it is ours or has run out.
+        let done = sqlx::query(
+            "INSERT INTO site_leases (site_id, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (site_id) DO UPDATE SET
+                 holder = excluded.holder, acquired_at = excluded.acquired_at,
+                 expires_at = excluded.expires_at
+             WHERE site_leases.holder = excluded.holder OR site_leases.expires_at <= $3",
+        )
+        .bind(site.as_str())
+        .bind(holder)
+        .bind(at)
+        .bind(at + ttl)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, site: &SiteId, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM site_leases WHERE site_id = $1 AND holder = $2")
+            .bind(site.as_str())
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn create_job(&self, site: &SiteId, trigger: JobTrigger, kind: JobKind) -> Result<JobId> {
         let id = JobId::new();
         let exists: Option<String> =

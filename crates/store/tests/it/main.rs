@@ -50,4 +50,6 @@ on_both_backends!(
     site_debug_output_hides_settings,
     concurrent_opens_migrate_once,
     batch_allocation_follows_the_same_rules,
+    migrations_upgrade_an_old_schema_in_order,
+    site_leases_hand_work_to_one_node,
 );

@@ -1176,3 +1176,79 @@ pub async fn batch_allocation_follows_the_same_rules(db: Db) {
         ext_no("2501")
     );
 }
+
+pub async fn migrations_upgrade_an_old_schema_in_order(db: Db) {
+    // A database left by a pbx365 that knew only migration 1.
+    let v1 = if db.backend() == "sqlite" {
+        include_str!("../../migrations/sqlite/0001_init.sql")
+    } else {
+        include_str!("../../migrations/postgres/0001_init.sql")
+    };
+    if db.backend() == "sqlite" {
+        std::fs::create_dir_all(
+            db.url
+                .trim_start_matches("sqlite://")
+                .rsplit_once('/')
+                .unwrap()
+                .0,
+        )
+        .unwrap();
+    }
+    db.exec(v1).await;
+    db.exec(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 'init', '2026-01-01T00:00:00+00:00');
+         INSERT INTO sites VALUES ('a', 'Old', '{}', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00');",
+    )
+    .await;
+    let s = db.open().await;
+    // Migration 2 (leases) was applied on top; the old data is there.
+    assert_eq!(
+        s.get_site(&site_id("a")).await.unwrap().map(|x| x.name),
+        Some("Old".into())
+    );
+    assert!(s
+        .acquire_lease(&site_id("a"), "node-1", chrono::Duration::seconds(30))
+        .await
+        .unwrap());
+    drop(s);
+    // A database from a newer pbx365 is refused, not touched.
+    db.exec("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00+00:00')")
+        .await;
+    match store::open(&db.url).await {
+        Err(StoreError::SchemaTooNew {
+            found: 99,
+            known: 2,
+        }) => {}
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer schema was opened"),
+    }
+}
+
+pub async fn site_leases_hand_work_to_one_node(db: Db) {
+    let one = with_site(&db, "a").await;
+    let two = db.open().await;
+    let a = site_id("a");
+    let short = chrono::Duration::milliseconds(300);
+    assert!(one.acquire_lease(&a, "node-1", short).await.unwrap());
+    assert!(
+        !two.acquire_lease(&a, "node-2", short).await.unwrap(),
+        "node-1 holds it"
+    );
+    assert!(
+        one.acquire_lease(&a, "node-1", short).await.unwrap(),
+        "renewed by its holder"
+    );
+    // node-1 dies: its lease runs out and node-2 takes the site over.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(two
+        .acquire_lease(&a, "node-2", chrono::Duration::seconds(30))
+        .await
+        .unwrap());
+    assert!(!one.acquire_lease(&a, "node-1", short).await.unwrap());
+    // Releasing is for the holder only.
+    one.release_lease(&a, "node-1").await.unwrap();
+    assert!(!one.acquire_lease(&a, "node-1", short).await.unwrap());
+    two.release_lease(&a, "node-2").await.unwrap();
+    assert!(one.acquire_lease(&a, "node-1", short).await.unwrap());
+}

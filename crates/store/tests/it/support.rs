@@ -25,6 +25,40 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The backend's name, as `Store::backend` says it.
+    pub fn backend(&self) -> &'static str {
+        if self.url.starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    }
+
+    /// Runs an SQL script on the database directly, around the store (to set up old schemas).
+    pub async fn exec(&self, script: &str) {
+        use sqlx::{Connection, Executor};
+        if self.backend() == "sqlite" {
+            let options: sqlx::sqlite::SqliteConnectOptions = self
+                .url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .expect("url")
+                .create_if_missing(true);
+            let mut c = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("connect");
+            c.execute(script).await.expect("script");
+            let _ = c.close().await;
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            c.execute(script).await.expect("script");
+            let _ = c.close().await;
+        }
+    }
+}
+
 /// Runs `test` on a fresh SQLite file, removed afterwards.
 pub async fn with_sqlite<F, Fut>(test: F)
 where
