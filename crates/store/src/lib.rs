@@ -6,11 +6,13 @@
 //! - [`api`]: the [`Store`] trait and [`open`] (pick a backend by URL, run migrations);
 //! - [`model`]: what goes in and out — sites, scope commits, pending deletions, jobs, number hits;
 //! - [`error`]: [`StoreError`], what went wrong and what to do;
-//! - [`migrate`]: the SQL migrations per backend and their runner;
+//! - [`migrate`]: the SQL migrations per backend (`migrations/{sqlite,postgres}/`); the runner
+//!   is in `backend` and records them in `schema_migrations`;
 //! - `backend`: the SQL behind the trait, written once and compiled for each backend.
 //!
 //! Rules every backend keeps: every row carries its site; every write that belongs together is
-//! one transaction; nothing assumes it is the only process on the database.
+//! one transaction; nothing assumes it is the only process on the database (allocation retries
+//! lost races, migrations take a lock, per-site leases say which node runs a site).
 
 #![warn(missing_docs)]
 
