@@ -18,6 +18,18 @@ use std::collections::HashMap;
 type Conn = <DB as sqlx::Database>::Connection;
 type DbRow = <DB as sqlx::Database>::Row;
 
+/// From this many rows on, a write is "bulk" and the backend may refresh its statistics.
+const BULK_ROWS: usize = 1000;
+
+/// Runs the backend's upkeep after a bulk write that has committed; a failure is only logged.
+async fn bulk_upkeep(pool: &Pool<DB>, rows: usize, tables: &[&str]) {
+    if rows >= BULK_ROWS && !tables.is_empty() {
+        if let Err(e) = after_bulk_write(pool, tables).await {
+            tracing::warn!(backend = BACKEND, error = %e, "refreshing statistics after a bulk write failed");
+        }
+    }
+}
+
 /// How often a write that lost a race with another writer is tried again.
 const MAX_ATTEMPTS: u32 = 20;
 
@@ -509,6 +521,7 @@ impl SqlStore {
         // Freed numbers: each user's latest, and those still in quarantine.
         let mut previous: HashMap<String, (DateTime<Utc>, i64)> = HashMap::new();
         let mut quarantined = std::collections::HashSet::new();
+        let mut released = std::collections::HashSet::new();
         for r in
             sqlx::query("SELECT user_id, num, freed_at FROM released_numbers WHERE site_id = $1")
                 .bind(site.as_str())
@@ -520,6 +533,7 @@ impl SqlStore {
                 r.try_get("num")?,
                 r.try_get("freed_at")?,
             );
+            released.insert(num);
             if at > cutoff {
                 quarantined.insert(num);
             }
@@ -566,11 +580,13 @@ impl SqlStore {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM released_numbers WHERE site_id = $1 AND num = $2")
-                .bind(site.as_str())
-                .bind(*num)
-                .execute(&mut *tx)
-                .await?;
+            if released.contains(num) {
+                sqlx::query("DELETE FROM released_numbers WHERE site_id = $1 AND num = $2")
+                    .bind(site.as_str())
+                    .bind(*num)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         out.into_iter()
@@ -767,7 +783,10 @@ impl Store for SqlStore {
         let cutoff = now() - rule.quarantine;
         for attempt in 1..=MAX_ATTEMPTS {
             match self.try_allocate_many(site, user_ids, range, cutoff).await {
-                Ok(Some(n)) => return Ok(n),
+                Ok(Some(n)) => {
+                    bulk_upkeep(&self.pool, user_ids.len(), &["extension_numbers"]).await;
+                    return Ok(n);
+                }
                 Ok(None) => {
                     return Err(StoreError::ExtensionsExhausted {
                         first: lo,
@@ -870,6 +889,25 @@ impl Store for SqlStore {
             set_token(&mut tx, &commit.site, &commit.scope, token, at).await?;
         }
         tx.commit().await?;
+        let mut tables = Vec::new();
+        if commit
+            .upserts
+            .iter()
+            .any(|u| matches!(u, ScopeUpsert::Contact(_)))
+        {
+            tables.push("contacts");
+        }
+        if commit
+            .upserts
+            .iter()
+            .any(|u| matches!(u, ScopeUpsert::Extension(_)))
+        {
+            tables.push("extensions");
+        }
+        if !tables.is_empty() {
+            tables.push("phone_numbers");
+        }
+        bulk_upkeep(&self.pool, commit.upserts.len(), &tables).await;
         Ok(())
     }
 

@@ -46,4 +46,18 @@ async fn lock_migrations(
         .map(|_| ())
 }
 
+/// Refreshes the planner's statistics of `tables` after a bulk write into them: on tables it
+/// has never analysed the planner assumes one row and picks nested loops that take seconds per
+/// thousand contacts (autovacuum would catch up only a minute or so later). Only tables the
+/// write filled are analysed: statistics of an empty table mislead the next bulk write.
+async fn after_bulk_write(
+    pool: &Pool<DB>,
+    tables: &[&str],
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(&format!("ANALYZE {}", tables.join(", ")))
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
 include!("common.rs");

@@ -31,11 +31,25 @@ pub async fn open(url: &str) -> std::result::Result<SqlStore, StoreError> {
             std::fs::create_dir_all(dir).map_err(|e| connect(sqlx::Error::Io(e)))?;
         }
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .map_err(connect)?;
+    // Processes starting together on a new file race to switch it to WAL; SQLite answers the
+    // losers "database is locked" without waiting, so they try again.
+    let mut attempt = 0;
+    let pool = loop {
+        attempt += 1;
+        match SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => break pool,
+            Err(sqlx::Error::Database(e))
+                if attempt < 20 && matches!(e.code().as_deref(), Some("5" | "6" | "517")) =>
+            {
+                tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+            }
+            Err(e) => return Err(connect(e)),
+        }
+    };
     SqlStore::migrated(pool).await
 }
 
@@ -51,6 +65,11 @@ async fn begin_write(
 async fn lock_migrations(
     _: &mut <DB as sqlx::Database>::Connection,
 ) -> std::result::Result<(), sqlx::Error> {
+    Ok(())
+}
+
+/// SQLite plans well on its indexes without statistics: nothing to do after bulk writes.
+async fn after_bulk_write(_: &Pool<DB>, _: &[&str]) -> std::result::Result<(), sqlx::Error> {
     Ok(())
 }
 
