@@ -246,21 +246,22 @@ async fn write_numbers(
     .bind(owner_id)
     .execute(&mut *c)
     .await?;
-    for (position, n) in numbers {
-        sqlx::query(
-            "INSERT INTO phone_numbers (site_id, owner_kind, owner_id, position, kind, raw, e164, invalid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(site.as_str())
-        .bind(owner_kind)
-        .bind(owner_id)
-        .bind(*position)
-        .bind(n.kind.as_str())
-        .bind(n.raw.as_str())
-        .bind(n.e164.as_ref().map(E164::as_str))
-        .bind(n.e164.is_none())
-        .execute(&mut *c)
-        .await?;
+    // One statement per owner (in chunks, well under SQLite's limit of bound parameters).
+    for chunk in numbers.chunks(500) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO phone_numbers (site_id, owner_kind, owner_id, position, kind, raw, e164, invalid) ",
+        );
+        insert.push_values(chunk, |mut row, (position, n)| {
+            row.push_bind(site.as_str())
+                .push_bind(owner_kind)
+                .push_bind(owner_id)
+                .push_bind(*position)
+                .push_bind(n.kind.as_str())
+                .push_bind(n.raw.as_str())
+                .push_bind(n.e164.as_ref().map(E164::as_str))
+                .push_bind(n.e164.is_none());
+        });
+        insert.build().execute(&mut *c).await?;
     }
     Ok(())
 }

@@ -52,4 +52,5 @@ on_both_backends!(
     batch_allocation_follows_the_same_rules,
     migrations_upgrade_an_old_schema_in_order,
     site_leases_hand_work_to_one_node,
+    a_contact_with_many_numbers_round_trips,
 );

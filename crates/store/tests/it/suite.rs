@@ -1252,3 +1252,38 @@ pub async fn site_leases_hand_work_to_one_node(db: Db) {
     two.release_lease(&a, "node-2").await.unwrap();
     assert!(one.acquire_lease(&a, "node-1", short).await.unwrap());
 }
+
+pub async fn a_contact_with_many_numbers_round_trips(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let j = job(&s, "a").await;
+    // More numbers than one insert statement carries; order and raw text kept.
+    let numbers: Vec<PhoneNumber> = (0..1201)
+        .map(|i| de(&format!("030 {:07}", 1_000_000 + i), PhoneKind::Other))
+        .collect();
+    assert_eq!(numbers[1200].e164, Some(e164("+49301001200")));
+    let record = org(&a, "o1", "Switchboard", numbers);
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j,
+        scope: ScopeKey::org(),
+        upserts: vec![ScopeUpsert::Contact(record.clone())],
+        deletions: vec![],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.list_contacts(&a, &PhonebookKind::Directory)
+            .await
+            .unwrap(),
+        vec![record]
+    );
+    assert_eq!(
+        s.find_by_e164(&a, &e164("+49301000600"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
