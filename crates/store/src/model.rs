@@ -35,7 +35,21 @@ impl fmt::Debug for Site {
 /// A unit of delta sync with its own delta token: `users`, `org`,
 /// `contacts:{user}:{folder}`, `shared:{mailbox}:{folder}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ScopeKey(String);
+
+impl TryFrom<String> for ScopeKey {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s).ok_or("a scope name is not empty")
+    }
+}
+
+impl From<ScopeKey> for String {
+    fn from(s: ScopeKey) -> String {
+        s.0
+    }
+}
 
 impl ScopeKey {
     /// The Entra users scope (→ extensions).
