@@ -1,1 +1,23 @@
-//! pbx365 domain types (being built).
+//! pbx365's domain: the things a phone system is told about, with no I/O.
+//!
+//! Table of contents:
+//! - [`site`]: [`SiteId`], the tenant + phone system pair every row belongs to;
+//! - [`number`]: phone numbers — [`E164`], [`Region`], [`PhoneNumber`] (the text a person typed,
+//!   kept next to its E.164 form), [`ExtensionNumber`];
+//! - [`extension`]: [`Extension`], an Entra user as a PBX extension;
+//! - [`contact`]: [`ContactRecord`] and the phonebook it lands in ([`PhonebookKind`]).
+
+#![warn(missing_docs)]
+
+pub mod contact;
+pub mod extension;
+pub mod number;
+pub mod site;
+
+pub use contact::{ContactRecord, ContactSource, PhonebookKind};
+pub use extension::Extension;
+pub use number::{
+    E164Error, ExtensionNumber, ExtensionNumberError, PhoneKind, PhoneNumber, Region, RegionError,
+    E164,
+};
+pub use site::{SiteId, SiteIdError};

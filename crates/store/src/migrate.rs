@@ -1,0 +1,41 @@
+//! Migrations: numbered SQL files per backend under `migrations/{sqlite,postgres}/`, applied in
+//! order on open and recorded in `schema_migrations`. Opening twice applies nothing twice.
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number; applied in increasing order.
+    pub version: i64,
+    /// Its name.
+    pub name: &'static str,
+    /// The SQL (several statements).
+    pub sql: &'static str,
+}
+
+/// The SQLite migrations.
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "site_leases",
+        sql: include_str!("../migrations/sqlite/0002_site_leases.sql"),
+    },
+];
+
+/// The PostgreSQL migrations.
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "site_leases",
+        sql: include_str!("../migrations/postgres/0002_site_leases.sql"),
+    },
+];

@@ -1,0 +1,399 @@
+//! What goes into the store and comes out of it, beyond the domain types of `directory`.
+
+use chrono::{DateTime, Utc};
+use directory::{ContactRecord, Extension, ExtensionNumber, PhoneNumber, PhonebookKind, SiteId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A site: one tenant connection plus its phone-system settings.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    /// The site's id.
+    pub id: SiteId,
+    /// A name for people.
+    pub name: String,
+    /// Tenant connection and phone-system settings (owned by the config layer; opaque here).
+    pub settings: serde_json::Value,
+}
+
+/// Settings may hold secrets (a client secret): Debug shows their keys only.
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = match &self.settings {
+            serde_json::Value::Object(m) => m.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_struct("Site")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("settings_keys", &keys)
+            .finish()
+    }
+}
+
+/// A unit of delta sync with its own delta token: `users`, `org`,
+/// `contacts:{user}:{folder}`, `shared:{mailbox}:{folder}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ScopeKey(String);
+
+impl TryFrom<String> for ScopeKey {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s).ok_or("a scope name is not empty")
+    }
+}
+
+impl From<ScopeKey> for String {
+    fn from(s: ScopeKey) -> String {
+        s.0
+    }
+}
+
+impl ScopeKey {
+    /// The Entra users scope (→ extensions).
+    pub fn users() -> Self {
+        Self("users".into())
+    }
+
+    /// The Exchange org contacts scope (→ company directory).
+    pub fn org() -> Self {
+        Self("org".into())
+    }
+
+    /// One folder of a user's personal contacts.
+    pub fn contacts(user_id: &str, folder_id: &str) -> Self {
+        Self(format!("contacts:{user_id}:{folder_id}"))
+    }
+
+    /// One folder of a shared mailbox's contacts.
+    pub fn shared(mailbox: &str, folder_id: &str) -> Self {
+        Self(format!("shared:{mailbox}:{folder_id}"))
+    }
+
+    /// The prefix of every scope of one user's personal contacts (for [`crate::Store::invalidate_scopes`]).
+    pub fn contacts_prefix(user_id: &str) -> String {
+        format!("contacts:{user_id}:")
+    }
+
+    /// Any other scope name; `None` when empty.
+    pub fn new(s: impl Into<String>) -> Option<Self> {
+        let s = s.into();
+        (!s.is_empty()).then_some(Self(s))
+    }
+
+    /// The scope as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScopeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One created or updated record of a scope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScopeUpsert {
+    /// A contact, stored under the commit's scope.
+    Contact(ContactRecord),
+    /// An extension's fields (its number must already be allocated to that user).
+    Extension(Extension),
+}
+
+/// Something a scope saw disappear; recorded as pending, applied by [`crate::Store::apply_pending`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "target", content = "id", rename_all = "snake_case")]
+pub enum Deletion {
+    /// The contact with this source id in the commit's scope.
+    Contact(String),
+    /// The extension of this user (applying it releases the number).
+    Extension(String),
+}
+
+/// Everything one scope of a job changed, written in one transaction with its new delta token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeCommit {
+    /// The site.
+    pub site: SiteId,
+    /// The job writing it (pending deletions belong to it).
+    pub job: JobId,
+    /// The scope.
+    pub scope: ScopeKey,
+    /// Creates and updates, applied at once.
+    pub upserts: Vec<ScopeUpsert>,
+    /// Deletions, recorded as pending.
+    pub deletions: Vec<Deletion>,
+    /// The scope's new delta token (`None` keeps the stored one).
+    pub delta_token: Option<String>,
+}
+
+/// A deletion waiting for its job to succeed and the mass-deletion guard to pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDeletion {
+    /// The job that saw it.
+    pub job: JobId,
+    /// The scope it was seen in.
+    pub scope: ScopeKey,
+    /// What goes.
+    pub target: Deletion,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// How many pending deletions were applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppliedDeletions {
+    /// Contacts deleted.
+    pub contacts: u64,
+    /// Extensions released.
+    pub extensions: u64,
+}
+
+/// How extension numbers are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocationRule {
+    /// The lowest number to give (raised to the first number with `length` digits).
+    pub first_number: u64,
+    /// Digits per number (1–15).
+    pub length: u8,
+    /// How long a freed number is not handed out again.
+    pub quarantine: chrono::Duration,
+}
+
+impl AllocationRule {
+    /// The inclusive range of numbers the rule allows, or why it allows none.
+    pub fn range(&self) -> Result<(u64, u64), String> {
+        if !(1..=15).contains(&self.length) {
+            return Err(format!("length {} is not 1-15 digits", self.length));
+        }
+        let hi = 10u64.pow(u32::from(self.length)) - 1;
+        let lo = self
+            .first_number
+            .max(10u64.pow(u32::from(self.length) - 1))
+            .max(1);
+        if lo > hi {
+            return Err(format!(
+                "first number {} has more than {} digits",
+                self.first_number, self.length
+            ));
+        }
+        Ok((lo, hi))
+    }
+}
+
+/// A job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId(pub uuid::Uuid);
+
+impl JobId {
+    /// A new random id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Self)
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $v),+ }
+
+        impl $name {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+
+            /// Reads a stored name back.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What started a job.
+    JobTrigger {
+        /// The scheduler's interval.
+        Schedule = "schedule",
+        /// A person ("sync now", CLI).
+        Manual = "manual",
+        /// A Graph change notification.
+        Notification = "notification",
+        /// Start-up of the service.
+        Startup = "startup",
+    }
+);
+
+text_enum!(
+    /// What a job does.
+    JobKind {
+        /// Changes since the last delta tokens.
+        Delta = "delta",
+        /// Everything, from scratch.
+        Full = "full",
+        /// A full read that writes nothing, with verbose output.
+        Diagnostic = "diagnostic",
+    }
+);
+
+text_enum!(
+    /// Where a job is.
+    JobStatus {
+        /// Still running (or its process died: no end time).
+        Running = "running",
+        /// Every scope succeeded.
+        Succeeded = "succeeded",
+        /// Something failed; see errors and the log.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// How a job ended.
+    JobEnd {
+        /// Every scope succeeded.
+        Succeeded = "succeeded",
+        /// Something failed.
+        Failed = "failed",
+    }
+);
+
+/// How a job ended, with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    /// Succeeded or failed.
+    pub status: JobEnd,
+    /// Counts per kind, e.g. `{"extensions": {"created": 3}}`.
+    pub counts: serde_json::Value,
+    /// Graph requests made.
+    pub requests: u64,
+    /// Of them, answered 429.
+    pub throttled: u64,
+    /// Warnings.
+    pub warnings: u64,
+    /// Errors.
+    pub errors: u64,
+}
+
+/// A job in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// Its site.
+    pub site: SiteId,
+    /// What started it.
+    pub trigger: JobTrigger,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it is.
+    pub status: JobStatus,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Counts per kind.
+    pub counts: serde_json::Value,
+    /// Graph requests made.
+    pub requests: u64,
+    /// Of them, answered 429.
+    pub throttled: u64,
+    /// Warnings.
+    pub warnings: u64,
+    /// Errors.
+    pub errors: u64,
+}
+
+/// One line of a job's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLogLine {
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// The text.
+    pub line: String,
+}
+
+/// A job with its output log, oldest line first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobWithLog {
+    /// The job.
+    pub job: Job,
+    /// Its output.
+    pub log: Vec<JobLogLine>,
+}
+
+/// Whose number a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NumberOwner {
+    /// A contact.
+    Contact {
+        /// Its phonebook.
+        phonebook: PhonebookKind,
+        /// The scope it was synced in.
+        scope: ScopeKey,
+        /// Its id at the source.
+        source_id: String,
+    },
+    /// An extension.
+    Extension {
+        /// The user.
+        user_id: String,
+        /// The extension number.
+        number: ExtensionNumber,
+    },
+}
+
+/// One match of a lookup by number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberHit {
+    /// Whose number it is.
+    pub owner: NumberOwner,
+    /// The owner's display name.
+    pub display_name: String,
+    /// The number as stored.
+    pub number: PhoneNumber,
+}
+
+/// What re-normalising a site's numbers did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RenormaliseReport {
+    /// Numbers looked at.
+    pub checked: u64,
+    /// Numbers whose E.164 form changed (appeared, changed or went away).
+    pub changed: u64,
+    /// Numbers that remain without an E.164 form.
+    pub invalid: u64,
+}
