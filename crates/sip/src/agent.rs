@@ -31,11 +31,15 @@ pub struct AgentConfig {
     pub subscribe_expires: u32,
     /// Longest wait between retries after failures (they back off from 1 s up to this).
     pub max_retry: Duration,
+    /// Send the document again with every refresh PUBLISH (still with `SIP-If-Match`).
+    /// Kamailio 5.6 with `publ_cache=2` notifies watchers with an empty body after a
+    /// body-less refresh (logging "Empty notify body record"), which reads as "no presence".
+    pub refresh_with_body: bool,
 }
 
 impl AgentConfig {
     /// Defaults: bind any port on the loopback interface, 600 s publications and
-    /// subscriptions, RFC 3261 timers, retries backing off up to 60 s.
+    /// subscriptions, RFC 3261 timers, retries backing off up to 60 s, refreshes with body.
     pub fn new(
         server: SocketAddr,
         domain: impl Into<String>,
@@ -52,6 +56,7 @@ impl AgentConfig {
             publish_expires: 600,
             subscribe_expires: 600,
             max_retry: Duration::from_secs(60),
+            refresh_with_body: true,
         }
     }
 }
@@ -347,7 +352,7 @@ impl Shared {
         with_body: bool,
     ) -> Result<Published, SipError> {
         let mut recovered = false;
-        let mut with_body = with_body || p.etag.is_none();
+        let mut with_body = with_body || p.etag.is_none() || self.config.refresh_with_body;
         for _ in 0..4 {
             let mut headers = vec![
                 ("Event", "presence".to_string()),

@@ -1,0 +1,5 @@
+//! Integration tests of the SIP presence agent against a real Kamailio on 127.0.0.1.
+
+mod kamailio;
+mod presence;
+mod transport;
