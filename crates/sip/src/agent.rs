@@ -660,7 +660,7 @@ async fn subscribe_dialog(
     loop {
         tokio::select! {
             cmd = cmds.recv() => {
-                let reply = match cmd { Some(SubCmd::Stop(reply)) => Some(reply), None => None };
+                let reply = cmd.map(|SubCmd::Stop(reply)| reply);
                 let mut zero = 0;
                 let r = send_subscribe(shared, &mut leg, package, &mut zero, false).await.map(|_| ());
                 if let Some(reply) = reply { let _ = reply.send(r); }

@@ -130,3 +130,90 @@ impl DialogInfo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(dialogs: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" \
+             version=\"4\" state=\"full\" entity=\"sip:bob@127.0.0.1\">{dialogs}</dialog-info>"
+        )
+    }
+
+    #[test]
+    fn kamailio_pua_dialoginfo_document() {
+        // as pua_dialoginfo writes it (notes/kamailio README): capitalised state
+        let xml = doc(
+            "<dialog id=\"padi-1\" call-id=\"c1\" direction=\"recipient\"><state>Trying</state>\
+             <local><identity>sip:bob@127.0.0.1</identity><target uri=\"sip:bob@127.0.0.1\"/></local>\
+             <remote><identity>sip:alice@127.0.0.1</identity></remote></dialog>",
+        );
+        let info = DialogInfo::parse(&xml).expect("parse");
+        assert_eq!(info.version, Some(4));
+        assert_eq!(info.entity.as_deref(), Some("sip:bob@127.0.0.1"));
+        assert_eq!(
+            info.dialogs,
+            vec![DialogEntry {
+                id: "padi-1".into(),
+                call_id: Some("c1".into()),
+                direction: Some(Direction::Recipient),
+                state: DialogState::Trying
+            }]
+        );
+        assert_eq!(info.pbx_state(), PbxState::Ringing);
+    }
+
+    #[test]
+    fn states_map_to_pbx_states() {
+        let one = |dir: &str, state: &str| {
+            DialogInfo::parse(&doc(&format!(
+                "<dialog id=\"d\" direction=\"{dir}\"><state>{state}</state></dialog>"
+            )))
+            .expect("parse")
+            .pbx_state()
+        };
+        assert_eq!(one("recipient", "early"), PbxState::Ringing);
+        assert_eq!(one("initiator", "early"), PbxState::OnCall);
+        assert_eq!(one("recipient", "confirmed"), PbxState::OnCall);
+        assert_eq!(one("initiator", "terminated"), PbxState::Idle);
+        assert_eq!(
+            DialogInfo::parse(&doc("")).expect("parse").pbx_state(),
+            PbxState::Idle
+        );
+        assert_eq!(
+            DialogInfo::parse("").expect("empty").pbx_state(),
+            PbxState::Idle
+        );
+        // a ringing line plus an answered one: busy wins
+        let both = doc(
+            "<dialog id=\"a\" direction=\"recipient\"><state>early</state></dialog>\
+             <dialog id=\"b\" direction=\"initiator\"><state>confirmed</state></dialog>",
+        );
+        assert_eq!(
+            DialogInfo::parse(&both).expect("parse").pbx_state(),
+            PbxState::OnCall
+        );
+        assert!(matches!(
+            DialogInfo::parse("<dialog-info"),
+            Err(XmlError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn combine_prefers_calls() {
+        assert_eq!(
+            PbxState::combine(PbxState::Away, PbxState::OnCall),
+            PbxState::OnCall
+        );
+        assert_eq!(
+            PbxState::combine(PbxState::Dnd, PbxState::Idle),
+            PbxState::Dnd
+        );
+        assert_eq!(
+            PbxState::combine(PbxState::Unknown, PbxState::Idle),
+            PbxState::Idle
+        );
+    }
+}

@@ -211,3 +211,82 @@ pub fn authorization(
 fn quote_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2617_section_3_5_example() {
+        let creds = Credentials::new("Mufasa", "Circle Of Life");
+        let challenge = Challenge::parse(
+            "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", \
+             nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", \
+             opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+        )
+        .expect("challenge");
+        assert!(challenge.qop_auth);
+        let header = authorization(&creds, &challenge, "GET", "/dir/index.html", 1, "0a4f113b");
+        assert_eq!(
+            header,
+            "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \
+             nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", \
+             response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, \
+             opaque=\"5ccc069c403ebaf9f0171e9517f40e41\", qop=auth, nc=00000001, cnonce=\"0a4f113b\""
+        );
+    }
+
+    #[test]
+    fn without_qop() {
+        let creds = Credentials::new("bridge", "secret-bridge");
+        let challenge =
+            Challenge::parse("Digest realm=\"127.0.0.1\", nonce=\"5f3c9a\"").expect("challenge");
+        assert!(!challenge.qop_auth);
+        let header = authorization(&creds, &challenge, "PUBLISH", "sip:alice@127.0.0.1", 1, "x");
+        assert!(
+            header.contains("response=\"137d15e618f80ac2c7d8f3f338be423b\""),
+            "{header}"
+        );
+        assert!(!header.contains("qop"), "{header}");
+    }
+
+    #[test]
+    fn kamailio_challenge_with_stale() {
+        let c = Challenge::parse(
+            "Digest realm=\"127.0.0.1\", nonce=\"ZW1+Y2V4YW1wbGU=\", qop=\"auth\", stale=true",
+        )
+        .expect("challenge");
+        assert_eq!(
+            (c.realm.as_str(), c.nonce.as_str(), c.qop_auth, c.stale),
+            ("127.0.0.1", "ZW1+Y2V4YW1wbGU=", true, true)
+        );
+    }
+
+    #[test]
+    fn unusable_challenges_are_errors() {
+        assert_eq!(
+            Challenge::parse("Basic realm=\"x\""),
+            Err(DigestError::NotDigest("Basic".into()))
+        );
+        assert_eq!(
+            Challenge::parse("Digest nonce=\"n\""),
+            Err(DigestError::MissingParam("realm"))
+        );
+        assert_eq!(
+            Challenge::parse("Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256"),
+            Err(DigestError::UnsupportedAlgorithm("SHA-256".into()))
+        );
+        assert_eq!(
+            Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\""),
+            Err(DigestError::UnsupportedQop("auth-int".into()))
+        );
+        assert_eq!(Challenge::parse(""), Err(DigestError::NotDigest("".into())));
+    }
+
+    #[test]
+    fn password_is_not_in_debug_output() {
+        let s = format!("{:?}", Credentials::new("bridge", "hunter2"));
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("bridge"), "{s}");
+    }
+}

@@ -290,3 +290,74 @@ impl SubscriptionState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_addr_forms() {
+        let n = NameAddr::parse(
+            "\"Alice \\\"A\\\"\" <sip:alice@127.0.0.1;transport=udp>;tag=x1;expires=60",
+        )
+        .expect("parse");
+        assert_eq!(n.display.as_deref(), Some("Alice \"A\""));
+        assert_eq!(n.uri, "sip:alice@127.0.0.1;transport=udp");
+        assert_eq!((n.tag(), n.params.get("expires")), (Some("x1"), Some("60")));
+        let n = NameAddr::parse("sip:bob@h;tag=9").expect("addr-spec");
+        assert_eq!((n.uri.as_str(), n.tag()), ("sip:bob@h", Some("9")));
+        assert!(NameAddr::parse("<>").is_err());
+        assert!(NameAddr::parse("<sip:a@h").is_err());
+        assert!(NameAddr::parse("").is_err());
+    }
+
+    #[test]
+    fn sip_uri_and_via() {
+        let u = SipUri::parse("sip:watcher@127.0.0.1:40000;transport=udp").expect("uri");
+        assert_eq!(u.user.as_deref(), Some("watcher"));
+        assert_eq!(
+            u.socket_addr(5060),
+            Some("127.0.0.1:40000".parse().expect("addr"))
+        );
+        let u = SipUri::parse("sips:[::1]").expect("v6");
+        assert_eq!(
+            u.socket_addr(5061),
+            Some("[::1]:5061".parse().expect("addr"))
+        );
+        assert!(SipUri::parse("http://x").is_err());
+        assert!(SipUri::parse("sip:h:notaport").is_err());
+        let v =
+            Via::parse("SIP/2.0/udp 127.0.0.1:5090;rport=4000;received=10.0.0.1;branch=z9hG4bKa")
+                .expect("via");
+        assert_eq!(
+            (v.transport.as_str(), v.params.get("rport")),
+            ("UDP", Some("4000"))
+        );
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert!(Via::parse("HTTP/1.1 h").is_err());
+        assert_eq!(
+            split_list("<sip:a,b@h>, \"x, y\" <sip:c@h>"),
+            vec!["<sip:a,b@h>", "\"x, y\" <sip:c@h>"]
+        );
+    }
+
+    #[test]
+    fn subscription_state() {
+        assert_eq!(
+            SubscriptionState::parse("active;expires=600"),
+            Ok(SubscriptionState::Active { expires: Some(600) })
+        );
+        assert_eq!(
+            SubscriptionState::parse("terminated;reason=timeout;retry-after=5"),
+            Ok(SubscriptionState::Terminated {
+                reason: Some("timeout".into()),
+                retry_after: Some(5)
+            })
+        );
+        assert_eq!(
+            SubscriptionState::parse("Pending"),
+            Ok(SubscriptionState::Pending { expires: None })
+        );
+        assert!(SubscriptionState::parse("gone").is_err());
+    }
+}

@@ -599,3 +599,236 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let method = Method::parse(method).ok_or_else(bad)?;
     Ok(StartLine::Request(method, uri.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTIFY: &str = "NOTIFY sip:watcher@127.0.0.1:40000 SIP/2.0\r\n\
+        v: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n\
+        Via: SIP/2.0/TCP 10.0.0.2:5061;branch=z9hG4bKz\r\n\
+        f: <sip:alice@127.0.0.1>;tag=srv\r\n\
+        t: <sip:watcher@127.0.0.1>;tag=abc\r\n\
+        i: call-1@pbx365\r\n\
+        cseq: 7 NOTIFY\r\n\
+        o: presence\r\n\
+        Subscription-State: active;expires=600\r\n\
+        X-Folded: first\r\n  second\r\n\
+        c: application/pidf+xml\r\n\
+        l: 5\r\n\r\nhelloTRAILING";
+
+    #[test]
+    fn parses_compact_forms_multiple_via_and_tags() {
+        let Message::Request(req) = Message::parse(NOTIFY.as_bytes()).expect("parse") else {
+            panic!("not a request")
+        };
+        assert_eq!(req.method, Method::Notify);
+        assert_eq!(req.uri, "sip:watcher@127.0.0.1:40000");
+        assert_eq!(req.call_id(), Some("call-1@pbx365"));
+        assert_eq!(
+            req.cseq(),
+            Some(CSeq {
+                seq: 7,
+                method: Method::Notify
+            })
+        );
+        assert_eq!(req.headers.get("EVENT"), Some("presence"));
+        assert_eq!(
+            req.headers.get("content-type"),
+            Some("application/pidf+xml")
+        );
+        assert_eq!(req.headers.get("X-Folded"), Some("first second"));
+        assert_eq!(req.headers.get_all("via").count(), 2);
+        let via = crate::header::top_via(&req.headers).expect("via");
+        assert_eq!(
+            (
+                via.transport.as_str(),
+                via.host.as_str(),
+                via.port,
+                via.branch()
+            ),
+            ("UDP", "127.0.0.1", Some(5090), Some("z9hG4bK1"))
+        );
+        let to = crate::header::NameAddr::parse(req.headers.get("To").expect("to")).expect("to");
+        assert_eq!(to.tag(), Some("abc"));
+        // Content-Length bounds the body; the rest of the datagram is ignored
+        assert_eq!(req.body, b"hello");
+    }
+
+    #[test]
+    fn serializes_and_reparses() {
+        let Message::Request(req) = Message::parse(NOTIFY.as_bytes()).expect("parse") else {
+            panic!("not a request")
+        };
+        let bytes = req.to_bytes();
+        let text = String::from_utf8(bytes.clone()).expect("utf8");
+        assert!(text.starts_with("NOTIFY sip:watcher@127.0.0.1:40000 SIP/2.0\r\nVia: "));
+        assert!(text.ends_with("Content-Length: 5\r\n\r\nhello"), "{text}");
+        assert_eq!(Message::parse(&bytes), Ok(Message::Request(req)));
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_adds_tag() {
+        let Message::Request(req) = Message::parse(NOTIFY.as_bytes()).expect("parse") else {
+            panic!("not a request")
+        };
+        let resp = Response::to_request(&req, 200, "OK", Some("new"));
+        let text = String::from_utf8(resp.to_bytes()).expect("utf8");
+        assert_eq!(
+            text,
+            "SIP/2.0 200 OK\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n\
+             Via: SIP/2.0/TCP 10.0.0.2:5061;branch=z9hG4bKz\r\n\
+             From: <sip:alice@127.0.0.1>;tag=srv\r\n\
+             To: <sip:watcher@127.0.0.1>;tag=abc\r\n\
+             Call-ID: call-1@pbx365\r\n\
+             CSeq: 7 NOTIFY\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn parses_response() {
+        let raw = "SIP/2.0 412 Conditional request failed\r\nVia: SIP/2.0/UDP 127.0.0.1:4000;branch=z9hG4bKx\r\n\
+                   From: <sip:bridge@h>;tag=1\r\nTo: <sip:alice@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 PUBLISH\r\n\
+                   Content-Length: 0\r\n\r\n";
+        let Message::Response(r) = Message::parse(raw.as_bytes()).expect("parse") else {
+            panic!("not a response")
+        };
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (412, "Conditional request failed")
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors() {
+        let ok_head = "Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n";
+        let cases: Vec<(String, ParseError)> = vec![
+            ("".into(), ParseError::MissingHeaderEnd),
+            (
+                "OPTIONS sip:h SIP/2.0\r\n".into(),
+                ParseError::MissingHeaderEnd,
+            ),
+            (
+                format!("OPTIONS sip:h SIP/3.0\r\n{ok_head}\r\n"),
+                ParseError::BadStartLine("OPTIONS sip:h SIP/3.0".into()),
+            ),
+            (
+                format!("SIP/2.0 99 Low\r\n{ok_head}\r\n"),
+                ParseError::BadStartLine("SIP/2.0 99 Low".into()),
+            ),
+            (
+                format!("OPT(ONS sip:h SIP/2.0\r\n{ok_head}\r\n"),
+                ParseError::BadStartLine("OPT(ONS sip:h SIP/2.0".into()),
+            ),
+            (
+                format!("OPTIONS sip:h SIP/2.0\r\n{ok_head}NoColon\r\n\r\n"),
+                ParseError::BadHeaderLine("NoColon".into()),
+            ),
+            (
+                format!("OPTIONS sip:h SIP/2.0\r\n {ok_head}\r\n"),
+                ParseError::BadHeaderLine(" Via: SIP/2.0/UDP h;branch=z9hG4bKx".into()),
+            ),
+            (
+                "OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n".into(),
+                ParseError::MissingHeader("From"),
+            ),
+            (
+                format!(
+                    "OPTIONS sip:h SIP/2.0\r\n{}\r\n",
+                    ok_head.replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")
+                ),
+                ParseError::BadHeaderValue {
+                    name: "CSeq",
+                    value: "x OPTIONS".into(),
+                },
+            ),
+            (
+                format!("OPTIONS sip:h SIP/2.0\r\n{ok_head}Content-Length: -1\r\n\r\n"),
+                ParseError::BadHeaderValue {
+                    name: "Content-Length",
+                    value: "-1".into(),
+                },
+            ),
+            (
+                format!("OPTIONS sip:h SIP/2.0\r\n{ok_head}Content-Length: 10\r\n\r\nabc"),
+                ParseError::BodyLength {
+                    declared: 10,
+                    actual: 3,
+                },
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                Message::parse(input.as_bytes()),
+                Err(expected),
+                "input: {input:?}"
+            );
+        }
+        let huge = vec![b'a'; MAX_MESSAGE_BYTES + 1];
+        assert_eq!(
+            Message::parse(&huge),
+            Err(ParseError::TooLarge {
+                len: MAX_MESSAGE_BYTES + 1,
+                max: MAX_MESSAGE_BYTES
+            })
+        );
+        let many = format!(
+            "OPTIONS sip:h SIP/2.0\r\n{ok_head}{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS)
+        );
+        assert_eq!(
+            Message::parse(many.as_bytes()),
+            Err(ParseError::TooManyHeaders)
+        );
+        let bad_utf8 = b"OPTIONS sip:h SIP/2.0\r\nX: \xff\r\n\r\n".to_vec();
+        assert_eq!(Message::parse(&bad_utf8), Err(ParseError::NotUtf8));
+    }
+
+    #[test]
+    fn no_panic_on_any_prefix_or_byte_flip() {
+        // poor man's fuzzing: every truncation and many single-byte corruptions
+        let input = NOTIFY.as_bytes();
+        for end in 0..input.len() {
+            let _ = Message::parse(&input[..end]);
+            let _ = Message::parse_stream(&input[..end]);
+        }
+        for i in 0..input.len() {
+            for b in [0u8, b'\r', b'\n', b':', b';', b'<', b'"', 0xff] {
+                let mut v = input.to_vec();
+                v[i] = b;
+                if let Ok(m) = Message::parse(&v) {
+                    let _ = crate::header::top_via(m.headers());
+                    for (_, value) in m.headers().iter() {
+                        let _ = crate::header::NameAddr::parse(value);
+                        let _ = crate::header::SipUri::parse(value);
+                        let _ = crate::header::SubscriptionState::parse(value);
+                        let _ = crate::digest::Challenge::parse(value);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stream_framing() {
+        let one = "OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\n\
+                   To: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 2\r\n\r\nab";
+        let two = format!("\r\n\r\n{one}{one}");
+        let (m, used) = Message::parse_stream(two.as_bytes())
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(used, 4 + one.len());
+        assert!(matches!(m, Message::Request(ref r) if r.body == b"ab"));
+        assert_eq!(
+            Message::parse_stream(&one.as_bytes()[..one.len() - 1]),
+            Ok(None)
+        );
+        let no_len = one.replace("Content-Length: 2\r\n", "");
+        assert_eq!(
+            Message::parse_stream(no_len.as_bytes()),
+            Err(ParseError::MissingHeader("Content-Length"))
+        );
+    }
+}

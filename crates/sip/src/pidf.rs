@@ -204,3 +204,68 @@ pub(crate) fn escape(s: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_state() {
+        for state in [
+            PbxState::Idle,
+            PbxState::Ringing,
+            PbxState::OnCall,
+            PbxState::Dnd,
+            PbxState::Away,
+            PbxState::Offline,
+        ] {
+            let xml = Presence::for_state(state).to_pidf("sip:alice@127.0.0.1");
+            let parsed = Presence::parse(&xml).expect("own document parses");
+            assert_eq!(parsed.pbx_state(), state, "{xml}");
+        }
+    }
+
+    #[test]
+    fn reads_the_notes_example_and_kamailio_documents() {
+        // the document of notes/pbx.md §3.1, as published in the Kamailio test
+        let doc = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+          xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:alice@127.0.0.1">
+  <tuple id="t1"><status><basic>open</basic></status><contact>sip:alice@127.0.0.1</contact><note>On the phone</note></tuple>
+  <dm:person id="p1"><rpid:activities><rpid:on-the-phone/></rpid:activities></dm:person>
+</presence>"#;
+        let p = Presence::parse(doc).expect("parse");
+        assert_eq!(p.basic, Some(Basic::Open));
+        assert_eq!(p.activities, vec![Activity::OnThePhone]);
+        assert_eq!(p.note.as_deref(), Some("On the phone"));
+        assert_eq!(p.pbx_state(), PbxState::OnCall);
+        // Kamailio's synthesized document after unpublish
+        let closed = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:alice@127.0.0.1"><tuple id="x"><status><basic>closed</basic></status></tuple></presence>"#;
+        assert_eq!(
+            Presence::parse(closed).expect("parse").pbx_state(),
+            PbxState::Offline
+        );
+        assert_eq!(
+            Presence::parse("").expect("empty").pbx_state(),
+            PbxState::Unknown
+        );
+    }
+
+    #[test]
+    fn escapes_and_rejects() {
+        let mut p = Presence::for_state(PbxState::Away);
+        p.note = Some("<lunch> & \"back\"".into());
+        let xml = p.to_pidf("sip:a&b@h");
+        assert_eq!(Presence::parse(&xml).expect("parse").note, p.note);
+        assert!(matches!(
+            Presence::parse("<presence>"),
+            Err(XmlError::Malformed(_))
+        ));
+        assert_eq!(
+            Presence::parse("<dialog-info/>"),
+            Err(XmlError::WrongRoot {
+                expected: "presence",
+                found: "dialog-info".into()
+            })
+        );
+    }
+}
