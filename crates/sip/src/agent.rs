@@ -253,7 +253,9 @@ impl PresenceAgent {
     }
 
     /// Subscribes to `package` for `extension` and keeps the subscription alive; states
-    /// arrive as [`AgentEvent::State`]. Returns once the first SUBSCRIBE is answered.
+    /// arrive as [`AgentEvent::State`]. Returns the first SUBSCRIBE's outcome (the granted
+    /// expiry); after a transient failure the agent keeps trying in the background, after a
+    /// permanent one (403, 404, 489, rejected credentials) it stops.
     pub async fn subscribe(&self, extension: &str, package: EventPackage) -> Result<u32, SipError> {
         let key = (extension.to_string(), package);
         if lock(&self.subscriptions)
@@ -476,8 +478,8 @@ async fn run_publication(
                     }
                     return;
                 }
-                // the publication may be gone (server restarted): the retry sends the body
-                p.etag = None;
+                // keep the etag: if the server lost the publication the retry meets 412
+                // and publishes afresh; if not, no duplicate publication is created
                 next =
                     Some(tokio::time::Instant::now() + backoff(failures, shared.config.max_retry));
                 failures += 1;

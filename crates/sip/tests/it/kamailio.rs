@@ -211,6 +211,17 @@ impl Kamailio {
         self.spawn();
     }
 
+    /// Restarts Kamailio with its subscriptions wiped from the database, as after a crash
+    /// before they were saved: watchers' in-dialog refreshes then fail.
+    pub fn restart_losing_subscriptions(&mut self) {
+        self.stop();
+        sqlite(
+            &self.dir.join("kamailio.sqlite"),
+            "DELETE FROM active_watchers; DELETE FROM watchers;",
+        );
+        self.spawn();
+    }
+
     fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;

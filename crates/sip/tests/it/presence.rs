@@ -314,7 +314,7 @@ async fn dialog_state_is_watched() {
 #[tokio::test]
 async fn agent_recovers_after_server_restart() {
     let mut k = Kamailio::start();
-    let (bridge, _bevents) = agent(&k, "bridge").await;
+    let (bridge, mut bevents) = agent(&k, "bridge").await;
     let mut cfg = config(&k, "watcher", &password("watcher"));
     cfg.subscribe_expires = 4;
     let (watcher, mut events) = PresenceAgent::start(cfg).await.expect("start");
@@ -331,20 +331,33 @@ async fn agent_recovers_after_server_restart() {
         PbxState::OnCall
     );
 
-    k.restart();
+    k.restart_losing_subscriptions();
     // publications live in Kamailio's memory: the refresh gets 412 and republishes
     let again = bridge
         .refresh("alice")
         .await
         .expect("republish after restart");
     assert_ne!(again.etag, first.etag);
-    // the watcher's next refresh finds the server again (same or new dialog) and the
-    // republished state comes through
-    let state = wait_for(&mut events, 15, |e| match e {
-        AgentEvent::State { state, .. } if *state == PbxState::OnCall => Some(*state),
+    let recovered = wait_for(&mut bevents, 2, |e| match e {
+        AgentEvent::Published {
+            etag, recovered, ..
+        } if *etag == again.etag => Some(*recovered),
         _ => None,
     })
     .await;
+    assert!(recovered, "the refresh should have met 412");
+    // the watcher's refresh (3 s after subscribing) meets a server that forgot the dialog;
+    // the agent subscribes anew and gets the current state
+    let (reason, retrying) = wait_for(&mut events, 8, |e| match e {
+        AgentEvent::SubscriptionLost {
+            reason, retrying, ..
+        } => Some((reason.clone(), *retrying)),
+        _ => None,
+    })
+    .await;
+    assert!(retrying);
+    assert!(reason.contains("481"), "{reason}");
+    let state = wait_for(&mut events, 5, state_of("alice", EventPackage::Presence)).await;
     assert_eq!(state, PbxState::OnCall);
 }
 
