@@ -17,7 +17,7 @@ use crate::header::{NameAddr, SubscriptionState};
 use crate::message::{CSeq, Method, Response};
 use crate::pidf::Presence;
 use crate::state::{EventPackage, PbxState};
-use crate::transport::{lock, Incoming, Timers};
+use crate::transport::{lock, Incoming, Timers, TransportKind};
 use crate::ua::{CallLeg, SipError, UaConfig, UserAgent};
 
 /// Settings of a [`PresenceAgent`].
@@ -38,7 +38,7 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Defaults: bind any port on the loopback interface, 600 s publications and
+    /// Defaults: UDP, bind any port on the loopback interface, 600 s publications and
     /// subscriptions, RFC 3261 timers, retries backing off up to 60 s, refreshes with body.
     pub fn new(
         server: SocketAddr,
@@ -52,6 +52,7 @@ impl AgentConfig {
                 credentials,
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 timers: Timers::default(),
+                transport: TransportKind::Udp,
             },
             publish_expires: 600,
             subscribe_expires: 600,

@@ -7,12 +7,13 @@
 //! call/media framework needing Rust 1.91; `ezk-sip-*` 0.9 and `rsipstack` 0.7 centre on
 //! INVITE sessions and registration, with no PUBLISH/ETag handling. The agent needs only
 //! PUBLISH, SUBSCRIBE and NOTIFY with digest auth, so this crate implements exactly that:
-//! a small parser, MD5 digest, the non-INVITE client transaction over UDP, and the agent.
+//! a small parser, MD5 digest, the non-INVITE client transaction over UDP and TCP, and the
+//! agent. TLS is not done yet.
 //!
 //! Layers, bottom up:
 //! - [`message`] and [`header`]: the message model, parser and serializer;
 //! - [`digest`]: answering 401/407 challenges;
-//! - [`transport`]: UDP and the non-INVITE client transaction (Timers E and F);
+//! - [`transport`]: UDP and TCP, and the non-INVITE client transaction (Timers E and F);
 //! - [`ua`]: requests as one account, with authentication;
 //! - [`pidf`], [`dialog_info`], [`state`]: the documents and what they mean for the PBX;
 //! - [`agent`]: the long-running [`PresenceAgent`].

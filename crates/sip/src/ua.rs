@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::digest::{authorization, Challenge, Credentials, DigestError};
 use crate::message::{Method, Request, Response};
-use crate::transport::{Incoming, Timers, TransportError, UdpTransport};
+use crate::transport::{Incoming, Timers, Transport, TransportError, TransportKind};
 
 /// Errors of SIP requests.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,8 @@ pub struct UaConfig {
     pub bind: SocketAddr,
     /// Transaction timers.
     pub timers: Timers,
+    /// UDP or TCP.
+    pub transport: TransportKind,
 }
 
 /// The request series of one dialog or publication: identifiers and the next CSeq.
@@ -133,7 +135,7 @@ struct CachedAuth {
 
 /// One SIP account on one socket.
 pub struct UserAgent {
-    transport: UdpTransport,
+    transport: Transport,
     config: UaConfig,
     auth: Mutex<Option<CachedAuth>>,
 }
@@ -151,12 +153,13 @@ impl std::fmt::Debug for UserAgent {
 impl UserAgent {
     /// Opens the socket; incoming requests arrive on the receiver.
     pub async fn new(config: UaConfig) -> Result<(UserAgent, mpsc::Receiver<Incoming>), SipError> {
-        let (transport, rx) = UdpTransport::bind(config.bind, config.server, config.timers)
-            .await
-            .map_err(|source| SipError::Bind {
-                addr: config.bind,
-                source,
-            })?;
+        let (transport, rx) =
+            Transport::open(config.transport, config.bind, config.server, config.timers)
+                .await
+                .map_err(|source| SipError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
         Ok((
             UserAgent {
                 transport,
@@ -187,13 +190,23 @@ impl UserAgent {
         body: Option<(&str, &[u8])>,
     ) -> Result<Response, SipError> {
         let mut fresh = false;
+        let mut reconnected = false;
         loop {
             leg.cseq += 1;
+            self.transport.ready().await?;
             let mut req = self.build(leg, &method, headers, body);
             if let Some((name, value)) = self.auth_header(&method, &leg.uri) {
                 req.headers.push(name, value);
             }
-            let resp = self.transport.transact(&req).await?;
+            let resp = match self.transport.transact(&req).await {
+                // the connection died under the request (server restarted): once more
+                // on a new connection, with Via and Contact of that connection
+                Err(TransportError::Closed { .. }) if !reconnected => {
+                    reconnected = true;
+                    continue;
+                }
+                other => other?,
+            };
             if resp.status != 401 && resp.status != 407 {
                 return Ok(resp);
             }
@@ -250,9 +263,14 @@ impl UserAgent {
         let user = &self.config.credentials.username;
         let mut req = Request::new(method.clone(), leg.uri.clone());
         let h = &mut req.headers;
+        let kind = self.transport.kind();
         h.push(
             "Via",
-            format!("SIP/2.0/UDP {local};rport;branch=z9hG4bK{}", random_hex()),
+            format!(
+                "SIP/2.0/{} {local};rport;branch=z9hG4bK{}",
+                kind.via_token(),
+                random_hex()
+            ),
         );
         h.push("Max-Forwards", "70");
         for r in &leg.route {
@@ -265,7 +283,11 @@ impl UserAgent {
         h.push("To", leg.to.clone());
         h.push("Call-ID", leg.call_id.clone());
         h.push("CSeq", format!("{} {method}", leg.cseq));
-        h.push("Contact", format!("<sip:{user}@{local}>"));
+        let contact = match kind {
+            TransportKind::Udp => format!("<sip:{user}@{local}>"),
+            TransportKind::Tcp => format!("<sip:{user}@{local};transport=tcp>"),
+        };
+        h.push("Contact", contact);
         h.push("User-Agent", "pbx365");
         for (n, v) in headers {
             h.push(n, v.clone());

@@ -2,4 +2,5 @@
 
 mod kamailio;
 mod presence;
+mod tcp;
 mod transport;

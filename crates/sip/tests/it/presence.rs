@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::kamailio::{password, Kamailio, DOMAIN};
 
-fn config(k: &Kamailio, user: &str, pass: &str) -> AgentConfig {
+pub fn config(k: &Kamailio, user: &str, pass: &str) -> AgentConfig {
     AgentConfig::new(k.addr(), DOMAIN, Credentials::new(user, pass))
 }
 
@@ -24,7 +24,7 @@ async fn agent(k: &Kamailio, user: &str) -> (PresenceAgent, UnboundedReceiver<Ag
 }
 
 /// Waits (bounded) for the first event `pick` accepts; panics listing what came instead.
-async fn wait_for<T>(
+pub async fn wait_for<T>(
     rx: &mut UnboundedReceiver<AgentEvent>,
     secs: u64,
     mut pick: impl FnMut(&AgentEvent) -> Option<T>,
@@ -45,7 +45,7 @@ async fn wait_for<T>(
     }
 }
 
-fn state_of(ext: &str, pkg: EventPackage) -> impl FnMut(&AgentEvent) -> Option<PbxState> + '_ {
+pub fn state_of(ext: &str, pkg: EventPackage) -> impl FnMut(&AgentEvent) -> Option<PbxState> + '_ {
     move |e| match e {
         AgentEvent::State {
             extension,

@@ -1,78 +1,16 @@
-//! The UDP transport and the client non-INVITE transaction (RFC 3261 §17.1.2): requests are
-//! retransmitted on Timer E (T1 doubling up to T2) until a final response, and given up on
-//! Timer F (64·T1). Incoming requests go out through a channel for the layer above.
+//! UDP: the client non-INVITE transaction retransmits on Timer E (T1 doubling up to T2)
+//! until a final response and gives up on Timer F (RFC 3261 §17.1.2).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::{dispatch, lock, Incoming, Pending, PendingGuard, Timers, TransportError};
 use crate::header::top_via;
 use crate::message::{Message, Request, Response, MAX_MESSAGE_BYTES};
-
-/// Transaction timers; RFC 3261 defaults are T1 = 500 ms, T2 = 4 s, Timer F = 64·T1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timers {
-    /// Round-trip estimate: first retransmission interval.
-    pub t1: Duration,
-    /// Longest retransmission interval.
-    pub t2: Duration,
-    /// Give up on a transaction with no final response after this long.
-    pub timer_f: Duration,
-}
-
-impl Default for Timers {
-    fn default() -> Timers {
-        Timers {
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            timer_f: Duration::from_secs(32),
-        }
-    }
-}
-
-/// Why a request got no response.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    /// The socket refused to send.
-    #[error("could not send a SIP {method} to {to}: {source}")]
-    Send {
-        /// Method of the request.
-        method: String,
-        /// Destination.
-        to: SocketAddr,
-        /// The socket error.
-        source: std::io::Error,
-    },
-    /// No final response before Timer F fired: the server is down or unreachable.
-    #[error("no response to SIP {method} from {to} within {after:?}; is the SIP server running?")]
-    Timeout {
-        /// Method of the request.
-        method: String,
-        /// Destination.
-        to: SocketAddr,
-        /// Timer F.
-        after: Duration,
-    },
-    /// The request carries no Via branch to match responses with (a bug in the caller).
-    #[error("SIP request has no Via branch parameter")]
-    NoBranch,
-}
-
-/// A request received from the network, with the address it came from.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    /// The request.
-    pub request: Request,
-    /// Where to send responses (the datagram's source).
-    pub source: SocketAddr,
-}
-
-type Pending = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>>;
 
 /// A UDP socket talking to one SIP server, matching responses to client transactions.
 #[derive(Debug)]
@@ -192,21 +130,6 @@ impl UdpTransport {
     }
 }
 
-struct PendingGuard<'a> {
-    pending: &'a Pending,
-    branch: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.pending).remove(&self.branch);
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 async fn receive_loop(socket: Arc<UdpSocket>, pending: Pending, requests: mpsc::Sender<Incoming>) {
     let mut buf = vec![0u8; MAX_MESSAGE_BYTES + 1];
     loop {
@@ -219,23 +142,7 @@ async fn receive_loop(socket: Arc<UdpSocket>, pending: Pending, requests: mpsc::
             }
         };
         match Message::parse(&buf[..n]) {
-            Ok(Message::Response(resp)) => {
-                let branch = top_via(&resp.headers).and_then(|v| v.branch().map(str::to_string));
-                let tx = branch.and_then(|b| lock(&pending).get(&b).cloned());
-                match tx {
-                    Some(tx) => {
-                        let _ = tx.send(resp);
-                    }
-                    None => {
-                        tracing::debug!(status = resp.status, "SIP response matches no transaction")
-                    }
-                }
-            }
-            Ok(Message::Request(request)) => {
-                if requests.try_send(Incoming { request, source }).is_err() {
-                    tracing::warn!("SIP request dropped: the agent is not keeping up");
-                }
-            }
+            Ok(msg) => dispatch(msg, source, &pending, &requests),
             Err(e) => tracing::debug!(%source, error = %e, "malformed SIP datagram dropped"),
         }
     }
