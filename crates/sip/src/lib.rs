@@ -18,6 +18,8 @@
 //! - [`pidf`], [`dialog_info`], [`state`]: the documents and what they mean for the PBX;
 //! - [`agent`]: the long-running [`PresenceAgent`].
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod dialog_info;
 pub mod digest;

@@ -2,5 +2,6 @@
 
 mod kamailio;
 mod presence;
+mod scripted;
 mod tcp;
 mod transport;

@@ -384,3 +384,35 @@ async fn kamailio_notifies_empty_body_after_bare_refresh() {
     let state = wait_for(&mut events, 5, state_of("alice", EventPackage::Presence)).await;
     assert_eq!(state, PbxState::Unknown);
 }
+
+#[tokio::test]
+async fn publications_are_refreshed_before_expiry() {
+    let k = Kamailio::start();
+    let mut cfg = config(&k, "bridge", &password("bridge"));
+    cfg.publish_expires = 4;
+    let (bridge, mut events) = PresenceAgent::start(cfg).await.expect("start");
+    let started = tokio::time::Instant::now();
+    let first = bridge
+        .publish("bob", Presence::for_state(PbxState::Idle))
+        .await
+        .expect("publish");
+    assert_eq!(first.expires, 4);
+    let mut etags = vec![first.etag];
+    for _ in 0..2 {
+        let (etag, expires) = wait_for(&mut events, 6, |e| match e {
+            AgentEvent::Published { etag, expires, .. } if !etags.contains(etag) => {
+                Some((etag.clone(), *expires))
+            }
+            AgentEvent::PublishFailed { error, .. } => panic!("refresh failed: {error}"),
+            _ => None,
+        })
+        .await;
+        assert_eq!(expires, 4);
+        etags.push(etag);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(6),
+        "two refreshes 3 s apart, got {elapsed:?}"
+    );
+}
