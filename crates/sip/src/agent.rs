@@ -18,7 +18,7 @@ use crate::message::{CSeq, Method, Response};
 use crate::pidf::Presence;
 use crate::state::{EventPackage, PbxState};
 use crate::transport::{lock, Incoming, Timers, TransportKind};
-use crate::ua::{CallLeg, SipError, UaConfig, UserAgent};
+use crate::ua::{valid_extension, CallLeg, SipError, UaConfig, UserAgent};
 
 /// Settings of a [`PresenceAgent`].
 #[derive(Debug, Clone)]
@@ -207,6 +207,7 @@ impl PresenceAgent {
         extension: &str,
         presence: Presence,
     ) -> Result<Published, SipError> {
+        check(extension)?;
         let (tx, rx) = oneshot::channel();
         self.pub_handle(extension)
             .send(PubCmd::Update(presence, tx))
@@ -218,11 +219,11 @@ impl PresenceAgent {
     /// presence server); recovers with a fresh PUBLISH if the server lost it.
     pub async fn refresh(&self, extension: &str) -> Result<Published, SipError> {
         let handle = lock(&self.publications).get(extension).cloned();
-        let handle = handle.ok_or(SipError::Stopped)?;
+        let handle = handle.ok_or_else(|| SipError::NotPublished(extension.to_string()))?;
         let (tx, rx) = oneshot::channel();
         handle
             .send(PubCmd::Refresh(tx))
-            .map_err(|_| SipError::Stopped)?;
+            .map_err(|_| SipError::NotPublished(extension.to_string()))?;
         rx.await.map_err(|_| SipError::Stopped)?
     }
 
@@ -231,10 +232,11 @@ impl PresenceAgent {
         let handle = lock(&self.publications).remove(extension);
         let Some(handle) = handle else { return Ok(()) };
         let (tx, rx) = oneshot::channel();
-        handle
-            .send(PubCmd::Remove(tx))
-            .map_err(|_| SipError::Stopped)?;
-        rx.await.map_err(|_| SipError::Stopped)?
+        // a task that already ended (permanent failure) has nothing published
+        if handle.send(PubCmd::Remove(tx)).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
     }
 
     fn pub_handle(&self, extension: &str) -> mpsc::UnboundedSender<PubCmd> {
@@ -257,7 +259,9 @@ impl PresenceAgent {
     /// arrive as [`AgentEvent::State`]. Returns the first SUBSCRIBE's outcome (the granted
     /// expiry); after a transient failure the agent keeps trying in the background, after a
     /// permanent one (403, 404, 489, rejected credentials) it stops.
+    /// Subscribing again while the subscription runs returns the configured expiry at once.
     pub async fn subscribe(&self, extension: &str, package: EventPackage) -> Result<u32, SipError> {
+        check(extension)?;
         let key = (extension.to_string(), package);
         if lock(&self.subscriptions)
             .get(&key)
@@ -288,10 +292,40 @@ impl PresenceAgent {
         let handle = lock(&self.subscriptions).remove(&(extension.to_string(), package));
         let Some(handle) = handle else { return Ok(()) };
         let (tx, rx) = oneshot::channel();
-        handle
-            .send(SubCmd::Stop(tx))
-            .map_err(|_| SipError::Stopped)?;
-        rx.await.map_err(|_| SipError::Stopped)?
+        if handle.send(SubCmd::Stop(tx)).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Withdraws every publication and ends every subscription, for a clean stop (the
+    /// server would otherwise keep them until they expire). Returns the first error.
+    pub async fn shutdown(&self) -> Result<(), SipError> {
+        let extensions: Vec<String> = lock(&self.publications).keys().cloned().collect();
+        let subscriptions: Vec<(String, EventPackage)> =
+            lock(&self.subscriptions).keys().cloned().collect();
+        let mut result = Ok(());
+        for ext in extensions {
+            let r = self.unpublish(&ext).await;
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        for (ext, package) in subscriptions {
+            let r = self.unsubscribe(&ext, package).await;
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+fn check(extension: &str) -> Result<(), SipError> {
+    if valid_extension(extension) {
+        Ok(())
+    } else {
+        Err(SipError::InvalidExtension(extension.to_string()))
     }
 }
 
@@ -777,4 +811,23 @@ async fn send_subscribe(
         method: "SUBSCRIBE".into(),
         what: "an acceptable answer after 423",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_margins() {
+        assert_eq!(refresh_delay(600), Duration::from_secs(570));
+        assert_eq!(refresh_delay(60), Duration::from_secs(45));
+        assert_eq!(refresh_delay(4), Duration::from_secs(3));
+        assert_eq!(refresh_delay(0), Duration::from_secs(1));
+        assert_eq!(backoff(0, Duration::from_secs(60)), Duration::from_secs(1));
+        assert_eq!(backoff(3, Duration::from_secs(60)), Duration::from_secs(8));
+        assert_eq!(
+            backoff(30, Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+    }
 }

@@ -60,6 +60,12 @@ pub enum SipError {
     /// The agent has shut down.
     #[error("the SIP presence agent has stopped")]
     Stopped,
+    /// The extension cannot be the user part of a SIP URI as given.
+    #[error("extension {0:?} is not usable in a SIP URI (allowed: letters, digits, - _ . + *)")]
+    InvalidExtension(String),
+    /// `refresh` was asked for an extension the agent does not publish.
+    #[error("the agent publishes nothing for extension {0:?}")]
+    NotPublished(String),
 }
 
 impl SipError {
@@ -122,6 +128,16 @@ impl CallLeg {
     }
 }
 
+/// Whether `ext` can go into a SIP URI and header unescaped: letters, digits, `- _ . + *`.
+/// Anything else (spaces, CR/LF, `@`, `;`, `<`) could change the message's meaning.
+pub fn valid_extension(ext: &str) -> bool {
+    !ext.is_empty()
+        && ext.len() <= 64
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.+*".contains(&b))
+}
+
 /// A random token for Call-IDs, tags, branches and client nonces.
 pub fn random_hex() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -170,7 +186,7 @@ impl UserAgent {
         ))
     }
 
-    /// `sip:user@domain`.
+    /// `sip:user@domain` (the user is not checked; see [`valid_extension`]).
     pub fn aor(&self, user: &str) -> String {
         format!("sip:{user}@{}", self.config.domain)
     }
@@ -191,7 +207,8 @@ impl UserAgent {
     ) -> Result<Response, SipError> {
         let mut fresh = false;
         let mut reconnected = false;
-        loop {
+        // bounded: a server answering stale=true forever must not keep us looping
+        for _ in 0..4 {
             leg.cseq += 1;
             self.transport.ready().await?;
             let mut req = self.build(leg, &method, headers, body);
@@ -230,6 +247,11 @@ impl UserAgent {
                 nc: 0,
             });
         }
+        Err(SipError::AuthRejected {
+            user: self.config.credentials.username.clone(),
+            method: method.to_string(),
+            status: 407,
+        })
     }
 
     fn auth_header(&self, method: &Method, uri: &str) -> Option<(&'static str, String)> {
@@ -303,6 +325,29 @@ impl UserAgent {
     pub async fn respond(&self, resp: &Response, to: SocketAddr) {
         if let Err(e) = self.transport.respond(resp, to).await {
             tracing::debug!(error = %e, %to, "could not send SIP response");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_that_could_inject_are_refused() {
+        for ok in ["alice", "1001", "+4930123", "ext_7.b*"] {
+            assert!(valid_extension(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "al ice",
+            "a\r\nVia: x",
+            "a@b",
+            "a;b",
+            "<a>",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_extension(bad), "{bad:?}");
         }
     }
 }

@@ -115,6 +115,18 @@ async fn bridge_publish_reaches_watcher_and_refreshes() {
     bridge.unpublish("alice").await.expect("unpublish");
     let state = wait_for(&mut events, 5, state_of("alice", EventPackage::Presence)).await;
     assert_eq!(state, PbxState::Offline);
+
+    let err = bridge
+        .publish("al\r\nice", Presence::for_state(PbxState::Idle))
+        .await
+        .expect_err("header injection");
+    assert!(matches!(err, SipError::InvalidExtension(_)), "{err:?}");
+    // shutdown ends the subscription: nothing more arrives, and it does not fail
+    watcher.shutdown().await.expect("unsubscribe");
+    assert!(matches!(
+        bridge.refresh("alice").await,
+        Err(SipError::NotPublished(_))
+    ));
 }
 
 #[tokio::test]
