@@ -17,7 +17,7 @@ pub fn config(k: &Kamailio, user: &str, pass: &str) -> AgentConfig {
     AgentConfig::new(k.addr(), DOMAIN, Credentials::new(user, pass))
 }
 
-async fn agent(k: &Kamailio, user: &str) -> (PresenceAgent, UnboundedReceiver<AgentEvent>) {
+pub async fn agent(k: &Kamailio, user: &str) -> (PresenceAgent, UnboundedReceiver<AgentEvent>) {
     PresenceAgent::start(config(k, user, &password(user)))
         .await
         .expect("start agent")
