@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{backoff, min_expires, permanent, refresh_delay, rejected, AgentEvent, Shared};
 use crate::dialog_info::DialogInfo;
 use crate::header::{NameAddr, SubscriptionState};
-use crate::message::{CSeq, Method};
+use crate::message::{CSeq, Method, Request};
 use crate::pidf::Presence;
 use crate::state::EventPackage;
 use crate::transport::lock;
@@ -145,59 +145,112 @@ async fn subscribe_dialog(
         tokio::select! {
             cmd = cmds.recv() => {
                 let reply = cmd.map(|SubCmd::Stop(reply)| reply);
-                let mut zero = 0;
-                let r = send_subscribe(shared, &mut leg, package, &mut zero, false).await.map(|_| ());
-                if let Some(reply) = reply { let _ = reply.send(r); }
+                let r = send_subscribe(shared, &mut leg, package, &mut 0, false).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(r.map(|_| ()));
+                }
                 return SubEnd::Done;
             }
             _ = tokio::time::sleep_until(refresh_at) => {
                 match send_subscribe(shared, &mut leg, package, &mut expires, false).await {
                     Ok(granted) => {
-                        shared.emit(AgentEvent::Subscribed { extension: extension.to_string(), package, expires: granted });
+                        shared.emit(AgentEvent::Subscribed {
+                            extension: extension.to_string(),
+                            package,
+                            expires: granted,
+                        });
                         refresh_at = tokio::time::Instant::now() + refresh_delay(granted);
                     }
-                    // 481 (server forgot the dialog, e.g. restarted), time-out, …: new dialog
                     Err(e) if permanent(&e) => return SubEnd::Stop(e.to_string()),
+                    // 481 (the server forgot the dialog, e.g. restarted), time-out…: new dialog
                     Err(e) => return SubEnd::Retry(Duration::ZERO, format!("refresh failed: {e}")),
                 }
             }
             notify = notifies.recv() => {
-                let Some(notify) = notify else { return SubEnd::Retry(Duration::ZERO, "NOTIFY route closed".into()) };
-                // retransmissions and reordered NOTIFYs carry an old CSeq
+                let Some(notify) = notify else {
+                    return SubEnd::Retry(Duration::ZERO, "NOTIFY route closed".into());
+                };
+                // retransmitted and reordered NOTIFYs carry an old CSeq
                 let cseq = notify.cseq().map(|c: CSeq| c.seq);
-                if let (Some(c), Some(last)) = (cseq, last_cseq) {
-                    if c <= last { continue; }
+                if matches!((cseq, last_cseq), (Some(c), Some(last)) if c <= last) {
+                    continue;
                 }
                 last_cseq = cseq.or(last_cseq);
-                if let Some(contact) = notify.headers.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-                    leg.uri = contact.uri;
-                }
-                let body = notify.body_text();
-                let state = match package {
-                    EventPackage::Presence => Presence::parse(&body).map(|p| p.pbx_state()),
-                    EventPackage::Dialog => DialogInfo::parse(&body).map(|d| d.pbx_state()),
-                };
-                match state {
-                    Ok(state) => shared.emit(AgentEvent::State { extension: extension.to_string(), package, state }),
-                    Err(e) => tracing::warn!(extension, error = %e, "unreadable NOTIFY body ignored"),
-                }
-                match notify.headers.get("Subscription-State").map(SubscriptionState::parse) {
-                    Some(Ok(SubscriptionState::Terminated { reason, retry_after })) => {
-                        let why = format!("terminated by the server ({})", reason.as_deref().unwrap_or("no reason"));
-                        return match reason.as_deref() {
-                            Some("rejected" | "noresource" | "invariant") => SubEnd::Stop(why),
-                            _ => SubEnd::Retry(Duration::from_secs(u64::from(retry_after.unwrap_or(0))), why),
-                        };
-                    }
-                    Some(Ok(SubscriptionState::Active { expires: Some(e) } | SubscriptionState::Pending { expires: Some(e) })) => {
+                match on_notify(shared, extension, package, &notify, &mut leg) {
+                    NotifyOutcome::End(end) => return end,
+                    NotifyOutcome::Expires(Some(e)) => {
                         // the notifier may shorten the subscription
                         let at = tokio::time::Instant::now() + refresh_delay(e);
-                        if at < refresh_at { refresh_at = at; }
+                        refresh_at = refresh_at.min(at);
                     }
-                    _ => {}
+                    NotifyOutcome::Expires(None) => {}
                 }
             }
         }
+    }
+}
+
+enum NotifyOutcome {
+    /// The subscription goes on; the notifier stated this many seconds left.
+    Expires(Option<u32>),
+    /// The notifier ended it.
+    End(SubEnd),
+}
+
+/// Reports the state a NOTIFY carries and reads its `Subscription-State`.
+fn on_notify(
+    shared: &Shared,
+    extension: &str,
+    package: EventPackage,
+    notify: &Request,
+    leg: &mut CallLeg,
+) -> NotifyOutcome {
+    // a NOTIFY can move the remote target (RFC 6665 §4.1.2.2)
+    if let Some(contact) = notify
+        .headers
+        .get("Contact")
+        .and_then(|v| NameAddr::parse(v).ok())
+    {
+        leg.uri = contact.uri;
+    }
+    let body = notify.body_text();
+    let state = match package {
+        EventPackage::Presence => Presence::parse(&body).map(|p| p.pbx_state()),
+        EventPackage::Dialog => DialogInfo::parse(&body).map(|d| d.pbx_state()),
+    };
+    match state {
+        Ok(state) => shared.emit(AgentEvent::State {
+            extension: extension.to_string(),
+            package,
+            state,
+        }),
+        Err(e) => tracing::warn!(extension, error = %e, "unreadable NOTIFY body ignored"),
+    }
+    let header = notify.headers.get("Subscription-State");
+    match header.map(SubscriptionState::parse) {
+        Some(Ok(SubscriptionState::Terminated {
+            reason,
+            retry_after,
+        })) => {
+            let why = format!(
+                "terminated by the server ({})",
+                reason.as_deref().unwrap_or("no reason")
+            );
+            let wait =
+                |default: u64| Duration::from_secs(retry_after.map(u64::from).unwrap_or(default));
+            NotifyOutcome::End(match reason.as_deref() {
+                // RFC 6665 §4.1.3: do not subscribe again
+                Some("rejected" | "noresource" | "invariant") => SubEnd::Stop(why),
+                // subscribe again at once
+                None | Some("deactivated" | "timeout") => SubEnd::Retry(wait(0), why),
+                // probation, giveup, unknown: later
+                Some(_) => SubEnd::Retry(wait(5), why),
+            })
+        }
+        Some(Ok(
+            SubscriptionState::Active { expires } | SubscriptionState::Pending { expires },
+        )) => NotifyOutcome::Expires(expires),
+        _ => NotifyOutcome::Expires(None),
     }
 }
 
