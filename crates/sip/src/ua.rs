@@ -207,6 +207,7 @@ impl UserAgent {
     ) -> Result<Response, SipError> {
         let mut fresh = false;
         let mut reconnected = false;
+        let mut last_status = 407;
         // bounded: a server answering stale=true forever must not keep us looping
         for _ in 0..4 {
             leg.cseq += 1;
@@ -227,6 +228,7 @@ impl UserAgent {
             if resp.status != 401 && resp.status != 407 {
                 return Ok(resp);
             }
+            last_status = resp.status;
             let header = if resp.status == 401 {
                 "WWW-Authenticate"
             } else {
@@ -250,7 +252,7 @@ impl UserAgent {
         Err(SipError::AuthRejected {
             user: self.config.credentials.username.clone(),
             method: method.to_string(),
-            status: 407,
+            status: last_status,
         })
     }
 

@@ -132,7 +132,9 @@ pub(super) async fn run_publication(
                     p.presence = Some(presence);
                     (shared.publish_once(&extension, &mut p, true).await, Some(reply))
                 }
-                Some(PubCmd::Refresh(reply)) => (shared.publish_once(&extension, &mut p, false).await, Some(reply)),
+                Some(PubCmd::Refresh(reply)) => {
+                    (shared.publish_once(&extension, &mut p, false).await, Some(reply))
+                }
                 Some(PubCmd::Remove(reply)) => {
                     let r = remove_publication(&shared, &mut p).await;
                     let _ = reply.send(r);
