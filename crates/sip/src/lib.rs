@@ -17,6 +17,24 @@
 //! - [`ua`]: requests as one account, with authentication;
 //! - [`pidf`], [`dialog_info`], [`state`]: the documents and what they mean for the PBX;
 //! - [`agent`]: the long-running [`PresenceAgent`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sip::SipError> {
+//! use sip::{AgentConfig, AgentEvent, Credentials, EventPackage, PbxState, Presence, PresenceAgent};
+//!
+//! let server = "127.0.0.1:5090".parse().expect("address");
+//! let config = AgentConfig::new(server, "127.0.0.1", Credentials::new("bridge", "secret"));
+//! let (agent, mut events) = PresenceAgent::start(config).await?;
+//! agent.publish("alice", Presence::for_state(PbxState::OnCall)).await?;
+//! agent.subscribe("bob", EventPackage::Dialog).await?;
+//! while let Some(event) = events.recv().await {
+//!     if let AgentEvent::State { extension, state, .. } = event {
+//!         println!("{extension}: {state:?}");
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -167,7 +167,8 @@ impl Drop for PresenceAgent {
 }
 
 impl PresenceAgent {
-    /// Opens the socket and starts answering NOTIFYs; events arrive on the receiver.
+    /// Opens the socket and starts answering NOTIFYs; events arrive on the receiver, which
+    /// is unbounded so that no SIP exchange waits for the consumer: keep reading it.
     pub async fn start(
         config: AgentConfig,
     ) -> Result<(PresenceAgent, mpsc::UnboundedReceiver<AgentEvent>), SipError> {
