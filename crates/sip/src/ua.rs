@@ -63,6 +63,9 @@ pub enum SipError {
     /// The extension cannot be the user part of a SIP URI as given.
     #[error("extension {0:?} is not usable in a SIP URI (allowed: letters, digits, - _ . + *)")]
     InvalidExtension(String),
+    /// The account name or domain cannot go into SIP headers as given.
+    #[error("invalid SIP configuration: {0}")]
+    InvalidConfig(String),
     /// `refresh` was asked for an extension the agent does not publish.
     #[error("the agent publishes nothing for extension {0:?}")]
     NotPublished(String),
@@ -138,6 +141,15 @@ pub fn valid_extension(ext: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.+*".contains(&b))
 }
 
+/// Whether `host` is a plausible host name, IPv4 or bracketed IPv6 address.
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+}
+
 /// A random token for Call-IDs, tags, branches and client nonces.
 pub fn random_hex() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -169,6 +181,18 @@ impl std::fmt::Debug for UserAgent {
 impl UserAgent {
     /// Opens the socket; incoming requests arrive on the receiver.
     pub async fn new(config: UaConfig) -> Result<(UserAgent, mpsc::Receiver<Incoming>), SipError> {
+        if !valid_extension(&config.credentials.username) {
+            return Err(SipError::InvalidConfig(format!(
+                "user name {:?} may hold only letters, digits, - _ . + *",
+                config.credentials.username
+            )));
+        }
+        if !valid_host(&config.domain) {
+            return Err(SipError::InvalidConfig(format!(
+                "domain {:?} is not a host name or IP address",
+                config.domain
+            )));
+        }
         let (transport, rx) =
             Transport::open(config.transport, config.bind, config.server, config.timers)
                 .await
@@ -334,6 +358,16 @@ impl UserAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts() {
+        for ok in ["127.0.0.1", "pbx.example.com", "[::1]"] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in ["", "pbx example", "a\r\nb", "x@y", "a;b"] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn extensions_that_could_inject_are_refused() {

@@ -40,3 +40,14 @@ async fn publish_to_silent_server_times_out_on_timer_f() {
     }
     assert!((5..=8).contains(&copies), "datagrams received: {copies}");
 }
+
+#[tokio::test]
+async fn header_breaking_configuration_is_refused() {
+    let server = "127.0.0.1:5090".parse().expect("addr");
+    let cfg = AgentConfig::new(server, "pbx\r\nX: y", Credentials::new("bridge", "x"));
+    let err = PresenceAgent::start(cfg).await.expect_err("bad domain");
+    assert!(matches!(err, SipError::InvalidConfig(_)), "{err:?}");
+    let cfg = AgentConfig::new(server, "127.0.0.1", Credentials::new("bri dge", "x"));
+    let err = PresenceAgent::start(cfg).await.expect_err("bad user");
+    assert!(matches!(err, SipError::InvalidConfig(_)), "{err:?}");
+}
