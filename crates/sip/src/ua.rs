@@ -92,7 +92,8 @@ pub struct UaConfig {
     pub domain: String,
     /// The account the agent authenticates as.
     pub credentials: Credentials,
-    /// Local address to bind (port 0 for any).
+    /// Local address to bind (port 0 for any). Its IP goes into Via and Contact, where the
+    /// server sends NOTIFYs, so it must be the address the server reaches us on.
     pub bind: SocketAddr,
     /// Transaction timers.
     pub timers: Timers,
@@ -185,6 +186,12 @@ impl UserAgent {
             return Err(SipError::InvalidConfig(format!(
                 "user name {:?} may hold only letters, digits, - _ . + *",
                 config.credentials.username
+            )));
+        }
+        if config.bind.ip().is_unspecified() {
+            return Err(SipError::InvalidConfig(format!(
+                "bind address {} is unspecified; use the address the SIP server reaches us on",
+                config.bind
             )));
         }
         if !valid_host(&config.domain) {

@@ -50,4 +50,10 @@ async fn header_breaking_configuration_is_refused() {
     let cfg = AgentConfig::new(server, "127.0.0.1", Credentials::new("bri dge", "x"));
     let err = PresenceAgent::start(cfg).await.expect_err("bad user");
     assert!(matches!(err, SipError::InvalidConfig(_)), "{err:?}");
+    let mut cfg = AgentConfig::new(server, "127.0.0.1", Credentials::new("bridge", "x"));
+    cfg.ua.bind = "0.0.0.0:0".parse().expect("addr");
+    let err = PresenceAgent::start(cfg)
+        .await
+        .expect_err("unspecified bind");
+    assert!(matches!(err, SipError::InvalidConfig(_)), "{err:?}");
 }
