@@ -1,0 +1,8 @@
+//! Integration tests of the SIP presence agent against a real Kamailio on 127.0.0.1.
+
+mod calls;
+mod kamailio;
+mod presence;
+mod scripted;
+mod tcp;
+mod transport;
