@@ -1,0 +1,1 @@
+//! pbx365 sync jobs (being built).
