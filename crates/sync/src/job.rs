@@ -1,0 +1,493 @@
+//! One users → extensions job, from permission check to recorded outcome.
+
+use crate::error::SyncError;
+use crate::plan::{extension_for, line};
+use crate::report::{JobReport, PlanCounts, SyncOptions};
+use crate::select::{decide, Decision, USER_SELECT};
+use config::registration::admin_consent_url;
+use config::{Deprovisioning, Source, UserScope};
+use directory::{Extension, Region, SiteId};
+use graph::delta::{DeltaChange, DeltaOptions, DeltaOutcome, DeltaRound};
+use graph::models::User;
+use graph::GraphClient;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use store::{
+    AllocationRule, Deletion, JobEnd, JobId, JobKind, JobOutcome, ScopeCommit, ScopeKey,
+    ScopeUpsert, Store,
+};
+
+/// The application permissions the users job needs.
+pub const NEEDED_ROLES: [&str; 2] = ["User.Read.All", "Group.Read.All"];
+
+/// Where the selection fingerprint of the users source is kept (beside the delta tokens, under
+/// a name `invalidate_scopes("users")` does not reach).
+fn fingerprint_scope() -> ScopeKey {
+    ScopeKey::new("selection-fingerprint:users").unwrap_or_else(ScopeKey::users)
+}
+
+/// Runs one users → extensions job for `site` and reports it; a failure is in the report
+/// (`succeeded: false`, `error`) and, unless it was a dry run, in the job history.
+pub async fn run_users_job(
+    store: Arc<dyn Store>,
+    client: &GraphClient,
+    site: &config::Site,
+    options: SyncOptions,
+) -> JobReport {
+    let mut job = Job {
+        store,
+        client,
+        site,
+        options,
+        report: JobReport {
+            job: None,
+            succeeded: false,
+            dry_run: false,
+            full: false,
+            counts: PlanCounts::default(),
+            plan: Vec::new(),
+            requests: 0,
+            retries: 0,
+            throttled: 0,
+            warnings: Vec::new(),
+            error: None,
+            log: Vec::new(),
+        },
+    };
+    job.report.dry_run = job.options.dry_run;
+    let before = client.stats();
+    let result = job.run().await;
+    let after = client.stats();
+    job.report.requests = after.requests.saturating_sub(before.requests);
+    job.report.retries = after.retries.saturating_sub(before.retries);
+    job.report.throttled = after.throttled.saturating_sub(before.throttled);
+    match result {
+        Ok(()) => {
+            job.report.succeeded = true;
+            job.log(format!(
+                "done: {} created, {} updated, {} unchanged, {} disabled, {} pending deletion, {} deleted, {} kept ({} Graph requests, {} retries, {} throttled)",
+                job.report.counts.created,
+                job.report.counts.updated,
+                job.report.counts.unchanged,
+                job.report.counts.disabled,
+                job.report.counts.pending_deletion,
+                job.report.counts.deleted,
+                job.report.counts.kept,
+                job.report.requests,
+                job.report.retries,
+                job.report.throttled
+            ))
+            .await;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            job.log(format!("error: {text}")).await;
+            job.report.error = Some(text);
+        }
+    }
+    job.finish().await;
+    job.report
+}
+
+/// A job in progress.
+struct Job<'a> {
+    store: Arc<dyn Store>,
+    client: &'a GraphClient,
+    site: &'a config::Site,
+    options: SyncOptions,
+    report: JobReport,
+}
+
+/// A directory object as member lists return it.
+#[derive(Deserialize)]
+struct Member {
+    id: String,
+    #[serde(rename = "@odata.type", default)]
+    odata_type: Option<String>,
+}
+
+impl Job<'_> {
+    async fn log(&mut self, line: String) {
+        if let Some(id) = self.report.job {
+            // The log is best effort: a store failure shows up in the outcome.
+            let _ = self.store.append_job_log(&id, &line).await;
+        }
+        self.report.log.push(line);
+    }
+
+    async fn warn(&mut self, line: String) {
+        self.log(format!("warning: {line}")).await;
+        self.report.warnings.push(line);
+    }
+
+    async fn finish(&mut self) {
+        let Some(id) = self.report.job else { return };
+        let outcome = JobOutcome {
+            status: if self.report.succeeded {
+                JobEnd::Succeeded
+            } else {
+                JobEnd::Failed
+            },
+            counts: serde_json::json!({ "extensions": self.report.counts, "retries": self.report.retries }),
+            requests: self.report.requests,
+            throttled: self.report.throttled,
+            warnings: self.report.warnings.len() as u64,
+            errors: u64::from(self.report.error.is_some()),
+        };
+        if let Err(e) = self.store.finish_job(&id, &outcome).await {
+            self.report.error.get_or_insert(format!("the store failed: {e}"));
+            self.report.succeeded = false;
+        }
+    }
+
+    fn consent_url(&self) -> String {
+        let t = &self.site.tenant;
+        admin_consent_url(
+            &t.authority_url,
+            &t.tenant_id.to_string(),
+            &t.client_id.to_string(),
+            "https://login.microsoftonline.com/common/oauth2/nativeclient",
+        )
+    }
+
+    async fn run(&mut self) -> Result<(), SyncError> {
+        let site_id =
+            SiteId::new(self.site.name.clone()).map_err(|_| SyncError::SiteName(self.site.name.clone()))?;
+        if !self.options.dry_run {
+            if self.store.get_site(&site_id).await?.is_none() {
+                let s = store::Site {
+                    id: site_id.clone(),
+                    name: self.site.name.clone(),
+                    settings: serde_json::json!({}),
+                };
+                self.store.upsert_site(&s).await?;
+            }
+            let kind = if self.options.full { JobKind::Full } else { JobKind::Delta };
+            self.report.job = Some(self.store.create_job(&site_id, self.options.trigger, kind).await?);
+        }
+        self.log(format!("site {}: users → extensions", self.site.name)).await;
+
+        // Permissions first: reading with a token that cannot read only yields 403s.
+        let info = self.client.token_info().await?;
+        if info.roles.is_empty() {
+            return Err(SyncError::ConsentMissing { consent_url: self.consent_url() });
+        }
+        let missing = info.missing_roles(&NEEDED_ROLES);
+        if !missing.is_empty() {
+            return Err(SyncError::MissingPermissions {
+                missing: missing.iter().map(|s| s.to_string()).collect(),
+                consent_url: self.consent_url(),
+            });
+        }
+
+        // A changed selection makes the stored token describe the wrong set: start over.
+        let fingerprint = self.site.selection_fingerprint(Source::Users);
+        let stored_fp = self.store.get_delta_token(&site_id, &fingerprint_scope()).await?;
+        let mut full = self.options.full;
+        if stored_fp.as_deref().is_some_and(|f| f != fingerprint) {
+            self.log("the user selection changed since the last run: reading all users again".into()).await;
+            full = true;
+            if !self.options.dry_run {
+                self.store.invalidate_scopes(&site_id, ScopeKey::users().as_str()).await?;
+            }
+        }
+        let token = if full {
+            None
+        } else {
+            self.store.get_delta_token(&site_id, &ScopeKey::users()).await?
+        };
+        full |= token.is_none();
+
+        // Users: a delta round (full when there is no token, or Graph dropped it).
+        let initial = format!("/users/delta?$select={USER_SELECT}");
+        let mut outcome = DeltaRound::<User>::new(self.client, &initial, token.as_deref(), DeltaOptions::default())
+            .run()
+            .await?;
+        if let DeltaOutcome::Reset { restart_url } = &outcome {
+            self.log("Graph dropped the users delta token: reading all users again".into()).await;
+            full = true;
+            outcome = DeltaRound::<User>::new(self.client, restart_url, None, DeltaOptions::default())
+                .run()
+                .await?;
+        }
+        let (changes, delta_link) = match outcome {
+            DeltaOutcome::Complete { changes, delta_link } => (changes, delta_link),
+            DeltaOutcome::Reset { .. } => {
+                return Err(SyncError::Graph(graph::GraphError::Invalid(
+                    "Graph dropped the users delta state twice in a row; try again later".into(),
+                )))
+            }
+        };
+        self.report.full = full;
+        let mut users: HashMap<String, User> = HashMap::new();
+        let mut gone: BTreeSet<String> = BTreeSet::new();
+        for c in changes {
+            match c {
+                DeltaChange::Upsert(u) => {
+                    if u.deleted_date_time.is_some() {
+                        gone.insert(u.id);
+                    } else {
+                        users.insert(u.id.clone(), u);
+                    }
+                }
+                DeltaChange::Removed { id, .. } => {
+                    gone.insert(id);
+                }
+            }
+        }
+        self.log(format!(
+            "read {} {} users, {} removed",
+            users.len(),
+            if full { "(all)" } else { "changed" },
+            gone.len()
+        ))
+        .await;
+
+        // The base set.
+        let in_scope: BTreeSet<String> = match self.site.users.scope {
+            UserScope::Group(g) => {
+                let members: Vec<Member> = self
+                    .client
+                    .get_all_pages(&format!("/groups/{g}/transitiveMembers?$select=id&$top=999"))
+                    .await?;
+                members
+                    .into_iter()
+                    .filter(|m| m.odata_type.as_deref().is_none_or(|t| t == "#microsoft.graph.user"))
+                    .map(|m| m.id)
+                    .collect()
+            }
+            UserScope::Licence(sku) => {
+                let all: Vec<User> = self
+                    .client
+                    .get_all_pages("/users?$select=id,assignedLicenses&$top=999")
+                    .await?;
+                let sku = sku.to_string();
+                all.into_iter()
+                    .filter(|u| {
+                        u.assigned_licenses
+                            .as_ref()
+                            .is_some_and(|l| l.iter().any(|a| a.sku_id.eq_ignore_ascii_case(&sku)))
+                    })
+                    .map(|u| u.id)
+                    .collect()
+            }
+        };
+        self.log(format!("{} users in the selection's base set", in_scope.len())).await;
+
+        let existing: BTreeMap<String, Extension> = self
+            .store
+            .list_extensions(&site_id)
+            .await?
+            .into_iter()
+            .map(|e| (e.user_id.clone(), e))
+            .collect();
+
+        // Users we must know but the round did not bring: new to the scope, or always included.
+        let mut wanted: BTreeSet<String> = in_scope
+            .iter()
+            .filter(|id| !users.contains_key(*id) && !gone.contains(*id) && (full || existing.get(*id).is_none_or(|e| !e.enabled)))
+            .cloned()
+            .collect();
+        if !full {
+            // Included UPNs are looked up by name (cheap: a handful).
+            for upn in &self.site.users.include_upns {
+                if !users.values().any(|u| crate::select::upn(u).as_deref() == Some(upn.as_str())) {
+                    wanted.insert(upn.clone());
+                }
+            }
+        }
+        if full {
+            wanted.clear();
+        }
+        for id in wanted {
+            match self.client.get_json::<User>(&format!("/users/{id}?$select={USER_SELECT}")).await {
+                Ok(u) => {
+                    users.insert(u.id.clone(), u);
+                }
+                Err(graph::GraphError::Api { status: 404, .. }) => {
+                    self.warn(format!("user {id} is in the selection but Graph does not find it")).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+
+        // Decide.
+        let rules = &self.site.users;
+        let mut selected: BTreeMap<String, (User, bool)> = BTreeMap::new();
+        let mut leaving: BTreeSet<String> = gone.iter().filter(|id| existing.contains_key(*id)).cloned().collect();
+        for (id, u) in &users {
+            match decide(rules, u, in_scope.contains(id)) {
+                Decision::Extension { enabled } => {
+                    selected.insert(id.clone(), (u.clone(), enabled));
+                }
+                Decision::Skip(_) => {
+                    if existing.contains_key(id) {
+                        leaving.insert(id.clone());
+                    }
+                }
+            }
+        }
+        // Unchanged users keep their extension only while still in scope (or included).
+        for (id, ext) in &existing {
+            if users.contains_key(id) || gone.contains(id) {
+                continue;
+            }
+            let included = ext
+                .email
+                .as_ref()
+                .is_some_and(|m| rules.include_upns.contains(&m.to_lowercase()));
+            if !in_scope.contains(id) && !included {
+                leaving.insert(id.clone());
+            } else {
+                self.report.counts.unchanged += 1;
+            }
+        }
+        // Extensions already disabled by deprovisioning are not removed twice.
+        let leaving: Vec<String> = leaving
+            .into_iter()
+            .filter(|id| existing.get(id).is_some_and(|e| e.enabled))
+            .collect();
+
+        // The guard.
+        let policy = self.site.deprovisioning;
+        if policy != Deprovisioning::Keep && !self.options.allow_mass_delete {
+            let total = existing.len();
+            let pct = usize::from(self.site.guards.mass_deletion_percent);
+            let limit = (self.site.guards.mass_deletion_min as usize).max(total * pct / 100);
+            if leaving.len() > limit {
+                let pending: Vec<String> = leaving
+                    .iter()
+                    .filter_map(|id| existing.get(id))
+                    .map(|e| line("remove", e))
+                    .collect();
+                for p in &pending {
+                    self.log(format!("pending: {p}")).await;
+                }
+                self.report.plan = pending.clone();
+                return Err(SyncError::MassDeletion { count: leaving.len(), total, limit, pending });
+            }
+        }
+
+        // Numbers for the new, fields for all.
+        let region = Region::new(&self.site.dialling.country).ok();
+        let ranges = &self.site.dialling.did_ranges;
+        let mut creates: Vec<(&User, bool)> = selected
+            .iter()
+            .filter(|(id, _)| !existing.contains_key(*id))
+            .map(|(_, (u, en))| (u, *en))
+            .collect();
+        creates.sort_by_key(|(u, _)| (crate::select::upn(u).unwrap_or_default(), u.id.clone()));
+        let numbers: HashMap<String, directory::ExtensionNumber> = if self.options.dry_run || creates.is_empty() {
+            HashMap::new()
+        } else {
+            let rule = AllocationRule {
+                first_number: u64::from(self.site.extensions.first_number),
+                length: self.site.extensions.length,
+                quarantine: chrono::Duration::days(i64::from(self.site.extensions.quarantine_days)),
+            };
+            let ids: Vec<String> = creates.iter().map(|(u, _)| u.id.clone()).collect();
+            self.store.allocate_extensions(&site_id, &ids, &rule).await?.into_iter().collect()
+        };
+        let placeholder = directory::ExtensionNumber::from_value(u64::from(self.site.extensions.first_number))
+            .map_err(|e| SyncError::Number(e.to_string()))?;
+
+        let mut upserts = Vec::new();
+        let mut plan = Vec::new();
+        for (u, enabled) in creates {
+            let number = match numbers.get(&u.id) {
+                Some(n) => n.clone(),
+                None if self.options.dry_run => placeholder.clone(),
+                None => return Err(SyncError::Number(format!("no number was allocated to {}", u.id))),
+            };
+            let ext = extension_for(&site_id, u, number, enabled, region, ranges, None);
+            let text = line("create", &ext);
+            plan.push(if self.options.dry_run {
+                text.replacen(&format!("create {} ", ext.number.as_str()), "create (new) ", 1)
+            } else {
+                text
+            });
+            self.report.counts.created += 1;
+            upserts.push(ScopeUpsert::Extension(ext));
+        }
+        for (id, (u, enabled)) in &selected {
+            let Some(old) = existing.get(id) else { continue };
+            let ext = extension_for(&site_id, u, old.number.clone(), *enabled, region, ranges, old.photo_etag.clone());
+            if &ext == old {
+                self.report.counts.unchanged += 1;
+            } else {
+                plan.push(line("update", &ext));
+                self.report.counts.updated += 1;
+                upserts.push(ScopeUpsert::Extension(ext));
+            }
+        }
+        let mut deletions = Vec::new();
+        for id in &leaving {
+            let Some(old) = existing.get(id) else { continue };
+            match policy {
+                Deprovisioning::Keep => {
+                    plan.push(line("keep", old));
+                    self.report.counts.kept += 1;
+                }
+                Deprovisioning::Disable | Deprovisioning::DeleteAfterDays(_) => {
+                    let mut ext = old.clone();
+                    ext.enabled = false;
+                    plan.push(line("disable", old));
+                    self.report.counts.disabled += 1;
+                    upserts.push(ScopeUpsert::Extension(ext));
+                    if let Deprovisioning::DeleteAfterDays(days) = policy {
+                        plan.push(format!("{} (deleted after {days} days)", line("delete", old)));
+                        self.report.counts.pending_deletion += 1;
+                        deletions.push(Deletion::Extension(id.clone()));
+                    }
+                }
+            }
+        }
+        for p in &plan {
+            self.log(p.clone()).await;
+        }
+        self.report.plan = plan;
+        if self.options.dry_run {
+            self.log("dry run: nothing written".into()).await;
+            return Ok(());
+        }
+
+        let Some(job_id) = self.report.job else {
+            return Err(SyncError::Number("the job was not recorded".into()));
+        };
+        self.store
+            .apply_scope(&ScopeCommit {
+                site: site_id.clone(),
+                job: job_id,
+                scope: ScopeKey::users(),
+                upserts,
+                deletions,
+                delta_token: Some(delta_link),
+            })
+            .await?;
+        self.store.set_delta_token(&site_id, &fingerprint_scope(), &fingerprint).await?;
+        if let Deprovisioning::DeleteAfterDays(days) = policy {
+            self.apply_due_deletions(&site_id, days).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the pending deletions of every job whose deletions are all `days` old.
+    async fn apply_due_deletions(&mut self, site_id: &SiteId, days: u32) -> Result<(), SyncError> {
+        let due = self.options.now - chrono::Duration::days(i64::from(days));
+        let mut jobs: BTreeMap<JobId, bool> = BTreeMap::new();
+        for p in self.store.list_pending(site_id).await? {
+            let ok = jobs.entry(p.job).or_insert(true);
+            *ok &= p.recorded_at <= due;
+        }
+        for (job, ripe) in jobs {
+            if ripe {
+                let applied = self.store.apply_pending(site_id, &job).await?;
+                self.report.counts.deleted += applied.extensions;
+                self.log(format!("deleted {} extensions disabled by job {job} {days} days ago", applied.extensions))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! A job's options and its report.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use store::{JobId, JobTrigger};
+
+/// How a job runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Re-read every user from scratch (ignore the stored delta token).
+    pub full: bool,
+    /// Compute and report the plan, write nothing (no job is recorded either).
+    pub dry_run: bool,
+    /// Apply removals even beyond the mass-deletion guard.
+    pub allow_mass_delete: bool,
+    /// What started the job.
+    pub trigger: JobTrigger,
+    /// "Now" for the deprovisioning delay (`delete_after_days`); the system clock by default.
+    pub now: DateTime<Utc>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            full: false,
+            dry_run: false,
+            allow_mass_delete: false,
+            trigger: JobTrigger::Manual,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// Counts of a plan and what applying it did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    /// Extensions created.
+    pub created: u64,
+    /// Extensions whose fields changed.
+    pub updated: u64,
+    /// Extensions of selected users that stayed as they were.
+    pub unchanged: u64,
+    /// Extensions disabled because their user left the selection.
+    pub disabled: u64,
+    /// Extensions recorded for deletion (after the policy's delay).
+    pub pending_deletion: u64,
+    /// Extensions deleted (numbers released) in this job.
+    pub deleted: u64,
+    /// Extensions of users who left the selection, kept by policy (`keep`).
+    pub kept: u64,
+}
+
+/// What a job did. Failed jobs carry the error and its advice in `error`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    /// The recorded job (`None` for dry runs and jobs that could not be recorded).
+    pub job: Option<JobId>,
+    /// Whether the job succeeded.
+    pub succeeded: bool,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Whether all users were read from scratch.
+    pub full: bool,
+    /// Counts per kind.
+    pub counts: PlanCounts,
+    /// The planned changes, one line each (`create 100 Ann Lee <ann@contoso.com>`).
+    pub plan: Vec<String>,
+    /// Graph requests made.
+    pub requests: u64,
+    /// Graph retries made.
+    pub retries: u64,
+    /// Graph answers 429.
+    pub throttled: u64,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// The error that failed the job, with advice.
+    pub error: Option<String>,
+    /// The job's log lines.
+    pub log: Vec<String>,
+}
