@@ -136,7 +136,9 @@ impl Job<'_> {
             errors: u64::from(self.report.error.is_some()),
         };
         if let Err(e) = self.store.finish_job(&id, &outcome).await {
-            self.report.error.get_or_insert(format!("the store failed: {e}"));
+            self.report
+                .error
+                .get_or_insert(format!("the store failed: {e}"));
             self.report.succeeded = false;
         }
     }
@@ -152,8 +154,8 @@ impl Job<'_> {
     }
 
     async fn run(&mut self) -> Result<(), SyncError> {
-        let site_id =
-            SiteId::new(self.site.name.clone()).map_err(|_| SyncError::SiteName(self.site.name.clone()))?;
+        let site_id = SiteId::new(self.site.name.clone())
+            .map_err(|_| SyncError::SiteName(self.site.name.clone()))?;
         if !self.options.dry_run {
             if self.store.get_site(&site_id).await?.is_none() {
                 let s = store::Site {
@@ -163,15 +165,26 @@ impl Job<'_> {
                 };
                 self.store.upsert_site(&s).await?;
             }
-            let kind = if self.options.full { JobKind::Full } else { JobKind::Delta };
-            self.report.job = Some(self.store.create_job(&site_id, self.options.trigger, kind).await?);
+            let kind = if self.options.full {
+                JobKind::Full
+            } else {
+                JobKind::Delta
+            };
+            self.report.job = Some(
+                self.store
+                    .create_job(&site_id, self.options.trigger, kind)
+                    .await?,
+            );
         }
-        self.log(format!("site {}: users → extensions", self.site.name)).await;
+        self.log(format!("site {}: users → extensions", self.site.name))
+            .await;
 
         // Permissions first: reading with a token that cannot read only yields 403s.
         let info = self.client.token_info().await?;
         if info.roles.is_empty() {
-            return Err(SyncError::ConsentMissing { consent_url: self.consent_url() });
+            return Err(SyncError::ConsentMissing {
+                consent_url: self.consent_url(),
+            });
         }
         let missing = info.missing_roles(&NEEDED_ROLES);
         if !missing.is_empty() {
@@ -183,36 +196,56 @@ impl Job<'_> {
 
         // A changed selection makes the stored token describe the wrong set: start over.
         let fingerprint = self.site.selection_fingerprint(Source::Users);
-        let stored_fp = self.store.get_delta_token(&site_id, &fingerprint_scope()).await?;
+        let stored_fp = self
+            .store
+            .get_delta_token(&site_id, &fingerprint_scope())
+            .await?;
         let mut full = self.options.full;
         if stored_fp.as_deref().is_some_and(|f| f != fingerprint) {
-            self.log("the user selection changed since the last run: reading all users again".into()).await;
+            self.log(
+                "the user selection changed since the last run: reading all users again".into(),
+            )
+            .await;
             full = true;
             if !self.options.dry_run {
-                self.store.invalidate_scopes(&site_id, ScopeKey::users().as_str()).await?;
+                self.store
+                    .invalidate_scopes(&site_id, ScopeKey::users().as_str())
+                    .await?;
             }
         }
         let token = if full {
             None
         } else {
-            self.store.get_delta_token(&site_id, &ScopeKey::users()).await?
+            self.store
+                .get_delta_token(&site_id, &ScopeKey::users())
+                .await?
         };
         full |= token.is_none();
 
         // Users: a delta round (full when there is no token, or Graph dropped it).
         let initial = format!("/users/delta?$select={USER_SELECT}");
-        let mut outcome = DeltaRound::<User>::new(self.client, &initial, token.as_deref(), DeltaOptions::default())
-            .run()
-            .await?;
+        let mut outcome = DeltaRound::<User>::new(
+            self.client,
+            &initial,
+            token.as_deref(),
+            DeltaOptions::default(),
+        )
+        .run()
+        .await?;
         if let DeltaOutcome::Reset { restart_url } = &outcome {
-            self.log("Graph dropped the users delta token: reading all users again".into()).await;
+            self.log("Graph dropped the users delta token: reading all users again".into())
+                .await;
             full = true;
-            outcome = DeltaRound::<User>::new(self.client, restart_url, None, DeltaOptions::default())
-                .run()
-                .await?;
+            outcome =
+                DeltaRound::<User>::new(self.client, restart_url, None, DeltaOptions::default())
+                    .run()
+                    .await?;
         }
         let (changes, delta_link) = match outcome {
-            DeltaOutcome::Complete { changes, delta_link } => (changes, delta_link),
+            DeltaOutcome::Complete {
+                changes,
+                delta_link,
+            } => (changes, delta_link),
             DeltaOutcome::Reset { .. } => {
                 return Err(SyncError::Graph(graph::GraphError::Invalid(
                     "Graph dropped the users delta state twice in a row; try again later".into(),
@@ -249,11 +282,17 @@ impl Job<'_> {
             UserScope::Group(g) => {
                 let members: Vec<Member> = self
                     .client
-                    .get_all_pages(&format!("/groups/{g}/transitiveMembers?$select=id&$top=999"))
+                    .get_all_pages(&format!(
+                        "/groups/{g}/transitiveMembers?$select=id&$top=999"
+                    ))
                     .await?;
                 members
                     .into_iter()
-                    .filter(|m| m.odata_type.as_deref().is_none_or(|t| t == "#microsoft.graph.user"))
+                    .filter(|m| {
+                        m.odata_type
+                            .as_deref()
+                            .is_none_or(|t| t == "#microsoft.graph.user")
+                    })
                     .map(|m| m.id)
                     .collect()
             }
@@ -273,7 +312,11 @@ impl Job<'_> {
                     .collect()
             }
         };
-        self.log(format!("{} users in the selection's base set", in_scope.len())).await;
+        self.log(format!(
+            "{} users in the selection's base set",
+            in_scope.len()
+        ))
+        .await;
 
         let existing: BTreeMap<String, Extension> = self
             .store
@@ -286,13 +329,20 @@ impl Job<'_> {
         // Users we must know but the round did not bring: new to the scope, or always included.
         let mut wanted: BTreeSet<String> = in_scope
             .iter()
-            .filter(|id| !users.contains_key(*id) && !gone.contains(*id) && (full || existing.get(*id).is_none_or(|e| !e.enabled)))
+            .filter(|id| {
+                !users.contains_key(*id)
+                    && !gone.contains(*id)
+                    && (full || existing.get(*id).is_none_or(|e| !e.enabled))
+            })
             .cloned()
             .collect();
         if !full {
             // Included UPNs are looked up by name (cheap: a handful).
             for upn in &self.site.users.include_upns {
-                if !users.values().any(|u| crate::select::upn(u).as_deref() == Some(upn.as_str())) {
+                if !users
+                    .values()
+                    .any(|u| crate::select::upn(u).as_deref() == Some(upn.as_str()))
+                {
                     wanted.insert(upn.clone());
                 }
             }
@@ -301,12 +351,19 @@ impl Job<'_> {
             wanted.clear();
         }
         for id in wanted {
-            match self.client.get_json::<User>(&format!("/users/{id}?$select={USER_SELECT}")).await {
+            match self
+                .client
+                .get_json::<User>(&format!("/users/{id}?$select={USER_SELECT}"))
+                .await
+            {
                 Ok(u) => {
                     users.insert(u.id.clone(), u);
                 }
                 Err(graph::GraphError::Api { status: 404, .. }) => {
-                    self.warn(format!("user {id} is in the selection but Graph does not find it")).await;
+                    self.warn(format!(
+                        "user {id} is in the selection but Graph does not find it"
+                    ))
+                    .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -315,7 +372,11 @@ impl Job<'_> {
         // Decide.
         let rules = &self.site.users;
         let mut selected: BTreeMap<String, (User, bool)> = BTreeMap::new();
-        let mut leaving: BTreeSet<String> = gone.iter().filter(|id| existing.contains_key(*id)).cloned().collect();
+        let mut leaving: BTreeSet<String> = gone
+            .iter()
+            .filter(|id| existing.contains_key(*id))
+            .cloned()
+            .collect();
         for (id, u) in &users {
             match decide(rules, u, in_scope.contains(id)) {
                 Decision::Extension { enabled } => {
@@ -365,7 +426,12 @@ impl Job<'_> {
                     self.log(format!("pending: {p}")).await;
                 }
                 self.report.plan = pending.clone();
-                return Err(SyncError::MassDeletion { count: leaving.len(), total, limit, pending });
+                return Err(SyncError::MassDeletion {
+                    count: leaving.len(),
+                    total,
+                    limit,
+                    pending,
+                });
             }
         }
 
@@ -378,7 +444,9 @@ impl Job<'_> {
             .map(|(_, (u, en))| (u, *en))
             .collect();
         creates.sort_by_key(|(u, _)| (crate::select::upn(u).unwrap_or_default(), u.id.clone()));
-        let numbers: HashMap<String, directory::ExtensionNumber> = if self.options.dry_run || creates.is_empty() {
+        let numbers: HashMap<String, directory::ExtensionNumber> = if self.options.dry_run
+            || creates.is_empty()
+        {
             HashMap::new()
         } else {
             let rule = AllocationRule {
@@ -387,10 +455,15 @@ impl Job<'_> {
                 quarantine: chrono::Duration::days(i64::from(self.site.extensions.quarantine_days)),
             };
             let ids: Vec<String> = creates.iter().map(|(u, _)| u.id.clone()).collect();
-            self.store.allocate_extensions(&site_id, &ids, &rule).await?.into_iter().collect()
+            self.store
+                .allocate_extensions(&site_id, &ids, &rule)
+                .await?
+                .into_iter()
+                .collect()
         };
-        let placeholder = directory::ExtensionNumber::from_value(u64::from(self.site.extensions.first_number))
-            .map_err(|e| SyncError::Number(e.to_string()))?;
+        let placeholder =
+            directory::ExtensionNumber::from_value(u64::from(self.site.extensions.first_number))
+                .map_err(|e| SyncError::Number(e.to_string()))?;
 
         let mut upserts = Vec::new();
         let mut plan = Vec::new();
@@ -398,12 +471,21 @@ impl Job<'_> {
             let number = match numbers.get(&u.id) {
                 Some(n) => n.clone(),
                 None if self.options.dry_run => placeholder.clone(),
-                None => return Err(SyncError::Number(format!("no number was allocated to {}", u.id))),
+                None => {
+                    return Err(SyncError::Number(format!(
+                        "no number was allocated to {}",
+                        u.id
+                    )))
+                }
             };
             let ext = extension_for(&site_id, u, number, enabled, region, ranges, None);
             let text = line("create", &ext);
             plan.push(if self.options.dry_run {
-                text.replacen(&format!("create {} ", ext.number.as_str()), "create (new) ", 1)
+                text.replacen(
+                    &format!("create {} ", ext.number.as_str()),
+                    "create (new) ",
+                    1,
+                )
             } else {
                 text
             });
@@ -411,8 +493,18 @@ impl Job<'_> {
             upserts.push(ScopeUpsert::Extension(ext));
         }
         for (id, (u, enabled)) in &selected {
-            let Some(old) = existing.get(id) else { continue };
-            let ext = extension_for(&site_id, u, old.number.clone(), *enabled, region, ranges, old.photo_etag.clone());
+            let Some(old) = existing.get(id) else {
+                continue;
+            };
+            let ext = extension_for(
+                &site_id,
+                u,
+                old.number.clone(),
+                *enabled,
+                region,
+                ranges,
+                old.photo_etag.clone(),
+            );
             if &ext == old {
                 self.report.counts.unchanged += 1;
             } else {
@@ -423,7 +515,9 @@ impl Job<'_> {
         }
         let mut deletions = Vec::new();
         for id in &leaving {
-            let Some(old) = existing.get(id) else { continue };
+            let Some(old) = existing.get(id) else {
+                continue;
+            };
             match policy {
                 Deprovisioning::Keep => {
                     plan.push(line("keep", old));
@@ -436,7 +530,10 @@ impl Job<'_> {
                     self.report.counts.disabled += 1;
                     upserts.push(ScopeUpsert::Extension(ext));
                     if let Deprovisioning::DeleteAfterDays(days) = policy {
-                        plan.push(format!("{} (deleted after {days} days)", line("delete", old)));
+                        plan.push(format!(
+                            "{} (deleted after {days} days)",
+                            line("delete", old)
+                        ));
                         self.report.counts.pending_deletion += 1;
                         deletions.push(Deletion::Extension(id.clone()));
                     }
@@ -465,7 +562,9 @@ impl Job<'_> {
                 delta_token: Some(delta_link),
             })
             .await?;
-        self.store.set_delta_token(&site_id, &fingerprint_scope(), &fingerprint).await?;
+        self.store
+            .set_delta_token(&site_id, &fingerprint_scope(), &fingerprint)
+            .await?;
         if let Deprovisioning::DeleteAfterDays(days) = policy {
             self.apply_due_deletions(&site_id, days).await?;
         }
@@ -484,8 +583,11 @@ impl Job<'_> {
             if ripe {
                 let applied = self.store.apply_pending(site_id, &job).await?;
                 self.report.counts.deleted += applied.extensions;
-                self.log(format!("deleted {} extensions disabled by job {job} {days} days ago", applied.extensions))
-                    .await;
+                self.log(format!(
+                    "deleted {} extensions disabled by job {job} {days} days ago",
+                    applied.extensions
+                ))
+                .await;
             }
         }
         Ok(())

@@ -66,7 +66,16 @@ pub fn extension_for(
 /// One line of the plan, e.g. `create 100 Ann Lee (ann@contoso.com)`.
 pub fn line(verb: &str, ext: &Extension) -> String {
     match &ext.email {
-        Some(mail) => format!("{verb} {} {} ({mail})", ext.number.as_str(), ext.display_name),
-        None => format!("{verb} {} {} [{}]", ext.number.as_str(), ext.display_name, ext.user_id),
+        Some(mail) => format!(
+            "{verb} {} {} ({mail})",
+            ext.number.as_str(),
+            ext.display_name
+        ),
+        None => format!(
+            "{verb} {} {} [{}]",
+            ext.number.as_str(),
+            ext.display_name,
+            ext.user_id
+        ),
     }
 }

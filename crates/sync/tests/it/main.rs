@@ -1,0 +1,5 @@
+//! The sync against the emulator over HTTP and a real store (SQLite file, PostgreSQL).
+
+mod generated;
+mod handwritten;
+mod support;
