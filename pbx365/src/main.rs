@@ -3,7 +3,9 @@
 //! The binary only wires: each subcommand lives in its own module and calls into the crates.
 
 mod init;
+mod jobs_cmd;
 mod sim;
+mod sync_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +29,15 @@ enum Command {
     /// registration (names and ids), the redirect URI to register, and the admin-consent URL
     /// a tenant administrator opens to grant them.
     Init(init::InitArgs),
+    /// Run a sync job now: Entra users → extensions (the only source so far).
+    ///
+    /// Reads the changes since the last run (or everything with --full), plans creates,
+    /// updates and removals, stops before removing more extensions than the mass-deletion
+    /// guard allows (--allow-mass-delete to confirm), and records the job. Progress goes to
+    /// stderr; the exit code is non-zero when a job failed.
+    Sync(sync_cmd::SyncArgs),
+    /// List a site's recent sync jobs, or show one with `jobs show ID`.
+    Jobs(jobs_cmd::JobsArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +63,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Sim(args) => sim::run(args).await,
             Command::Init(args) => init::run(args),
+            Command::Sync(args) => sync_cmd::run(args).await,
+            Command::Jobs(args) => jobs_cmd::run(args).await,
         }
     });
     match result {
