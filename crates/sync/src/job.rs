@@ -389,16 +389,13 @@ impl Job<'_> {
                 }
             }
         }
-        // Unchanged users keep their extension only while still in scope (or included).
-        for (id, ext) in &existing {
+        // Users the round did not bring keep their extension while still in scope; after a
+        // full read, anyone missing from it is gone. (Included users were fetched above.)
+        for id in existing.keys() {
             if users.contains_key(id) || gone.contains(id) {
                 continue;
             }
-            let included = ext
-                .email
-                .as_ref()
-                .is_some_and(|m| rules.include_upns.contains(&m.to_lowercase()));
-            if !in_scope.contains(id) && !included {
+            if full || !in_scope.contains(id) {
                 leaving.insert(id.clone());
             } else {
                 self.report.counts.unchanged += 1;
@@ -547,6 +544,34 @@ impl Job<'_> {
         if self.options.dry_run {
             self.log("dry run: nothing written".into()).await;
             return Ok(());
+        }
+
+        // A user back in the selection must not lose their extension to a deletion recorded
+        // while they were away. Pending deletions cannot be dropped one by one, so drop them
+        // all and record the rest again under this job (their delay starts again: later,
+        // never earlier).
+        let pending = self.store.list_pending(&site_id).await?;
+        let back: Vec<String> = pending
+            .iter()
+            .filter_map(|p| match &p.target {
+                Deletion::Extension(id) if selected.contains_key(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        if !back.is_empty() {
+            self.store.discard_pending(&site_id).await?;
+            for p in pending {
+                if let Deletion::Extension(id) = &p.target {
+                    if !back.contains(id) && !deletions.contains(&p.target) {
+                        deletions.push(p.target.clone());
+                    }
+                }
+            }
+            self.warn(format!(
+                "{} user(s) came back before their extension was deleted; the deletion was cancelled and the other pending deletions were recorded again (their delay restarts)",
+                back.len()
+            ))
+            .await;
         }
 
         let Some(job_id) = self.report.job else {

@@ -34,7 +34,7 @@ fn tenant() -> TenantFile {
         "users": [
             user(ANN, "Ann Lee", "ann@contoso.com", json!({"businessPhones": ["+49 30 1234 150"], "surname": "Lee", "givenName": "Ann"})),
             user(BOB, "Bob Berg", "bob@contoso.com", json!({"businessPhones": ["030 9876543"]})),
-            user(CARA, "Cara Diaz", "cara@contoso.com", json!({"mobilePhone": "+49 151 23456789"})),
+            user(CARA, "Cara Diaz", "cara@contoso.com", json!({"mobilePhone": "+49 151 23456789", "businessPhones": ["+49 30 1234 250"]})),
             user("aaaaaaaa-0000-4000-8000-000000000004", "Gil Guest", "gil_ext#EXT#@contoso.onmicrosoft.com", json!({"userType": "Guest"})),
             user("aaaaaaaa-0000-4000-8000-000000000005", "Room 1", "room1@contoso.com", json!({"accountEnabled": false, "assignedLicenses": []})),
             user("aaaaaaaa-0000-4000-8000-000000000006", "Dan Gone", "dan@contoso.com", json!({"accountEnabled": false})),
@@ -374,5 +374,74 @@ async fn changed_selection_forces_a_full_read() {
     );
     let mut want = expected();
     want[1].3 = false;
+    assert_eq!(summary(&env.extensions().await), want);
+}
+
+#[tokio::test]
+async fn user_back_before_the_delay_keeps_the_extension() {
+    let rest = REST.replace(
+        "policy = \"disable\"",
+        "policy = \"delete_after_days\"\ndays = 1",
+    );
+    let env = Env::new(
+        crate::support::sim(Some(tenant()), 0).await,
+        &users_toml(),
+        &rest,
+        false,
+    )
+    .await;
+    assert!(env.run(SyncOptions::default()).await.succeeded);
+    env.grant("Group.ReadWrite.All").await;
+    for id in [BOB, CARA] {
+        let path = format!("/v1.0/groups/{GROUP}/members/{id}/$ref");
+        assert_eq!(env.call(Method::DELETE, &path, None, false).await, 204);
+    }
+    let r = env.run(SyncOptions::default()).await;
+    assert_eq!(
+        (r.counts.disabled, r.counts.pending_deletion),
+        (2, 2),
+        "{:?}",
+        r.error
+    );
+
+    // Bob comes back: enabled again with his number; Cara's deletion still goes ahead.
+    let body = serde_json::json!({ "@odata.id": format!("{}/v1.0/directoryObjects/{BOB}", env.sim.http_url()) });
+    let path = format!("/v1.0/groups/{GROUP}/members/$ref");
+    assert_eq!(env.call(Method::POST, &path, Some(body), false).await, 204);
+    let r = env.run(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert_eq!(r.counts.updated, 1);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let r = env
+        .run(SyncOptions {
+            now: later,
+            ..SyncOptions::default()
+        })
+        .await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert_eq!(r.counts.deleted, 1);
+    let mut want = expected();
+    want.remove(2);
+    assert_eq!(summary(&env.extensions().await), want);
+}
+
+#[tokio::test]
+async fn licence_scope_selects_the_holders() {
+    let users = users_toml().replace(
+        &format!("group_id = \"{GROUP}\""),
+        &format!("licence_sku_id = \"{SKU}\""),
+    );
+    let env = Env::new(
+        crate::support::sim(Some(tenant()), 0).await,
+        &users,
+        REST,
+        false,
+    )
+    .await;
+    let r = env.run(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    let mut want = expected();
+    want.push(("104".into(), "Hal Outside".into(), None, true));
     assert_eq!(summary(&env.extensions().await), want);
 }
