@@ -9,6 +9,16 @@
 //! - [`plan`]: what changes (creates, updates, removals) and the outbound caller ID rule;
 //! - [`report`]: the options of a job and what it reports ([`JobReport`]);
 //! - [`error`]: [`SyncError`], each with advice a person can act on.
+//!
+//! # Deprovisioning
+//! A user who leaves the selection (removed from the group or licence, excluded, disabled with
+//! `disabled = "skip"`, deleted) counts as a removal for the mass-deletion guard. `keep` leaves
+//! the extension; `disable` disables it; `delete_after_days` disables it and records a pending
+//! deletion, which a later job applies (number released) once it is N days old.
+//!
+//! # Not yet
+//! Department groups, photos, the other sources (contacts, shared mailboxes, org contacts),
+//! a site main number as fallback caller ID, leases between nodes.
 
 #![warn(missing_docs)]
 

@@ -445,3 +445,40 @@ async fn licence_scope_selects_the_holders() {
     want.push(("104".into(), "Hal Outside".into(), None, true));
     assert_eq!(summary(&env.extensions().await), want);
 }
+
+#[tokio::test]
+async fn expired_delta_token_rereads_all_and_removes_the_missing() {
+    let env = Env::new(
+        crate::support::sim(Some(tenant()), 0).await,
+        &users_toml(),
+        REST,
+        false,
+    )
+    .await;
+    assert!(env.run(SyncOptions::default()).await.succeeded);
+    env.grant("User.ReadWrite.All").await;
+    assert_eq!(
+        env.call(Method::DELETE, &format!("/v1.0/users/{ANN}"), None, false)
+            .await,
+        204
+    );
+    // Directory delta tokens last 7 days in the emulator (as in Graph).
+    env.sim.state.clock.advance(chrono::Duration::days(8));
+    let r = env.run(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert!(r.full);
+    assert!(
+        r.log
+            .iter()
+            .any(|l| l == "Graph dropped the users delta token: reading all users again"),
+        "{:?}",
+        r.log
+    );
+    assert_eq!(
+        (r.counts.created, r.counts.disabled, r.counts.unchanged),
+        (0, 1, 3)
+    );
+    let mut want = expected();
+    want[0].3 = false;
+    assert_eq!(summary(&env.extensions().await), want);
+}

@@ -46,6 +46,8 @@ pub fn temp_dir() -> PathBuf {
 /// The config text of one site on `sim`; `users` and `rest` are TOML put into `[site.users]`
 /// and after it.
 pub fn config_text(sim: &RunningSim, users: &str, rest: &str) -> String {
+    // The DID range +49301234 100-199 fits 3-digit extensions only; the config rejects it
+    // beside other lengths.
     let ranges = if rest.contains("length = 3") {
         "[[site.dialling.did_ranges]]\nbase = \"+49301234\"\nfirst = 100\nlast = 199"
     } else {
