@@ -63,16 +63,17 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
             if args.dry_run { " (dry run)" } else { "" }
         );
         let client = sync::client_for_site(site)?;
+        let name = site.name.clone();
         let options = SyncOptions {
+            progress: Some(std::sync::Arc::new(move |line: &str| {
+                eprintln!("site {name}: {line}")
+            })),
             full: args.full,
             dry_run: args.dry_run,
             allow_mass_delete: args.allow_mass_delete,
             ..SyncOptions::default()
         };
         let report = sync::run_users_job(store.clone(), &client, site, options).await;
-        for line in &report.log {
-            eprintln!("site {}: {line}", site.name);
-        }
         if let Some(e) = &report.error {
             failed.push(format!("site {}: {e}", site.name));
         }
@@ -86,6 +87,11 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (name, r) in &reports {
+            if r.dry_run {
+                for line in &r.plan {
+                    println!("{name}: would {line}");
+                }
+            }
             let c = r.counts;
             let job = r.job.map(|j| j.to_string()).unwrap_or_else(|| "-".into());
             println!(

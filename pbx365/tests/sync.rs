@@ -76,6 +76,25 @@ async fn sync_and_jobs_commands() {
         "{help}"
     );
 
+    // A dry run prints the plan and records nothing.
+    let out = pbx365(args(&["sync", "--dry-run"], &config), secret.clone()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let planned = stdout
+        .lines()
+        .filter(|l| l.starts_with("main: would create (new) "))
+        .count();
+    assert_eq!(planned, expected, "{stdout}");
+    let out = pbx365(args(&["jobs", "--json"], &config), secret.clone()).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).ok(),
+        Some(Value::Array(vec![]))
+    );
+
     let out = pbx365(args(&["sync", "--json"], &config), secret.clone()).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");

@@ -109,6 +109,9 @@ struct Member {
 
 impl Job<'_> {
     async fn log(&mut self, line: String) {
+        if let Some(p) = &self.options.progress {
+            p(&line);
+        }
         if let Some(id) = self.report.job {
             // The log is best effort: a store failure shows up in the outcome.
             let _ = self.store.append_job_log(&id, &line).await;

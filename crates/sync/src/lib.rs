@@ -32,4 +32,4 @@ pub mod select;
 pub use client::client_for_site;
 pub use error::SyncError;
 pub use job::run_users_job;
-pub use report::{JobReport, PlanCounts, SyncOptions};
+pub use report::{JobReport, PlanCounts, Progress, SyncOptions};

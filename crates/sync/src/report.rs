@@ -2,10 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 use store::{JobId, JobTrigger};
 
+/// Receives each log line of a job as it is written (the CLI prints them on stderr).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How a job runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SyncOptions {
     /// Re-read every user from scratch (ignore the stored delta token).
     pub full: bool,
@@ -17,6 +21,21 @@ pub struct SyncOptions {
     pub trigger: JobTrigger,
     /// "Now" for the deprovisioning delay (`delete_after_days`); the system clock by default.
     pub now: DateTime<Utc>,
+    /// Called with every log line as the job goes (none by default).
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("full", &self.full)
+            .field("dry_run", &self.dry_run)
+            .field("allow_mass_delete", &self.allow_mass_delete)
+            .field("trigger", &self.trigger)
+            .field("now", &self.now)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl Default for SyncOptions {
@@ -27,6 +46,7 @@ impl Default for SyncOptions {
             allow_mass_delete: false,
             trigger: JobTrigger::Manual,
             now: Utc::now(),
+            progress: None,
         }
     }
 }
