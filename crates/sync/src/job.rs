@@ -179,8 +179,7 @@ impl Job<'_> {
                     .await?,
             );
         }
-        self.log(format!("site {}: users → extensions", self.site.name))
-            .await;
+        self.log("users → extensions".into()).await;
 
         // Permissions first: reading with a token that cannot read only yields 403s.
         let info = self.client.token_info().await?;
