@@ -328,29 +328,30 @@ impl Job<'_> {
             .map(|e| (e.user_id.clone(), e))
             .collect();
 
-        // Users we must know but the round did not bring: new to the scope, or always included.
-        let mut wanted: BTreeSet<String> = in_scope
-            .iter()
-            .filter(|id| {
-                !users.contains_key(*id)
-                    && !gone.contains(*id)
-                    && (full || existing.get(*id).is_none_or(|e| !e.enabled))
-            })
-            .cloned()
-            .collect();
+        // Users we must know but an incremental round did not bring: new to the scope, back
+        // from deprovisioning, or always included (looked up by UPN: a handful). A full round
+        // brought everyone.
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
         if !full {
-            // Included UPNs are looked up by name (cheap: a handful).
+            wanted.extend(
+                in_scope
+                    .iter()
+                    .filter(|id| {
+                        !users.contains_key(*id)
+                            && !gone.contains(*id)
+                            && existing.get(*id).is_none_or(|e| !e.enabled)
+                    })
+                    .cloned(),
+            );
             for upn in &self.site.users.include_upns {
                 if !users
                     .values()
                     .any(|u| crate::select::upn(u).as_deref() == Some(upn.as_str()))
                 {
-                    wanted.insert(upn.clone());
+                    // Guest UPNs carry '#EXT#', which must not end the URL's path.
+                    wanted.insert(upn.replace('#', "%23"));
                 }
             }
-        }
-        if full {
-            wanted.clear();
         }
         for id in wanted {
             match self
