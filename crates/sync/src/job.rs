@@ -2,15 +2,14 @@
 
 use crate::error::SyncError;
 use crate::plan::{extension_for, line};
+use crate::read;
 use crate::report::{JobReport, PlanCounts, SyncOptions};
 use crate::select::{decide, Decision, USER_SELECT};
 use config::registration::admin_consent_url;
-use config::{Deprovisioning, Source, UserScope};
+use config::{Deprovisioning, Source};
 use directory::{Extension, Region, SiteId};
-use graph::delta::{DeltaChange, DeltaOptions, DeltaOutcome, DeltaRound};
 use graph::models::User;
 use graph::GraphClient;
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use store::{
@@ -97,14 +96,6 @@ struct Job<'a> {
     site: &'a config::Site,
     options: SyncOptions,
     report: JobReport,
-}
-
-/// A directory object as member lists return it.
-#[derive(Deserialize)]
-struct Member {
-    id: String,
-    #[serde(rename = "@odata.type", default)]
-    odata_type: Option<String>,
 }
 
 impl Job<'_> {
@@ -225,52 +216,19 @@ impl Job<'_> {
         full |= token.is_none();
 
         // Users: a delta round (full when there is no token, or Graph dropped it).
-        let initial = format!("/users/delta?$select={USER_SELECT}");
-        let mut outcome = DeltaRound::<User>::new(
-            self.client,
-            &initial,
-            token.as_deref(),
-            DeltaOptions::default(),
-        )
-        .run()
-        .await?;
-        if let DeltaOutcome::Reset { restart_url } = &outcome {
+        let round = read::users_round(self.client, token.as_deref()).await?;
+        if round.reset {
             self.log("Graph dropped the users delta token: reading all users again".into())
                 .await;
             full = true;
-            outcome =
-                DeltaRound::<User>::new(self.client, restart_url, None, DeltaOptions::default())
-                    .run()
-                    .await?;
         }
-        let (changes, delta_link) = match outcome {
-            DeltaOutcome::Complete {
-                changes,
-                delta_link,
-            } => (changes, delta_link),
-            DeltaOutcome::Reset { .. } => {
-                return Err(SyncError::Graph(graph::GraphError::Invalid(
-                    "Graph dropped the users delta state twice in a row; try again later".into(),
-                )))
-            }
-        };
+        let read::UsersRound {
+            mut users,
+            gone,
+            delta_link,
+            ..
+        } = round;
         self.report.full = full;
-        let mut users: HashMap<String, User> = HashMap::new();
-        let mut gone: BTreeSet<String> = BTreeSet::new();
-        for c in changes {
-            match c {
-                DeltaChange::Upsert(u) => {
-                    if u.deleted_date_time.is_some() {
-                        gone.insert(u.id);
-                    } else {
-                        users.insert(u.id.clone(), u);
-                    }
-                }
-                DeltaChange::Removed { id, .. } => {
-                    gone.insert(id);
-                }
-            }
-        }
         self.log(format!(
             "read {} {} users, {} removed",
             users.len(),
@@ -280,40 +238,7 @@ impl Job<'_> {
         .await;
 
         // The base set.
-        let in_scope: BTreeSet<String> = match self.site.users.scope {
-            UserScope::Group(g) => {
-                let members: Vec<Member> = self
-                    .client
-                    .get_all_pages(&format!(
-                        "/groups/{g}/transitiveMembers?$select=id&$top=999"
-                    ))
-                    .await?;
-                members
-                    .into_iter()
-                    .filter(|m| {
-                        m.odata_type
-                            .as_deref()
-                            .is_none_or(|t| t == "#microsoft.graph.user")
-                    })
-                    .map(|m| m.id)
-                    .collect()
-            }
-            UserScope::Licence(sku) => {
-                let all: Vec<User> = self
-                    .client
-                    .get_all_pages("/users?$select=id,assignedLicenses&$top=999")
-                    .await?;
-                let sku = sku.to_string();
-                all.into_iter()
-                    .filter(|u| {
-                        u.assigned_licenses
-                            .as_ref()
-                            .is_some_and(|l| l.iter().any(|a| a.sku_id.eq_ignore_ascii_case(&sku)))
-                    })
-                    .map(|u| u.id)
-                    .collect()
-            }
-        };
+        let in_scope = read::base_set(self.client, self.site.users.scope).await?;
         self.log(format!(
             "{} users in the selection's base set",
             in_scope.len()

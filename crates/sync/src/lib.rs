@@ -5,6 +5,7 @@
 //!   and the users' delta, plan against the store, hold the mass-deletion guard, apply in one
 //!   transaction, record the job;
 //! - [`client`]: a [`graph::GraphClient`] from a configured site;
+//! - [`read`]: the Graph reads — the users' delta round, the selection's base set;
 //! - [`select`]: which Entra users become extensions (pure rules over Graph's user);
 //! - [`plan`]: what changes (creates, updates, removals) and the outbound caller ID rule;
 //! - [`report`]: the options of a job and what it reports ([`JobReport`]);
@@ -26,6 +27,7 @@ pub mod client;
 pub mod error;
 pub mod job;
 pub mod plan;
+pub mod read;
 pub mod report;
 pub mod select;
 
