@@ -1,0 +1,5 @@
+//! One integration-test binary for the `pbx365` command line: each module runs the built
+//! binary the way an admin would.
+
+mod init;
+mod sync;
