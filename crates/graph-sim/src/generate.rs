@@ -482,6 +482,20 @@ fn ascii_fold(s: &str) -> String {
     out
 }
 
+/// `given.surname` folded to ASCII; names with no Latin letters (CJK, Hebrew, Arabic) fall back
+/// to what is left, or to `fallback`, never to a local part that starts or ends with a dot.
+fn mail_nickname(given: &str, surname: &str, fallback: &str) -> String {
+    let parts: Vec<String> = [ascii_fold(given), ascii_fold(surname)]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.len() {
+        2 => parts.join("."),
+        1 => format!("{}.{fallback}", parts[0]),
+        _ => fallback.to_string(),
+    }
+}
+
 fn jpeg_bytes(g: &mut Gen) -> Vec<u8> {
     // A JPEG SOI/APP0 header followed by seeded bytes and EOI: enough for clients to treat it
     // as image/jpeg and to notice when it changes.
@@ -600,10 +614,7 @@ pub fn generate(opts: &GenerateOptions) -> TenantFile {
         let surname = *g.pick(c.surnames);
         let (city, area) = *g.pick(c.cities);
         let dept = *g.pick(DEPARTMENTS);
-        let mut nick = format!("{}.{}", ascii_fold(given), ascii_fold(surname));
-        if nick.len() < 3 {
-            nick = format!("user{i}");
-        }
+        let nick = mail_nickname(given, surname, &format!("user{}", i + 1));
         let upn = unique_upn(nick.clone(), domain);
         let id = g.uuid();
         let unlicensed = g.chance(0.04);
@@ -751,7 +762,7 @@ pub fn generate(opts: &GenerateOptions) -> TenantFile {
         let given = *g.pick(c.given);
         let surname = *g.pick(c.surnames);
         let ext_dom = *g.pick(&["fabrikam.com", "northwind.example", "gmail.com"]);
-        let nick = format!("{}.{}", ascii_fold(given), ascii_fold(surname));
+        let nick = mail_nickname(given, surname, "guest");
         let mail = format!("{nick}@{ext_dom}");
         let upn = unique_upn(
             format!("{}#EXT#", mail.replace('@', "_")),
@@ -1162,6 +1173,29 @@ mod tests {
             && u.user.user.user_type.as_deref() == Some("Member")));
         let other = generate(&GenerateOptions { seed: 8, ..o });
         assert_ne!(ids(&a), ids(&other));
+    }
+
+    #[test]
+    fn nicknames_never_start_or_end_with_a_dot() {
+        assert_eq!(
+            mail_nickname("Jürgen", "Müller", "user1"),
+            "juergen.mueller"
+        );
+        assert_eq!(mail_nickname("Wei", "李", "user7"), "wei.user7");
+        assert_eq!(mail_nickname("太郎", "佐藤", "user9"), "user9");
+        let t = generate(&GenerateOptions {
+            users: 500,
+            seed: 3,
+            contacts: Some(0),
+        });
+        for u in &t.users {
+            let upn = u.user.user.user_principal_name.as_deref().unwrap_or("");
+            let local = upn.split('@').next().unwrap_or("");
+            assert!(
+                !local.is_empty() && !local.starts_with('.') && !local.ends_with('.'),
+                "{upn}"
+            );
+        }
     }
 
     #[test]
