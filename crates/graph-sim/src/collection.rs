@@ -83,6 +83,9 @@ impl<T> Entry<T> {
 pub struct Collection<T> {
     index: BTreeMap<String, usize>,
     slab: Vec<Entry<T>>,
+    /// Live entities, kept current so counting is not a scan (the directory's throttling
+    /// asks for the tenant's size on every request).
+    live: usize,
 }
 
 impl<T> Default for Collection<T> {
@@ -90,6 +93,7 @@ impl<T> Default for Collection<T> {
         Collection {
             index: BTreeMap::new(),
             slab: Vec::new(),
+            live: 0,
         }
     }
 }
@@ -122,7 +126,7 @@ impl<T: Entity> Collection<T> {
 
     /// Number of live entities.
     pub fn live_count(&self) -> usize {
-        self.slab.iter().filter(|e| e.is_live()).count()
+        self.live
     }
 
     /// A live entity by id.
@@ -171,8 +175,14 @@ impl<T: Entity> Collection<T> {
             value,
         };
         match self.index.get(entry.value.id()) {
-            Some(&i) => self.slab[i] = entry,
+            Some(&i) => {
+                if !self.slab[i].is_live() {
+                    self.live += 1;
+                }
+                self.slab[i] = entry;
+            }
             None => {
+                self.live += 1;
                 self.index
                     .insert(entry.value.id().to_string(), self.slab.len());
                 self.slab.push(entry);
@@ -221,6 +231,7 @@ impl<T: Entity> Collection<T> {
             Some(e) if e.is_live() => {
                 e.removed = Some(reason);
                 e.version = version;
+                self.live -= 1;
                 true
             }
             _ => false,
@@ -232,7 +243,9 @@ impl<T: Entity> Collection<T> {
         let Some(i) = self.index.remove(id) else {
             return;
         };
-        self.slab.swap_remove(i);
+        if self.slab.swap_remove(i).is_live() {
+            self.live -= 1;
+        }
         if let Some(moved) = self.slab.get(i) {
             let key = moved.value.id().to_string();
             self.index.insert(key, i);
@@ -362,8 +375,10 @@ mod tests {
         for id in ["b", "a", "d", "c"] {
             c.insert(user(id), 1);
         }
+        assert_eq!(c.live_count(), 4);
         c.purge("a");
         c.purge("zz");
+        assert_eq!(c.live_count(), 3);
         let ids: Vec<_> = c.live().map(|u| u.id.clone()).collect();
         assert_eq!(ids, ["b", "c", "d"]);
         assert!(c.get("c").is_some() && c.get("a").is_none());
@@ -382,5 +397,13 @@ mod tests {
         assert!(c.get("1").is_none());
         assert_eq!(c.entry("1").unwrap().removed, Some(RemovedReason::Changed));
         assert!(!c.remove("1", RemovedReason::Deleted, 3));
+        assert_eq!(c.live_count(), 0);
+        c.insert(user("1"), 4);
+        c.insert(user("1"), 5);
+        assert_eq!(
+            c.live_count(),
+            1,
+            "a restore counts once, a re-insert not again"
+        );
     }
 }
