@@ -5,13 +5,16 @@
 //! - [`number`]: phone numbers — [`E164`], [`Region`], [`PhoneNumber`] (the text a person typed,
 //!   kept next to its E.164 form), [`ExtensionNumber`];
 //! - [`extension`]: [`Extension`], an Entra user as a PBX extension;
-//! - [`contact`]: [`ContactRecord`] and the phonebook it lands in ([`PhonebookKind`]).
+//! - [`contact`]: [`ContactRecord`] and the phonebook it lands in ([`PhonebookKind`]);
+//! - [`service`]: the one request model the front ends (LDAP, XML, lookup, REST) speak, and the
+//!   [`DirectoryService`] trait they call.
 
 #![warn(missing_docs)]
 
 pub mod contact;
 pub mod extension;
 pub mod number;
+pub mod service;
 pub mod site;
 
 pub use contact::{ContactRecord, ContactSource, PhonebookKind};
@@ -19,5 +22,9 @@ pub use extension::Extension;
 pub use number::{
     E164Error, ExtensionNumber, ExtensionNumberError, PhoneKind, PhoneNumber, Region, RegionError,
     E164,
+};
+pub use service::{
+    Attribute, BookScope, DirectoryService, Entry, EntryNumber, EntrySource, Filter, Hit,
+    LookupResult, MatchRank, Principal, ServiceError, ServiceResult, TextQuery,
 };
 pub use site::{SiteId, SiteIdError};
