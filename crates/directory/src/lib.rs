@@ -1,6 +1,8 @@
 //! pbx365's domain: the things a phone system is told about, with no I/O.
 //!
 //! Table of contents:
+//! - [`dialling`]: a site's dialling rules ([`DiallingPlan`]): any typed form → E.164 or an
+//!   extension, E.164 → what to dial and what to show;
 //! - [`site`]: [`SiteId`], the tenant + phone system pair every row belongs to;
 //! - [`number`]: phone numbers — [`E164`], [`Region`], [`PhoneNumber`] (the text a person typed,
 //!   kept next to its E.164 form), [`ExtensionNumber`];
@@ -12,12 +14,14 @@
 #![warn(missing_docs)]
 
 pub mod contact;
+pub mod dialling;
 pub mod extension;
 pub mod number;
 pub mod service;
 pub mod site;
 
 pub use contact::{ContactRecord, ContactSource, PhonebookKind};
+pub use dialling::{Dialled, DiallingPlan, DidBlock, NumberForm, NumberInputError};
 pub use extension::Extension;
 pub use number::{
     E164Error, ExtensionNumber, ExtensionNumberError, PhoneKind, PhoneNumber, Region, RegionError,

@@ -95,6 +95,14 @@ impl Region {
     pub fn as_str(&self) -> &str {
         self.0.as_ref()
     }
+
+    /// The country calling code (`49` for DE, `1` for US).
+    pub fn calling_code(&self) -> u16 {
+        phonenumber::metadata::DATABASE
+            .by_id(self.as_str())
+            .map(|m| m.country_code())
+            .unwrap_or(0)
+    }
 }
 
 impl FromStr for Region {

@@ -1,0 +1,3 @@
+//! pbx365 HTTP front ends: vendor XML phonebooks, caller-ID lookup, CSV exports, REST API, over a DirectoryService.
+
+#![warn(missing_docs)]
