@@ -75,6 +75,8 @@ pub struct Caller {
     pub path: String,
     /// The `Host` header, for absolute links (Cisco phones need them).
     pub host: Option<String>,
+    /// True when a proxy in front said the client used HTTPS (`X-Forwarded-Proto: https`).
+    pub https: bool,
 }
 
 impl Caller {
@@ -110,7 +112,8 @@ impl Caller {
             }
         }
         let host = self.host.as_deref().unwrap_or("localhost");
-        let mut url = format!("http://{host}{}", self.path);
+        let scheme = if self.https { "https" } else { "http" };
+        let mut url = format!("{scheme}://{host}{}", self.path);
         if !query.is_empty() {
             url.push('?');
             url.push_str(&query.join("&"));
@@ -162,12 +165,18 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned);
+        let https = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
         Ok(Self {
             who,
             flavour,
             params,
             path,
             host,
+            https,
         })
     }
 }

@@ -5,6 +5,7 @@ use directory::{NumberForm, SiteId};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The port pbx365 listens on for HTTP unless configured otherwise.
 pub const DEFAULT_PORT: u16 = 8365;
@@ -20,6 +21,9 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Requests served at once; more get 503 at once instead of queueing without bound.
     pub concurrency_limit: usize,
+    /// Longest a request may take before it is answered 503 (a slow directory must not hold
+    /// connections and concurrency slots forever).
+    pub request_timeout: Duration,
     /// Per-client-address request rate; `None` disables it. Excess requests get 429.
     pub rate_limit: Option<RateLimit>,
     /// Which form(s) of a number phonebooks and exports show.
@@ -40,6 +44,7 @@ impl Default for HttpConfig {
             allow: Vec::new(),
             body_limit: 16 * 1024,
             concurrency_limit: 64,
+            request_timeout: Duration::from_secs(30),
             rate_limit: Some(RateLimit {
                 per_second: 20,
                 burst: 100,
@@ -60,6 +65,9 @@ impl HttpConfig {
         }
         if self.concurrency_limit == 0 {
             return Err(ConfigError::Zero("concurrency_limit"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Zero("request_timeout"));
         }
         if self.page_size == 0 {
             return Err(ConfigError::Zero("page_size"));

@@ -37,6 +37,9 @@ pub enum HttpError {
     /// The server is at its concurrency limit.
     #[error("server busy, try again shortly")]
     Busy,
+    /// The request took longer than the configured timeout.
+    #[error("the directory took too long to answer, try again shortly")]
+    TimedOut,
 }
 
 impl HttpError {
@@ -47,7 +50,7 @@ impl HttpError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -62,6 +65,7 @@ impl HttpError {
             Self::Unavailable => "unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
+            Self::TimedOut => "timeout",
         }
     }
 }
@@ -127,7 +131,7 @@ impl IntoResponse for Failure {
         let status = self.error.status();
         let retry_after = match self.error {
             HttpError::RateLimited { retry_after } => Some(retry_after),
-            HttpError::Busy => Some(1),
+            HttpError::Busy | HttpError::TimedOut => Some(1),
             _ => None,
         };
         let message = self.error.to_string();

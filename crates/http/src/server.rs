@@ -182,17 +182,24 @@ async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     .into_response()
 }
 
-async fn busy(_: tower::BoxError) -> Response {
+/// Turns the limit layers' errors into answers in the route's flavour.
+async fn overloaded(OriginalUri(uri): OriginalUri, err: tower::BoxError) -> Response {
+    let error = if err.is::<tower::timeout::error::Elapsed>() {
+        tracing::warn!(path = uri.path(), "request timed out");
+        HttpError::TimedOut
+    } else {
+        HttpError::Busy
+    };
     Failure {
-        error: HttpError::Busy,
-        flavour: Flavour::Text,
+        error,
+        flavour: Flavour::of_path(uri.path()),
     }
     .into_response()
 }
 
 /// The HTTP front end as an axum router: every route of [`routes`], behind the allow-list,
-/// the rate limit, the concurrency limit (excess requests get 503 at once), the body size
-/// limit (413) and ETag handling. Serve it with connect info (`SocketAddr`) so the allow-list
+/// the rate limit, the concurrency limit (excess requests get 503 at once), the request
+/// timeout (503), the body size limit (413) and ETag handling. Serve it with connect info (`SocketAddr`) so the allow-list
 /// and rate limit see client addresses; [`serve`] does.
 pub fn router(config: HttpConfig, service: Arc<dyn DirectoryService>) -> Router {
     let limiter = config
@@ -200,6 +207,9 @@ pub fn router(config: HttpConfig, service: Arc<dyn DirectoryService>) -> Router 
         .map(|rate| Arc::new(RateLimiter::new(rate)));
     let body_limit = config.body_limit;
     let concurrency = config.concurrency_limit.max(1);
+    let timeout = config
+        .request_timeout
+        .max(std::time::Duration::from_millis(1));
     let state = AppState {
         config: Arc::new(config),
         service,
@@ -223,9 +233,10 @@ pub fn router(config: HttpConfig, service: Arc<dyn DirectoryService>) -> Router 
             // Router::layer wraps each route on its own; the global layer shares one
             // semaphore between them, so the limit is for the whole server.
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(busy))
+                .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(concurrency)),
+                .layer(GlobalConcurrencyLimitLayer::new(concurrency))
+                .timeout(timeout),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

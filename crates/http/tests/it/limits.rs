@@ -206,3 +206,23 @@ async fn serve_reports_bad_config_and_busy_ports() {
         .unwrap_err();
     assert!(err.to_string().contains("body_limit"), "{err}");
 }
+
+#[tokio::test]
+async fn slow_requests_time_out() {
+    let server = start_with(HttpConfig {
+        request_timeout: Duration::from_millis(200),
+        ..config()
+    })
+    .await;
+    let response = server
+        .anon(&format!("/sites/{OPEN}/api/v1/search?q=block"))
+        .await;
+    assert_eq!(response.status(), 503);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "timeout");
+    // Other requests are unaffected.
+    let ok = server
+        .anon(&format!("/sites/{OPEN}/api/v1/search?q=olga"))
+        .await;
+    assert_eq!(ok.status(), 200);
+}

@@ -263,6 +263,17 @@ async fn cisco_search_form_submits_to_the_directory_with_the_token() {
             server.addr
         )
     );
+    // Behind a TLS-terminating proxy the links say https.
+    let proxied = server
+        .client
+        .get(server.url("/cisco/search.xml?token=alice%3Aalice-secret"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let body = xml(proxied).await;
+    let doc = Document::parse(&body).unwrap();
+    assert!(texts(&doc, "URL")[0].starts_with(&format!("https://{}/cisco/", server.addr)));
     // What the phone does with it: append the typed text.
     let found = xml(server
         .client
