@@ -3,7 +3,7 @@
 //! pages, `?page=` / `?per_page=`. Element names follow each vendor's documented format.
 
 use crate::auth::Caller;
-use crate::books::{self, book_of, book_title, kind_label, numbers, rows, split_name, Page};
+use crate::books::{self, book_of, book_title, kind_label, numbers, rows, split_name, Page, Row};
 use crate::error::{Failure, HttpError, XML};
 use crate::params::Params;
 use crate::server::AppState;
@@ -44,13 +44,29 @@ async fn listing(state: &AppState, caller: &Caller) -> Result<(Vec<Entry>, bool)
     Ok((slice.to_vec(), more || more_here))
 }
 
-/// Every entry up to the configured maximum (for formats paged by row, not by entry).
-async fn everything(state: &AppState, caller: &Caller) -> Result<Vec<Entry>, Failure> {
+/// One page of rows (an entry per number) for formats that hold one number per item: the
+/// rows, whether more follow, and the total when every entry was read. Entries are read in
+/// growing batches until the page is full, so early pages stay cheap in a big directory.
+async fn row_page(
+    state: &AppState,
+    caller: &Caller,
+    page: Page,
+) -> Result<(Vec<Row>, bool, Option<usize>), Failure> {
     let scope = books::scope(caller).map_err(|e| caller.fail(e))?;
-    let (entries, _) = books::fetch(state, caller, scope, caller.params.get("q"), usize::MAX)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    Ok(entries)
+    let wanted = page.offset().saturating_add(page.size);
+    let mut ask = wanted.saturating_add(1);
+    loop {
+        let (entries, more) = books::fetch(state, caller, scope, caller.params.get("q"), ask)
+            .await
+            .map_err(|e| caller.fail(e))?;
+        let all = rows(&entries, state.config.number_form);
+        if !more || all.len() > wanted || ask >= state.config.max_entries {
+            let total = (!more).then_some(all.len());
+            let (slice, more_rows) = page.slice(&all);
+            return Ok((slice.to_vec(), more_rows || more, total));
+        }
+        ask = ask.saturating_mul(2).min(state.config.max_entries);
+    }
 }
 
 /// `GET /yealink/directory.xml`: `YealinkIPPhoneDirectory`, one `DirectoryEntry` per entry with
@@ -116,15 +132,13 @@ pub async fn yealink_phonebook(State(state): State<AppState>, caller: Caller) ->
 /// `GET /snom/directory.xml`: the minibrowser `SnomIPPhoneDirectory`, one `DirectoryEntry` per
 /// number, paged.
 pub async fn snom_directory(State(state): State<AppState>, caller: Caller) -> Answer {
-    let entries = everything(&state, &caller).await?;
-    let rows = rows(&entries, state.config.number_form);
     let page = Page::from_caller(&caller, state.config.page_size, state.config.max_entries)
         .map_err(|e| caller.fail(e))?;
-    let (rows, _) = page.slice(&rows);
+    let (rows, _, _) = row_page(&state, &caller, page).await?;
     let mut doc = XmlWriter::new();
     doc.open("SnomIPPhoneDirectory", &[])
         .leaf("Title", "Directory");
-    for row in rows {
+    for row in &rows {
         doc.open("DirectoryEntry", &[])
             .leaf("Name", &row.name)
             .leaf("Telephone", &row.number)
@@ -185,27 +199,23 @@ fn clip(text: &str, max: usize) -> String {
 /// most 32 per page (the phones' limit), with `Previous` / `Next` soft keys linking the
 /// neighbouring pages (absolute URLs keeping `q`, `book` and `token`).
 pub async fn cisco_directory(State(state): State<AppState>, caller: Caller) -> Answer {
-    let entries = everything(&state, &caller).await?;
-    let rows = rows(&entries, state.config.number_form);
     let page = Page::from_caller(&caller, CISCO_PAGE, CISCO_PAGE).map_err(|e| caller.fail(e))?;
-    let (slice, more) = page.slice(&rows);
+    let (slice, more, total) = row_page(&state, &caller, page).await?;
     let mut doc = XmlWriter::new();
     doc.open("CiscoIPPhoneDirectory", &[])
         .leaf("Title", "Directory");
-    let prompt = if rows.is_empty() {
-        "No entries".to_owned()
-    } else if slice.is_empty() {
-        format!("No entries on page {}", page.number)
-    } else {
-        format!(
-            "Records {} to {} of {}",
+    let prompt = match (slice.len(), total) {
+        (0, Some(0)) => "No entries".to_owned(),
+        (0, _) => format!("No entries on page {}", page.number),
+        (n, Some(total)) => format!(
+            "Records {} to {} of {total}",
             page.offset() + 1,
-            page.offset() + slice.len(),
-            rows.len()
-        )
+            page.offset() + n
+        ),
+        (n, None) => format!("Records {} to {}", page.offset() + 1, page.offset() + n),
     };
     doc.leaf("Prompt", &prompt);
-    for row in slice {
+    for row in &slice {
         doc.open("DirectoryEntry", &[])
             .leaf("Name", &clip(&row.name, CISCO_FIELD))
             .leaf("Telephone", &clip(&row.number, CISCO_FIELD))
@@ -346,14 +356,12 @@ pub async fn fanvil(State(state): State<AppState>, caller: Caller) -> Answer {
 /// `GET /polycom/directory.xml`: Poly's `directory/item_list/item` (`ln`, `fn`, `ct`), one item
 /// per number.
 pub async fn polycom(State(state): State<AppState>, caller: Caller) -> Answer {
-    let entries = everything(&state, &caller).await?;
-    let rows = rows(&entries, state.config.number_form);
     let page = Page::from_caller(&caller, state.config.page_size, state.config.max_entries)
         .map_err(|e| caller.fail(e))?;
-    let (rows, _) = page.slice(&rows);
+    let (rows, _, _) = row_page(&state, &caller, page).await?;
     let mut doc = XmlWriter::new();
     doc.open("directory", &[]).open("item_list", &[]);
-    for row in rows {
+    for row in &rows {
         let surname = if row.several {
             format!("{} ({})", row.surname, kind_label(row.kind))
         } else {
@@ -413,7 +421,7 @@ pub async fn gigaset(State(state): State<AppState>, caller: Caller) -> Answer {
             &caller,
             BookScope::All,
             query.as_deref(),
-            first.saturating_add(count),
+            usize::MAX,
         )
         .await
         .map_err(|e| caller.fail(e))?;

@@ -217,7 +217,7 @@ async fn cisco_pages_hold_at_most_32_entries_linked_by_soft_keys() {
     assert_eq!(entries.len(), 32);
     assert_eq!(values(&entries[0], "Name"), ["Person 01"]);
     assert_eq!(values(&entries[0], "Telephone"), ["030 10000001"]);
-    assert_eq!(texts(&doc, "Prompt"), ["Records 1 to 32 of 40"]);
+    assert_eq!(texts(&doc, "Prompt"), ["Records 1 to 32"]);
     let keys = records(&doc, "SoftKeyItem");
     let names: Vec<&str> = keys.iter().map(|k| values(k, "Name")[0]).collect();
     assert_eq!(names, ["Dial", "Next", "Exit"]);
@@ -239,6 +239,7 @@ async fn cisco_pages_hold_at_most_32_entries_linked_by_soft_keys() {
     let entries = records(&doc, "DirectoryEntry");
     assert_eq!(entries.len(), 8);
     assert_eq!(values(&entries[7], "Name"), ["Person 40"]);
+    assert_eq!(texts(&doc, "Prompt"), ["Records 33 to 40 of 40"]);
     let keys = records(&doc, "SoftKeyItem");
     let names: Vec<&str> = keys.iter().map(|k| values(k, "Name")[0]).collect();
     assert_eq!(names, ["Dial", "Previous", "Exit"]);
@@ -418,6 +419,7 @@ async fn gigaset_search_reverse_lookup_and_paging() {
     let list = doc.root_element();
     assert_eq!(list.attribute("first"), Some("11"));
     assert_eq!(list.attribute("last"), Some("15"));
+    assert_eq!(list.attribute("total"), Some("40"));
     assert_eq!(
         texts(&doc, "ln"),
         [
