@@ -53,17 +53,35 @@ fn one_line(name: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn number_param(caller: &Caller) -> &str {
-    ["number", "num", "thenumber", "callerid"]
+/// The number to look up: the `number` parameter (or `num`, `thenumber`, `callerid`), with
+/// a `sip:`, `sips:` or `tel:` URI reduced to its user part.
+fn number_param(caller: &Caller) -> String {
+    let raw = ["number", "num", "thenumber", "callerid"]
         .iter()
         .find_map(|name| caller.params.raw(name))
-        .unwrap_or("")
+        .unwrap_or("");
+    user_part(raw).to_owned()
+}
+
+/// `sip:+4930123@pbx;user=phone` → `+4930123`; anything else unchanged (trimmed).
+pub fn user_part(raw: &str) -> &str {
+    let text = raw.trim();
+    let lower = text.to_ascii_lowercase();
+    let rest = ["sips:", "sip:", "tel:"]
+        .iter()
+        .find(|scheme| lower.starts_with(*scheme))
+        .map(|scheme| &text[scheme.len()..]);
+    match rest {
+        Some(rest) => rest.split(['@', ';']).next().unwrap_or("").trim(),
+        None => text,
+    }
 }
 
 /// `GET /lookup?number=`: the caller's name as `text/plain` (UTF-8, no trailing newline), or
 /// an empty body.
 pub async fn text(State(state): State<AppState>, caller: Caller) -> Result<Response, Failure> {
-    let number = number_param(&caller).trim();
+    let number = number_param(&caller);
+    let number = number.as_str();
     let name = if is_withheld(number) {
         None
     } else {
@@ -83,7 +101,8 @@ pub async fn text(State(state): State<AppState>, caller: Caller) -> Result<Respo
 /// `GET /api/v1/lookup?number=`: `{"status": "found" | "company" | "not_found" | "withheld",
 /// "number", "name", "entries"}`; 400 with a JSON error for text that is no number.
 pub async fn api(State(state): State<AppState>, caller: Caller) -> Result<Response, Failure> {
-    let number = number_param(&caller).trim();
+    let number = number_param(&caller);
+    let number = number.as_str();
     if is_withheld(number) {
         return Ok(Json(json!({
             "status": "withheld", "number": null, "name": null, "entries": []
@@ -135,6 +154,18 @@ mod tests {
         for n in ["+4930123456", "201", "anon"] {
             assert!(!is_withheld(n), "{n:?}");
         }
+    }
+
+    #[test]
+    fn uris_reduce_to_their_user_part() {
+        assert_eq!(
+            user_part(" sip:+4930123@pbx.example;user=phone"),
+            "+4930123"
+        );
+        assert_eq!(user_part("SIPS:201@pbx"), "201");
+        assert_eq!(user_part("tel:+4930123;phone-context=x"), "+4930123");
+        assert_eq!(user_part("sip:anonymous@anonymous.invalid"), "anonymous");
+        assert_eq!(user_part("030 123"), "030 123");
     }
 
     #[test]

@@ -31,6 +31,11 @@ async fn text_lookup_answers_the_bare_name() {
         name(&server, "?number=%2B493099912345").await,
         "Example GmbH"
     );
+    // A SIP URI as some PBXs pass it.
+    assert_eq!(
+        name(&server, "?number=sip%3A201%40pbx.example").await,
+        "Alice Example"
+    );
     // Control characters never reach the PBX.
     assert_eq!(name(&server, "?number=0040555111").await, "CtrlCharName");
 }
@@ -44,6 +49,7 @@ async fn text_lookup_is_empty_for_no_match_withheld_and_junk() {
         "?number=Anonymous",
         "?number=",
         "?number=Restricted",
+        "?number=sip%3Aanonymous%40anonymous.invalid",
         "",
         "?number=abc",
         "?number=12ab34",

@@ -498,6 +498,16 @@ async fn etag_and_if_none_match() {
     assert_eq!(first.headers()["cache-control"], "private, no-cache");
     let again = server.alice("/yealink/directory.xml").await;
     assert_eq!(again.headers()["etag"], etag.as_str());
+    let head = server
+        .client
+        .head(server.url("/yealink/directory.xml"))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["etag"], etag.as_str());
+    assert!(head.bytes().await.unwrap().is_empty());
 
     let cached = server
         .client
