@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 pub const MAIN: &str = "main";
 /// Site that allows anonymous access.
 pub const OPEN: &str = "open";
-/// Site with 40 numbered people, for paging.
+/// Site with 40 numbered people (and 3 without a number), for paging.
 pub const BIG: &str = "big";
 
 pub const ALICE: (&str, &str) = ("alice", "alice-secret");
@@ -209,6 +209,19 @@ impl Fake {
                     &format!("+49301000{i:04}"),
                     &format!("030 1000{i:04}"),
                 )],
+            ));
+        }
+        // Entries with nothing to dial, sorting first: row-paged formats must read past them.
+        for i in 1..=3 {
+            entries.push(entry(
+                BIG,
+                &format!("s-{i}"),
+                &format!("Aaa Silent {i}"),
+                None,
+                None,
+                contact(PhonebookKind::Company, &format!("c-s{i}")),
+                None,
+                Vec::new(),
             ));
         }
         Arc::new(Self {

@@ -156,6 +156,24 @@ async fn snom_minibrowser_directory_has_one_entry_per_number() {
 }
 
 #[tokio::test]
+async fn row_pages_read_past_entries_without_numbers() {
+    let server = start().await;
+    // The three "Aaa Silent" entries sort first and have nothing to dial.
+    let body = xml(server
+        .anon("/sites/big/snom/directory.xml?per_page=2")
+        .await)
+    .await;
+    let doc = Document::parse(&body).unwrap();
+    assert_eq!(texts(&doc, "Name"), ["Person 01", "Person 02"]);
+    let body = xml(server
+        .anon("/sites/big/polycom/directory.xml?per_page=2&page=20")
+        .await)
+    .await;
+    let doc = Document::parse(&body).unwrap();
+    assert_eq!(texts(&doc, "ln"), ["Person 39", "Person 40"]);
+}
+
+#[tokio::test]
 async fn snom_remote_directory_answers_post_with_a_tbook() {
     let server = start().await;
     let response = server
@@ -217,7 +235,8 @@ async fn cisco_pages_hold_at_most_32_entries_linked_by_soft_keys() {
     assert_eq!(entries.len(), 32);
     assert_eq!(values(&entries[0], "Name"), ["Person 01"]);
     assert_eq!(values(&entries[0], "Telephone"), ["030 10000001"]);
-    assert_eq!(texts(&doc, "Prompt"), ["Records 1 to 32"]);
+    // The batch holding the first 32 rows held all entries (the silent ones were read past).
+    assert_eq!(texts(&doc, "Prompt"), ["Records 1 to 32 of 40"]);
     let keys = records(&doc, "SoftKeyItem");
     let names: Vec<&str> = keys.iter().map(|k| values(k, "Name")[0]).collect();
     assert_eq!(names, ["Dial", "Next", "Exit"]);
