@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The port pbx365 listens on for HTTP unless configured otherwise.
-pub const DEFAULT_PORT: u16 = 8365;
+pub const DEFAULT_PORT: u16 = 8360;
 
 /// Everything the HTTP front end needs to know besides the directory it serves.
 #[derive(Debug, Clone)]
