@@ -10,8 +10,7 @@
 //!    never becomes part of the E.164 form. Left are digits, one leading `+`, and the
 //!    separators people use: spaces, `-` (and Unicode dashes), `.`, `/`, `(` `)`.
 //!    Nothing left → [`NumberInputError::Empty`]; any other symbol (`*`, `#`, emoji, full-width
-//!    digits, …) or
-//!    letters → [`NumberInputError::NotANumber`].
+//!    digits, …) or letters → [`NumberInputError::NotANumber`].
 //! 2. Letters are keypad letters only in NANP numbers (country code 1: a US/Canadian site, or
 //!    a number written `+1`/international prefix + `1`), and only after at least three digits
 //!    (`1-800-FLOWERS` → `+18003569377`). The result must then be a whole valid NANP number;
