@@ -5,8 +5,8 @@
 //! them follow the national numbering plans.
 //!
 //! # How typed text is read ([`DiallingPlan::parse`])
-//! 1. Cleaning: a `tel:` scheme, bracketed notes holding letters (`(Zentrale)`) and a trailing
-//!    extension (`ext. 12`, `ext 12`, `extn 12`, `x12`, `;ext=12`) are removed — the extension
+//! 1. Cleaning: a `tel:` scheme, a label (`Tel.:`, `Phone:`, `Fax`, `Mobil`), bracketed
+//!    notes holding letters (`(Zentrale)`) and a trailing extension (`ext. 12`, `ext 12`, `extn 12`, `x12`, `;ext=12`) are removed — the extension
 //!    never becomes part of the E.164 form. Left are digits, one leading `+`, and the
 //!    separators people use: spaces, `-` (and Unicode dashes), `.`, `/`, `(` `)`.
 //!    Nothing left → [`NumberInputError::Empty`]; any other symbol (`*`, `#`, emoji, full-width
@@ -24,8 +24,10 @@
 //!    [`DiallingPlan::extension_lengths`] (inside [`DiallingPlan::extension_ranges`] when any
 //!    are set) is an internal extension; the national prefix starts a national number; in NANP
 //!    countries and countries without a national prefix (Italy, Spain, Poland, …) the digits
-//!    may be the national number itself; a local number gets the site's area code
-//!    (`1234567` in Berlin → `+49301234567`; 7 digits in NANP).
+//!    may be the national number itself; a local number of up to 9 digits gets the site's
+//!    area code (`1234567` in Berlin → `+49301234567`; exactly 7 digits in NANP); as a last
+//!    resort the digits may start with the site's own country code typed without `+`
+//!    (`49 30 1234567`).
 //! 5. The outside-line prefix is removed when the number makes no sense with it (`0030…` in
 //!    Germany with prefix `0` is not a Greek number), and first when it is typed as its own
 //!    group in front of a full number (`0 030 1234567`, `9 1 202 555 0123`, `0-0044 …`).
@@ -157,6 +159,10 @@ pub struct DiallingPlan {
 /// Longest digit string worth looking at: E.164 has 15 digits, plus prefixes.
 const MAX_DIGITS: usize = 24;
 
+/// Longest local number (subscriber number and a direct-dial suffix) that gets the site's
+/// area code; longer digit strings are not local (NANP: exactly 7 digits).
+const MAX_LOCAL_DIGITS: usize = 9;
+
 impl DiallingPlan {
     /// A plan for `region` with that country's usual prefixes (from the numbering plan:
     /// `00`/`0` in most of Europe, `011`/`1` in NANP, `0011`/`0` in Australia, `010`/`0` in
@@ -284,8 +290,19 @@ impl DiallingPlan {
         if national.is_empty() {
             return None;
         }
-        let area = self.area_code.as_deref().filter(|a| !a.is_empty())?;
-        valid_parts(cc, &format!("{area}{digits}"))
+        let local_max = if cc == 1 { 7 } else { MAX_LOCAL_DIGITS };
+        let area = self.area_code.as_deref().filter(|a| !a.is_empty());
+        if let Some(area) = area.filter(|_| digits.len() <= local_max) {
+            if let Some(e) = valid_parts(cc, &format!("{area}{digits}")) {
+                return Some(e);
+            }
+        }
+        // Last resort: the country code typed without `+` or international prefix.
+        let cc_text = cc.to_string();
+        digits
+            .strip_prefix(cc_text.as_str())
+            .filter(|_| cc != 1)
+            .and_then(|nsn| valid_parts(cc, nsn))
     }
 
     /// E.164 of what was typed; an internal extension becomes its DID when it has one.
@@ -443,6 +460,7 @@ impl Typed {
         {
             text = text[4..].trim_start();
         }
+        let text = without_label(text);
         let text = without_notes(text);
         let text = without_extension(&text).trim();
         let first_group: String = text
@@ -494,6 +512,31 @@ impl Typed {
             vanity,
         })
     }
+}
+
+/// The text without a leading label such as `Tel.`, `Tel.:`, `Phone:` or `Fax`.
+fn without_label(text: &str) -> &str {
+    const LABELS: [&str; 9] = [
+        "telephone",
+        "telefon",
+        "phone",
+        "mobile",
+        "mobil",
+        "handy",
+        "cell",
+        "fax",
+        "tel",
+    ];
+    for label in LABELS {
+        let Some(head) = text.get(..label.len()) else {
+            continue;
+        };
+        let rest = &text[label.len()..];
+        if head.eq_ignore_ascii_case(label) && rest.starts_with(['.', ':', ' ']) {
+            return rest.trim_start_matches(['.', ':', ' ']);
+        }
+    }
+    text
 }
 
 /// The digit a keypad letter (or digit) is on.
