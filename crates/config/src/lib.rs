@@ -48,6 +48,7 @@ pub mod registration;
 mod secret;
 mod validate;
 
+pub use directory::{DiallingPlan, ExtensionRange, NumberForm};
 pub use env::ENV_PREFIX;
 pub use error::ConfigError;
 pub use load::Config;

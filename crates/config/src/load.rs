@@ -206,6 +206,7 @@ fn plain_type(expected: &str) -> &str {
         | "struct RawTenant"
         | "struct RawDialling"
         | "struct RawDidRange"
+        | "struct RawExtensionRange"
         | "struct RawUsers"
         | "struct RawExtensions"
         | "struct RawDeprovisioning"

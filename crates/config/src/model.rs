@@ -2,6 +2,7 @@
 //! this crate is not possible (`#[non_exhaustive]`), so holding one means it is valid.
 
 use crate::secret::Secret;
+use directory::{DiallingPlan, DidBlock, ExtensionRange, NumberForm, Region};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
@@ -84,26 +85,61 @@ pub struct CaFile {
 }
 
 /// The site's dialling rules, which turn any number form into E.164 and back.
+/// [`Dialling::plan`] gives the [`DiallingPlan`] the directory works with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dialling {
     /// ISO 3166-1 alpha-2 country code, upper case (`DE`).
     pub country: String,
+    /// The same country as a checked [`Region`] (one with a known numbering plan).
+    pub region: Region,
     /// Local area code without the national prefix (`30`), if the site dials locally.
     pub area_code: Option<String>,
     /// Digit(s) dialled to reach an outside line (`0`, `9`), if any.
     pub outside_line_prefix: Option<String>,
-    /// International call prefix (default `00`).
+    /// International call prefix (default: the country's, `00`, `011` in NANP, `0011` in AU).
     pub international_prefix: String,
-    /// National trunk prefix (default `0`; empty where there is none).
+    /// National trunk prefix (default: the country's, `0`, `1` in NANP; empty where there is
+    /// none, e.g. Italy or Spain).
     pub national_prefix: String,
     /// Digits in an internal extension (the same value as `extensions.length`).
     pub extension_length: u8,
+    /// Every length an internal extension may have, ascending (default: `extension_length`).
+    pub extension_lengths: Vec<u8>,
+    /// Ranges internal extensions lie in; empty means any number of an allowed length.
+    pub extension_ranges: Vec<ExtensionRange>,
+    /// Which form of a number LDAP and XML phonebooks return (default: dialable).
+    pub number_form: NumberForm,
     /// The company's direct-dial ranges.
     pub did_ranges: Vec<DidRange>,
 }
 
+impl Dialling {
+    /// The dialling plan these settings describe, for parsing and formatting numbers.
+    pub fn plan(&self) -> DiallingPlan {
+        let mut plan = DiallingPlan::for_region(self.region);
+        plan.area_code = self.area_code.clone();
+        plan.outside_line_prefix = self.outside_line_prefix.clone();
+        plan.international_prefix = self.international_prefix.clone();
+        plan.national_prefix = self.national_prefix.clone();
+        plan.extension_lengths = self.extension_lengths.clone();
+        plan.extension_ranges = self.extension_ranges.clone();
+        plan.did_blocks = self
+            .did_ranges
+            .iter()
+            .map(|r| DidBlock {
+                base: r.base.clone(),
+                first: u64::from(r.first),
+                last: u64::from(r.last),
+                company: r.company.clone(),
+            })
+            .collect();
+        plan
+    }
+}
+
 /// A block of direct-dial numbers: the DID of extension `n` is `base` followed by `n`'s digits.
+/// The base on its own is the company's main number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DidRange {
@@ -113,6 +149,9 @@ pub struct DidRange {
     pub first: u32,
     /// Last extension in the range (inclusive).
     pub last: u32,
+    /// The company whose main number the base is (shown for numbers of the range that match
+    /// no one).
+    pub company: Option<String>,
 }
 
 /// Which Entra users become extensions.

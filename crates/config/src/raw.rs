@@ -88,8 +88,19 @@ pub(crate) struct RawDialling {
     pub outside_line_prefix: Option<Text>,
     pub international_prefix: Option<Text>,
     pub national_prefix: Option<Text>,
+    pub extension_lengths: Option<Vec<i64>>,
+    #[serde(default)]
+    pub extension_ranges: Vec<RawExtensionRange>,
+    pub number_form: Option<String>,
     #[serde(default)]
     pub did_ranges: Vec<RawDidRange>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExtensionRange {
+    pub first: i64,
+    pub last: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +109,7 @@ pub(crate) struct RawDidRange {
     pub base: Text,
     pub first: i64,
     pub last: i64,
+    pub company: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

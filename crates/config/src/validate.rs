@@ -5,6 +5,7 @@ use crate::error::ConfigError;
 use crate::model::*;
 use crate::raw::*;
 use crate::secret::{read_secret_file, read_text_file, Secret};
+use directory::{DiallingPlan, ExtensionRange, NumberForm, Region};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -367,23 +368,80 @@ fn dialling(p: &str, raw: RawDialling, ext: &Extensions) -> Result<Dialling, Con
         ));
     }
     let country = c.to_ascii_uppercase();
+    let region = Region::new(&country).map_err(|_| {
+        ConfigError::invalid(
+            format!("{p}.country"),
+            q(&raw.country),
+            "an ISO 3166-1 alpha-2 country code with a known numbering plan, such as \"DE\" or \
+             \"US\"",
+        )
+    })?;
+    let defaults = DiallingPlan::for_region(region);
     let opt = |key: &str, v: Option<Text>, min, max| {
         v.map(|v| digits(&format!("{p}.{key}"), &v, min, max))
             .transpose()
     };
-    let area_code = opt("area_code", raw.area_code, 1, 6)?;
-    let outside_line_prefix = opt("outside_line_prefix", raw.outside_line_prefix, 1, 2)?;
-    let international_prefix =
-        opt("international_prefix", raw.international_prefix, 2, 4)?.unwrap_or_else(|| "00".into());
+    let international_prefix = opt("international_prefix", raw.international_prefix, 2, 4)?
+        .unwrap_or(defaults.international_prefix);
     let national_prefix =
-        opt("national_prefix", raw.national_prefix, 0, 2)?.unwrap_or_else(|| "0".into());
-    let (lo, hi) = digit_bounds(ext.length);
+        opt("national_prefix", raw.national_prefix, 0, 2)?.unwrap_or(defaults.national_prefix);
+    let area_code = opt("area_code", raw.area_code, 1, 6)?;
+    if let Some(area) = &area_code {
+        if !national_prefix.is_empty() && area.starts_with(&national_prefix) {
+            return Err(ConfigError::invalid(
+                format!("{p}.area_code"),
+                q(area),
+                format!(
+                    "the area code without the national prefix {national_prefix:?} (\"{}\" \
+                     rather than \"{area}\")",
+                    &area[national_prefix.len()..]
+                ),
+            ));
+        }
+    }
+    let outside_line_prefix = opt("outside_line_prefix", raw.outside_line_prefix, 1, 2)?;
+    let extension_lengths = extension_lengths(&p, raw.extension_lengths, ext)?;
+    let extension_ranges = extension_ranges(&p, raw.extension_ranges, &extension_lengths, ext)?;
+    let number_form = match raw.number_form {
+        None => NumberForm::default(),
+        Some(v) => NumberForm::parse(&v).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{p}.number_form"),
+                q(&v),
+                "one of \"dialable\" (what a phone of the site dials), \"e164\" or \"both\"",
+            )
+        })?,
+    };
     let mut did_ranges: Vec<DidRange> = Vec::new();
     for (j, r) in raw.did_ranges.into_iter().enumerate() {
         let rp = format!("{p}.did_ranges[{j}]");
+        for (key, v) in [("first", r.first), ("last", r.last)] {
+            if length_of(v).is_none_or(|l| !extension_lengths.contains(&l)) {
+                return Err(ConfigError::invalid(
+                    format!("{rp}.{key}"),
+                    v.to_string(),
+                    extension_expected(&extension_lengths, ext),
+                ));
+            }
+        }
+        if length_of(r.first) != length_of(r.last) {
+            return Err(ConfigError::invalid(
+                format!("{rp}.last"),
+                r.last.to_string(),
+                format!("an extension with as many digits as first ({})", r.first),
+            ));
+        }
+        if r.first > r.last {
+            return Err(ConfigError::invalid(
+                format!("{rp}.last"),
+                r.last.to_string(),
+                format!("a number not below first ({})", r.first),
+            ));
+        }
+        let ext_len = length_of(r.first).unwrap_or(ext.length);
         let base = &r.base.0;
         let base_digits = base.strip_prefix('+').unwrap_or("");
-        let max_base = 15 - usize::from(ext.length);
+        let max_base = 15 - usize::from(ext_len);
         if base_digits.is_empty()
             || base_digits.len() > max_base
             || !base_digits.bytes().all(|b| b.is_ascii_digit())
@@ -394,30 +452,23 @@ fn dialling(p: &str, raw: RawDialling, ext: &Extensions) -> Result<Dialling, Con
                 q(base),
                 format!(
                     "an E.164 prefix: '+', country code, then digits, at most {max_base} digits \
-                     so that base + a {}-digit extension fits in 15",
-                    ext.length
+                     so that base + a {ext_len}-digit extension fits in 15"
                 ),
             ));
         }
-        for (key, v) in [("first", r.first), ("last", r.last)] {
-            if v < lo || v > hi {
-                return Err(ConfigError::invalid(
-                    format!("{rp}.{key}"),
-                    v.to_string(),
-                    format!(
-                        "an extension with {} digits (extensions.length), from {lo} to {hi}",
-                        ext.length
-                    ),
-                ));
+        let company = match r.company {
+            None => None,
+            Some(name) if !name.trim().is_empty() && name.trim().chars().count() <= 256 => {
+                Some(name.trim().to_owned())
             }
-        }
-        if r.first > r.last {
-            return Err(ConfigError::invalid(
-                format!("{rp}.last"),
-                r.last.to_string(),
-                format!("a number not below first ({})", r.first),
-            ));
-        }
+            Some(name) => {
+                return Err(ConfigError::invalid(
+                    format!("{rp}.company"),
+                    q(&name),
+                    "the company's name (1 to 256 characters), or leave the key out",
+                ))
+            }
+        };
         let (first, last) = (r.first as u32, r.last as u32);
         if let Some(k) = did_ranges
             .iter()
@@ -433,17 +484,126 @@ fn dialling(p: &str, raw: RawDialling, ext: &Extensions) -> Result<Dialling, Con
             base: base.clone(),
             first,
             last,
+            company,
         });
     }
     Ok(Dialling {
         country,
+        region,
         area_code,
         outside_line_prefix,
         international_prefix,
         national_prefix,
         extension_length: ext.length,
+        extension_lengths,
+        extension_ranges,
+        number_form,
         did_ranges,
     })
+}
+
+/// The number of digits of `v` when it is a positive number (extensions have no leading 0).
+fn length_of(v: i64) -> Option<u8> {
+    (1..=99_999_999)
+        .contains(&v)
+        .then(|| v.to_string().len() as u8)
+}
+
+/// What an extension number in a range must look like, in words.
+fn extension_expected(lengths: &[u8], ext: &Extensions) -> String {
+    match lengths {
+        [only] if *only == ext.length => {
+            let (lo, hi) = digit_bounds(*only);
+            format!("an extension with {only} digits (extensions.length), from {lo} to {hi}")
+        }
+        _ => {
+            let list: Vec<String> = lengths.iter().map(u8::to_string).collect();
+            format!(
+                "an extension with {} digits (dialling.extension_lengths)",
+                list.join(" or ")
+            )
+        }
+    }
+}
+
+fn extension_lengths(
+    p: &str,
+    raw: Option<Vec<i64>>,
+    ext: &Extensions,
+) -> Result<Vec<u8>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(vec![ext.length]);
+    };
+    let key = format!("{p}.extension_lengths");
+    let mut lengths = Vec::with_capacity(raw.len());
+    for (i, l) in raw.iter().enumerate() {
+        if !(2..=8).contains(l) {
+            return Err(ConfigError::invalid(
+                format!("{key}[{i}]"),
+                l.to_string(),
+                "a number of digits from 2 to 8",
+            ));
+        }
+        lengths.push(*l as u8);
+    }
+    lengths.sort_unstable();
+    lengths.dedup();
+    if !lengths.contains(&ext.length) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{raw:?}"),
+            format!(
+                "a list of digit counts that includes extensions.length ({}), so that allocated \
+                 extensions are recognised as internal",
+                ext.length
+            ),
+        ));
+    }
+    Ok(lengths)
+}
+
+fn extension_ranges(
+    p: &str,
+    raw: Vec<RawExtensionRange>,
+    lengths: &[u8],
+    ext: &Extensions,
+) -> Result<Vec<ExtensionRange>, ConfigError> {
+    let mut ranges = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let rp = format!("{p}.extension_ranges[{i}]");
+        for (key, v) in [("first", r.first), ("last", r.last)] {
+            if length_of(v).is_none_or(|l| !lengths.contains(&l)) {
+                return Err(ConfigError::invalid(
+                    format!("{rp}.{key}"),
+                    v.to_string(),
+                    extension_expected(lengths, ext),
+                ));
+            }
+        }
+        if r.first > r.last {
+            return Err(ConfigError::invalid(
+                format!("{rp}.last"),
+                r.last.to_string(),
+                format!("a number not below first ({})", r.first),
+            ));
+        }
+        ranges.push(ExtensionRange {
+            first: r.first as u64,
+            last: r.last as u64,
+        });
+    }
+    let first = u64::from(ext.first_number);
+    if !ranges.is_empty() && !ranges.iter().any(|r| r.contains(first)) {
+        return Err(ConfigError::invalid(
+            format!("{p}.extension_ranges"),
+            format!("{} range(s)", ranges.len()),
+            format!(
+                "ranges that include extensions.first_number ({first}), so that allocated \
+                 extensions are recognised as internal"
+            ),
+        ));
+    }
+    Ok(ranges)
 }
 
 fn upn(key: &str, value: &str) -> Result<String, ConfigError> {

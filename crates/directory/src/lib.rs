@@ -21,7 +21,7 @@ pub mod service;
 pub mod site;
 
 pub use contact::{ContactRecord, ContactSource, PhonebookKind};
-pub use dialling::{Dialled, DiallingPlan, DidBlock, NumberForm, NumberInputError};
+pub use dialling::{Dialled, DiallingPlan, DidBlock, ExtensionRange, NumberForm, NumberInputError};
 pub use extension::Extension;
 pub use number::{
     E164Error, ExtensionNumber, ExtensionNumberError, PhoneKind, PhoneNumber, Region, RegionError,

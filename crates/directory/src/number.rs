@@ -195,6 +195,19 @@ impl PhoneNumber {
         }
     }
 
+    /// Normalises `raw` with a site's full dialling rules ([`DiallingPlan::to_e164`]): local
+    /// numbers get the area code, an outside-line prefix is removed and a short extension
+    /// becomes its DID (or stays invalid when it has none).
+    ///
+    /// [`DiallingPlan::to_e164`]: crate::DiallingPlan::to_e164
+    pub fn parse_for_site(raw: &str, kind: PhoneKind, plan: &crate::DiallingPlan) -> Self {
+        Self {
+            raw: raw.to_owned(),
+            e164: plan.to_e164(raw).ok(),
+            kind,
+        }
+    }
+
     /// Recomputes the E.164 form from `raw` (after a change of rules or region).
     pub fn renormalised(&self, default_region: Option<Region>) -> Self {
         Self::parse(&self.raw, self.kind, default_region)

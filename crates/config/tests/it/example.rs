@@ -30,6 +30,20 @@ fn the_example_loads_with_its_secret_file() {
     assert_eq!(site.dialling.extension_length, 3);
     assert_eq!(site.dialling.did_ranges[0].base, "+49301234");
     assert_eq!(
+        site.dialling.did_ranges[0].company.as_deref(),
+        Some("Example GmbH")
+    );
+    assert_eq!(site.dialling.number_form, config::NumberForm::Dialable);
+    let plan = site.dialling.plan();
+    assert_eq!(
+        plan.to_e164("0 030 9876543").map(String::from),
+        Ok("+49309876543".to_owned())
+    );
+    assert_eq!(
+        plan.to_e164("150").map(String::from),
+        Ok("+49301234150".to_owned())
+    );
+    assert_eq!(
         site.users.scope,
         UserScope::Group("9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e".parse().unwrap())
     );

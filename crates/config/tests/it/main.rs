@@ -1,5 +1,6 @@
 //! Integration tests of pbx365-config: real files in a temp folder, environment passed in.
 
+mod dialling;
 mod emulator;
 mod env;
 mod errors;
