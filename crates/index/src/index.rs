@@ -921,7 +921,7 @@ impl SiteIndex {
         }
         Self::phone_values(ix, a).any(|(n, forms)| match (&target, &n.e164) {
             (Some(t), Some(e)) => t == e,
-            _ => forms.iter().any(|f| *f == value.digits),
+            _ => forms.contains(&value.digits),
         })
     }
 

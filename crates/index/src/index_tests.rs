@@ -703,13 +703,13 @@ fn random_contact(rng: &mut Rng, id: &str) -> ContactRecord {
 
 fn random_user(rng: &mut Rng, id: &str, ext: &str) -> Extension {
     let mut u = user(id, ext, rng.pick(&["Hans Meier", "Eva Roth", "Jan Vogel"]));
-    u.mobile = (rng.next() % 2 == 0).then(|| {
+    u.mobile = rng.next().is_multiple_of(2).then(|| {
         num(
             rng.pick(&["0171 1111111", "0171 2222222"]),
             PhoneKind::Mobile,
         )
     });
-    u.enabled = rng.next() % 6 != 0;
+    u.enabled = !rng.next().is_multiple_of(6);
     u
 }
 

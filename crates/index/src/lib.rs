@@ -19,7 +19,9 @@ pub mod index;
 pub mod numbers;
 pub mod phonetic;
 pub mod priority;
+pub mod service;
 pub mod text;
 
 pub use index::SiteIndex;
 pub use priority::{PriorityError, SourceClass, SourcePriority};
+pub use service::{IndexError, IndexService, RefreshReport, SiteSettings};

@@ -114,19 +114,13 @@ pub fn metaphone(word: &str) -> String {
             continue;
         }
         let code: &str = match c {
-            b'A' | b'E' | b'I' | b'O' | b'U' => {
-                if i == 0 {
-                    match c {
-                        b'A' => "A",
-                        b'E' => "E",
-                        b'I' => "I",
-                        b'O' => "O",
-                        _ => "U",
-                    }
-                } else {
-                    ""
-                }
-            }
+            // A vowel sounds only at the start.
+            b'A' if i == 0 => "A",
+            b'E' if i == 0 => "E",
+            b'I' if i == 0 => "I",
+            b'O' if i == 0 => "O",
+            b'U' if i == 0 => "U",
+            b'A' | b'E' | b'I' | b'O' | b'U' => "",
             b'B' => {
                 if prev == b'M' && next == 0 {
                     ""
@@ -161,9 +155,11 @@ pub fn metaphone(word: &str) -> String {
                 }
             }
             b'G' => {
-                if next == b'H' && !(after == 0 || vowel(after)) {
-                    ""
-                } else if next == b'N' && (after == 0 || (after == b'E' && at(i + 3) == b'D')) {
+                // Silent in -GH- before a consonant, and in -GN / -GNED at the end.
+                let silent_gh = next == b'H' && !(after == 0 || vowel(after));
+                let silent_gn =
+                    next == b'N' && (after == 0 || (after == b'E' && at(i + 3) == b'D'));
+                if silent_gh || silent_gn {
                     ""
                 } else if matches!(next, b'I' | b'E' | b'Y') && prev != b'G' {
                     "J"
@@ -213,17 +209,10 @@ pub fn metaphone(word: &str) -> String {
                 }
             }
             b'V' => "F",
-            b'W' | b'Y' => {
-                if vowel(next) {
-                    if c == b'W' {
-                        "W"
-                    } else {
-                        "Y"
-                    }
-                } else {
-                    ""
-                }
-            }
+            // W and Y sound only before a vowel.
+            b'W' if vowel(next) => "W",
+            b'Y' if vowel(next) => "Y",
+            b'W' | b'Y' => "",
             b'X' => "KS",
             b'Z' => "S",
             b'F' => "F",
