@@ -799,6 +799,19 @@ impl SiteIndex {
         }
     }
 
+    /// The text values of an attribute, folded (the display name's is kept ready).
+    fn folded_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<std::borrow::Cow<'a, str>> {
+        match a {
+            Attribute::CommonName | Attribute::DisplayName => {
+                vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
+            }
+            a => Self::text_values(ix, a)
+                .into_iter()
+                .map(|t| std::borrow::Cow::Owned(text::folded_value(t)))
+                .collect(),
+        }
+    }
+
     /// The numbers (with their digit forms) an attribute covers.
     fn phone_values<'a>(
         ix: &'a Indexed,
@@ -849,9 +862,7 @@ impl SiteIndex {
             }
             Filter::Equals(a, v) => {
                 let want = text::folded_value(v);
-                Self::text_values(ix, a)
-                    .iter()
-                    .any(|t| text::folded_value(t) == want)
+                Self::folded_values(ix, a).iter().any(|t| *t == want)
             }
             Filter::Substring {
                 attribute,
@@ -879,14 +890,9 @@ impl SiteIndex {
                     let initial = initial.as_deref().map(text::folded_value);
                     let any: Vec<String> = any.iter().map(|a| text::folded_value(a)).collect();
                     let last = last.as_deref().map(text::folded_value);
-                    Self::text_values(ix, attribute).iter().any(|t| {
-                        text_pattern(
-                            &text::folded_value(t),
-                            initial.as_deref(),
-                            &any,
-                            last.as_deref(),
-                        )
-                    })
+                    Self::folded_values(ix, attribute)
+                        .iter()
+                        .any(|t| text_pattern(t, initial.as_deref(), &any, last.as_deref()))
                 }
             }
             Filter::Approx(a, v) => {

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{ChangeKind, CredentialOwner, Store, StoreError};
 
-/// From this many changes on, a refresh reads the site whole instead of object by object.
-const RELOAD_ABOVE: usize = 2000;
+/// Above this many changes a refresh reads the site whole instead of object by object (one
+/// query per changed object costs more than two queries for everything).
+pub const DEFAULT_RELOAD_ABOVE: usize = 2000;
 
 /// A site's settings the service needs; the binary builds them from its configuration.
 #[derive(Debug, Clone)]
@@ -87,6 +88,7 @@ struct SiteState {
 pub struct IndexService {
     store: Arc<dyn Store>,
     sites: BTreeMap<SiteId, SiteState>,
+    reload_above: usize,
 }
 
 impl std::fmt::Debug for IndexService {
@@ -151,7 +153,18 @@ impl IndexService {
                 },
             );
         }
-        Ok(Self { store, sites })
+        Ok(Self {
+            store,
+            sites,
+            reload_above: DEFAULT_RELOAD_ABOVE,
+        })
+    }
+
+    /// Sets how many changes a refresh patches in one by one before it reads the site whole
+    /// instead (default [`DEFAULT_RELOAD_ABOVE`]).
+    pub fn with_reload_threshold(mut self, changes: usize) -> Self {
+        self.reload_above = changes;
+        self
     }
 
     /// Applies every change the store logged since the last refresh, for every site. The sync
@@ -179,7 +192,7 @@ impl IndexService {
             *applied = latest.max(*applied);
             return Ok(RefreshReport::default());
         }
-        if changes.len() > RELOAD_ABOVE {
+        if changes.len() > self.reload_above {
             let (index, seq) = load_site(self.store.as_ref(), &state.settings).await?;
             *state.index.write() = index;
             *applied = seq;

@@ -562,3 +562,24 @@ async fn configuration_errors_are_clear() {
         .unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
 }
+
+#[tokio::test]
+async fn a_large_change_set_reads_the_site_whole() {
+    let t = TestSite::new().await;
+    t.user("u1", "Hans Meier", None).await;
+    let svc = t.service(false).await.with_reload_threshold(2);
+    t.org(&[
+        org("o1", "Karl Kunde", vec![]),
+        org("o2", "Lena Lang", vec![]),
+        org("o3", "Olga Ost", vec![]),
+    ])
+    .await;
+    let report = svc.refresh().await.unwrap();
+    assert_eq!((report.reloaded, report.patched), (1, 0));
+    assert_eq!(everything(&svc, &group()).await.len(), 4);
+    // A small change set afterwards is patched again, from where the reload left off.
+    t.org(&[org("o4", "Pia Pohl", vec![])]).await;
+    let report = svc.refresh().await.unwrap();
+    assert_eq!((report.reloaded, report.patched), (0, 1));
+    assert_eq!(search(&svc, &group(), "pohl").await.len(), 1);
+}
