@@ -1561,6 +1561,28 @@ impl Store for SqlStore {
         if active.is_some() {
             return Err(StoreError::CredentialExists(username.to_string()));
         }
+        match owner {
+            CredentialOwner::Extension { user_id } => {
+                let has: Option<String> = sqlx::query_scalar(
+                    "SELECT user_id FROM extensions WHERE site_id = $1 AND user_id = $2",
+                )
+                .bind(site.as_str())
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if has.is_none() {
+                    return Err(StoreError::CredentialOwner(format!(
+                        "user {user_id:?} has no extension on site {site}; sync the user first"
+                    )));
+                }
+            }
+            CredentialOwner::PhoneGroup { name } if name.trim().is_empty() => {
+                return Err(StoreError::CredentialOwner(
+                    "a phone group needs a name".into(),
+                ));
+            }
+            CredentialOwner::PhoneGroup { .. } => {}
+        }
         // 26 symbols of 5 bits: 130 bits of secret; 16 symbols of salt.
         let secret = random_text(26);
         let salt = random_text(16);

@@ -1549,6 +1549,23 @@ pub async fn credentials_issue_verify_revoke(db: Db) {
     let owner = CredentialOwner::Extension {
         user_id: "u1".into(),
     };
+    // Only a user with an extension gets one; a group needs a name.
+    assert!(matches!(
+        s.issue_credential(&a, &name, &owner).await,
+        Err(StoreError::CredentialOwner(_))
+    ));
+    assert!(matches!(
+        s.issue_credential(&a, &name, &CredentialOwner::PhoneGroup { name: " ".into() })
+            .await,
+        Err(StoreError::CredentialOwner(_))
+    ));
+    let n = s
+        .allocate_extension(&a, "u1", &rule(100, 3, 24))
+        .await
+        .unwrap();
+    s.upsert_extension(&extension(&a, "u1", &n, "Ann Smith"))
+        .await
+        .unwrap();
     let issued = s.issue_credential(&a, &name, &owner).await.unwrap();
     assert!(
         issued.secret.len() >= 26,
