@@ -188,15 +188,17 @@ impl IndexService {
             .changes_since(site, *applied)
             .await
             .map_err(&err)?;
-        if changes.is_empty() {
-            *applied = latest.max(*applied);
+        // A log behind what was applied was started afresh (the site re-created, the database
+        // restored): only a full read is sure to be right.
+        let restarted = latest < *applied;
+        if changes.is_empty() && !restarted {
             return Ok(RefreshReport::default());
         }
-        if changes.len() > self.reload_above {
+        if restarted || changes.len() > self.reload_above {
             let (index, seq) = load_site(self.store.as_ref(), &state.settings).await?;
             *state.index.write() = index;
             *applied = seq;
-            tracing::info!(site = %site, changes = changes.len(), "directory index reloaded");
+            tracing::info!(site = %site, changes = changes.len(), restarted, "directory index reloaded");
             return Ok(RefreshReport {
                 patched: 0,
                 reloaded: 1,

@@ -583,3 +583,19 @@ async fn a_large_change_set_reads_the_site_whole() {
     assert_eq!((report.reloaded, report.patched), (0, 1));
     assert_eq!(search(&svc, &group(), "pohl").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_restarted_change_log_reads_the_site_whole() {
+    let t = TestSite::new().await;
+    t.user("u1", "Hans Meier", None).await;
+    t.org(&[org("o1", "Karl Kunde", vec![])]).await;
+    let svc = t.service(false).await;
+    // The log starts again below what the index applied (a restored database).
+    t.sql("DELETE FROM change_counters; DELETE FROM change_log;")
+        .await;
+    t.org(&[org("o2", "Lena Lang", vec![])]).await;
+    assert_eq!(t.store.latest_change(&t.site).await.unwrap(), 1);
+    let report = svc.refresh().await.unwrap();
+    assert_eq!(report.reloaded, 1);
+    assert_eq!(search(&svc, &group(), "lang").await.len(), 1);
+}

@@ -143,6 +143,17 @@ impl TestSite {
         Self { store, site, dir }
     }
 
+    /// Runs SQL on the store's file directly, around the store.
+    pub async fn sql(&self, script: &str) {
+        use sqlx::{Connection, Executor};
+        let url = format!("sqlite://{}", self.dir.join("store.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        c.execute(script).await.expect("script");
+        let _ = c.close().await;
+    }
+
     /// The service over the store, this site configured.
     pub async fn service(&self, anonymous: bool) -> IndexService {
         let mut s = SiteSettings::new(self.site.clone(), plan());
