@@ -486,7 +486,7 @@ impl SiteIndex {
             let mut component = Vec::new();
             let mut stack = vec![k.clone()];
             while let Some(c) = stack.pop() {
-                if !done.insert(c.clone()) {
+                if !self.records.contains_key(&c) || !done.insert(c.clone()) {
                     continue;
                 }
                 stack.extend(self.links(&c));
