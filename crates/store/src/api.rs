@@ -2,8 +2,9 @@
 
 use crate::error::StoreError;
 use crate::model::{
-    AllocationRule, AppliedDeletions, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog,
-    NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
+    AllocationRule, AppliedDeletions, Change, CredentialInfo, CredentialOwner, CredentialUsername,
+    IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog, NumberHit,
+    PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site, StoredContact,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
@@ -133,6 +134,41 @@ pub trait Store: Send + Sync {
     async fn list_jobs(&self, site: &SiteId, limit: u32) -> Result<Vec<Job>>;
     /// One job with its output.
     async fn get_job(&self, job: &JobId) -> Result<Option<JobWithLog>>;
+
+    /// The site's change log after `after`: every extension and contact changed by a commit
+    /// numbered above `after`, oldest first (each object once, at its latest change), and the
+    /// number of the latest commit, to pass as `after` next time. Every write that changes
+    /// extensions or contacts logs them in its own transaction.
+    async fn changes_since(&self, site: &SiteId, after: u64) -> Result<(Vec<Change>, u64)>;
+    /// The number of the site's latest logged commit (0 before the first): read it before a
+    /// full load, then follow [`Store::changes_since`] from it.
+    async fn latest_change(&self, site: &SiteId) -> Result<u64>;
+    /// One contact by its store id (as the change log names it).
+    async fn get_contact(&self, site: &SiteId, id: &str) -> Result<Option<StoredContact>>;
+    /// Every contact of the site, of every phonebook, with its store id, ordered by id.
+    async fn list_site_contacts(&self, site: &SiteId) -> Result<Vec<StoredContact>>;
+
+    /// Issues a credential for phones: a fresh random secret (returned once; only a salted
+    /// SHA-256 of it is kept). `CredentialExists` while an active one has this user name.
+    async fn issue_credential(
+        &self,
+        site: &SiteId,
+        username: &CredentialUsername,
+        owner: &CredentialOwner,
+    ) -> Result<IssuedCredential>;
+    /// Revokes a credential; false when there is no active one of that name.
+    async fn revoke_credential(&self, site: &SiteId, username: &CredentialUsername)
+        -> Result<bool>;
+    /// The site's credentials (active and revoked), by user name, without secrets.
+    async fn list_credentials(&self, site: &SiteId) -> Result<Vec<CredentialInfo>>;
+    /// Whom an active credential with this user name and secret signs in as; `None` for an
+    /// unknown name, a wrong secret or a revoked credential (compared in constant time).
+    async fn verify_credential(
+        &self,
+        site: &SiteId,
+        username: &str,
+        secret: &str,
+    ) -> Result<Option<CredentialOwner>>;
 }
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`

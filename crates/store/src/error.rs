@@ -72,6 +72,12 @@ pub enum StoreError {
         /// Digits per number.
         length: u8,
     },
+    /// A credential cannot be issued to this owner; the text says why.
+    #[error("cannot issue the credential: {0}")]
+    CredentialOwner(String),
+    /// A credential with this user name is active already.
+    #[error("credential {0:?} exists and is active; revoke it first or pick another user name")]
+    CredentialExists(String),
     /// Other writers kept conflicting with this one.
     #[error("gave up after {0} attempts because of concurrent writers; try again")]
     Contention(u32),

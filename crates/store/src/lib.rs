@@ -4,7 +4,8 @@
 //!
 //! Table of contents:
 //! - [`api`]: the [`Store`] trait and [`open`] (pick a backend by URL, run migrations);
-//! - [`model`]: what goes in and out — sites, scope commits, pending deletions, jobs, number hits;
+//! - [`model`]: what goes in and out — sites, scope commits, pending deletions, jobs, number hits,
+//!   the change log the directory index follows, and the credentials phones sign in with;
 //! - [`error`]: [`StoreError`], what went wrong and what to do;
 //! - [`migrate`]: the SQL migrations per backend (`migrations/{sqlite,postgres}/`); the runner
 //!   is in `backend` and records them in `schema_migrations`;
@@ -25,7 +26,8 @@ pub mod model;
 pub use api::{open, Store};
 pub use error::StoreError;
 pub use model::{
-    AllocationRule, AppliedDeletions, Deletion, Job, JobEnd, JobId, JobKind, JobLogLine,
-    JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion,
-    RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site,
+    AllocationRule, AppliedDeletions, Change, ChangeKind, CredentialInfo, CredentialOwner,
+    CredentialUsername, CredentialUsernameError, Deletion, IssuedCredential, Job, JobEnd, JobId,
+    JobKind, JobLogLine, JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner,
+    PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site, StoredContact,
 };

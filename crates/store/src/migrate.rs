@@ -24,6 +24,11 @@ pub const SQLITE: &[Migration] = &[
         name: "site_leases",
         sql: include_str!("../migrations/sqlite/0002_site_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "change_log",
+        sql: include_str!("../migrations/sqlite/0003_change_log.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations.
@@ -37,5 +42,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "site_leases",
         sql: include_str!("../migrations/postgres/0002_site_leases.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "change_log",
+        sql: include_str!("../migrations/postgres/0003_change_log.sql"),
     },
 ];

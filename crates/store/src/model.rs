@@ -397,3 +397,140 @@ pub struct RenormaliseReport {
     /// Numbers that remain without an E.164 form.
     pub invalid: u64,
 }
+
+text_enum!(
+    /// What kind of object a [`Change`] names.
+    ChangeKind {
+        /// A contact, by its store id ([`StoredContact::id`]).
+        Contact = "contact",
+        /// An extension, by its user's Graph object id.
+        Extension = "extension",
+    }
+);
+
+/// One entry of the change log: this object changed (was created, updated or deleted) in the
+/// commit numbered `seq`. Readers fetch the object's current state; none means it is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Change {
+    /// The commit's position in the site's log (increasing in commit order).
+    pub seq: u64,
+    /// Contact or extension.
+    pub kind: ChangeKind,
+    /// The contact's store id or the extension's user id.
+    pub id: String,
+}
+
+/// A contact with the store's own id for it (stable across re-syncs of the same source contact)
+/// and the scope it was synced in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredContact {
+    /// The store's id, which the change log names.
+    pub id: String,
+    /// The scope it came from.
+    pub scope: ScopeKey,
+    /// The contact.
+    pub record: ContactRecord,
+}
+
+/// A credential's user name: 1–64 characters of letters, digits, `.`, `_`, `-` and `@`, so it
+/// survives every phone's configuration screen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CredentialUsername(String);
+
+/// Why a text is not a [`CredentialUsername`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "credential user name {0:?} is not 1-64 characters of letters, digits, '.', '_', '-' and '@'"
+)]
+pub struct CredentialUsernameError(pub String);
+
+impl CredentialUsername {
+    /// Checks and wraps a user name.
+    pub fn new(s: impl Into<String>) -> Result<Self, CredentialUsernameError> {
+        let s = s.into();
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(CredentialUsernameError(s))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CredentialUsername {
+    type Error = CredentialUsernameError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<CredentialUsername> for String {
+    fn from(s: CredentialUsername) -> String {
+        s.0
+    }
+}
+
+impl fmt::Display for CredentialUsername {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whom a credential signs in as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CredentialOwner {
+    /// One extension's user (sees their personal phonebook too).
+    Extension {
+        /// Graph object id of the user.
+        user_id: String,
+    },
+    /// A group of phones sharing one credential.
+    PhoneGroup {
+        /// The group's name as configured.
+        name: String,
+    },
+}
+
+/// A credential just issued: the only time its secret is known (the store keeps a salted hash).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedCredential {
+    /// The user name.
+    pub username: CredentialUsername,
+    /// Whom it signs in as.
+    pub owner: CredentialOwner,
+    /// The secret to configure on the phones; show it once, it cannot be read back.
+    pub secret: String,
+}
+
+/// The secret never shows in logs.
+impl fmt::Debug for IssuedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedCredential")
+            .field("username", &self.username)
+            .field("owner", &self.owner)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+/// A stored credential, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    /// The user name.
+    pub username: CredentialUsername,
+    /// Whom it signs in as.
+    pub owner: CredentialOwner,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; a revoked credential signs in no one.
+    pub revoked_at: Option<DateTime<Utc>>,
+}

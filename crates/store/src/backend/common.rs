@@ -3,7 +3,8 @@
 
 use crate::api::{Result, Store};
 use crate::model::{
-    AllocationRule, AppliedDeletions, Deletion, Job, JobId, JobKind, JobLogLine, JobOutcome,
+    AllocationRule, AppliedDeletions, Change, ChangeKind, CredentialInfo, CredentialOwner,
+    CredentialUsername, Deletion, IssuedCredential, StoredContact, Job, JobId, JobKind, JobLogLine, JobOutcome,
     JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, RenormaliseReport,
     ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };
@@ -314,12 +315,13 @@ async fn write_extension(c: &mut Conn, e: &Extension, at: DateTime<Utc>) -> Resu
     write_numbers(c, &e.site, "extension", &e.user_id, &numbers).await
 }
 
+/// Writes a contact; returns its store id (kept when the contact existed).
 async fn write_contact(
     c: &mut Conn,
     scope: &ScopeKey,
     r: &ContactRecord,
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<String> {
     let (phonebook, owner) = phonebook_columns(&r.phonebook);
     let (source, mailbox) = source_columns(&r.source);
     let emails = serde_json::to_string(&r.emails).map_err(corrupt)?;
@@ -364,7 +366,121 @@ async fn write_contact(
         .enumerate()
         .map(|(i, n)| (to_i64(i as u64), n))
         .collect();
-    write_numbers(c, &r.site, "contact", &id, &numbers).await
+    write_numbers(c, &r.site, "contact", &id, &numbers).await?;
+    Ok(id)
+}
+
+/// Logs, in the caller's transaction, that these objects changed: the site's commit counter goes
+/// up by one and each object's log row takes the new number. The counter row stays locked until
+/// the transaction ends, so numbers are handed out in commit order and a reader that has seen
+/// number n has seen every change numbered up to n.
+async fn log_changes(c: &mut Conn, site: &SiteId, changes: &[(ChangeKind, &str)]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&(ChangeKind, &str)> =
+        changes.iter().filter(|(k, id)| seen.insert((*k, *id))).collect();
+    if unique.is_empty() {
+        return Ok(());
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO change_counters (site_id, seq) VALUES ($1, 1)
+         ON CONFLICT (site_id) DO UPDATE SET seq = change_counters.seq + 1
+         RETURNING seq",
+    )
+    .bind(site.as_str())
+    .fetch_one(&mut *c)
+    .await?;
+    for chunk in unique.chunks(500) {
+        let mut insert =
+            sqlx::QueryBuilder::<DB>::new("INSERT INTO change_log (site_id, kind, id, seq) ");
+        insert.push_values(chunk, |mut row, (kind, id)| {
+            row.push_bind(site.as_str())
+                .push_bind(kind.as_str())
+                .push_bind(*id)
+                .push_bind(seq);
+        });
+        insert.push(" ON CONFLICT (site_id, kind, id) DO UPDATE SET seq = excluded.seq");
+        insert.build().execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Alphabet of issued secrets: lower-case letters and digits without look-alikes (no l, o, 0, 1), easy to type
+/// on a phone's keypad screen (32 symbols, 5 bits each).
+const SECRET_ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+/// A random text of `len` symbols from the operating system's generator.
+fn random_text(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..len)
+        .map(|_| char::from(SECRET_ALPHABET[rng.gen_range(0..SECRET_ALPHABET.len())]))
+        .collect()
+}
+
+/// Hex SHA-256 of `salt`, a separator and `secret`.
+fn hash_secret(salt: &str, secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update([0u8])
+        .chain_update(secret.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equality whose time depends only on the lengths, not on where the texts differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn owner_columns(o: &CredentialOwner) -> (&'static str, &str) {
+    match o {
+        CredentialOwner::Extension { user_id } => ("extension", user_id.as_str()),
+        CredentialOwner::PhoneGroup { name } => ("phone_group", name.as_str()),
+    }
+}
+
+fn owner_of(kind: &str, principal: String) -> Result<CredentialOwner> {
+    match kind {
+        "extension" => Ok(CredentialOwner::Extension { user_id: principal }),
+        "phone_group" => Ok(CredentialOwner::PhoneGroup { name: principal }),
+        k => Err(corrupt(format!("credential principal kind {k:?}"))),
+    }
+}
+
+/// A contact row (with its numbers, in position order) as a stored contact.
+fn stored_contact_of(
+    site: &SiteId,
+    r: &DbRow,
+    numbers: &mut HashMap<String, Vec<(i64, PhoneNumber)>>,
+) -> Result<StoredContact> {
+    let id: String = r.try_get("id")?;
+    let kind: String = r.try_get("phonebook")?;
+    let source: String = r.try_get("source")?;
+    let emails: String = r.try_get("emails")?;
+    let mut nums = numbers.remove(&id).unwrap_or_default();
+    nums.sort_by_key(|(p, _)| *p);
+    let record = ContactRecord {
+        site: site.clone(),
+        phonebook: phonebook_of(&kind, r.try_get("owner_user_id")?)?,
+        source: source_of(&source, r.try_get("mailbox")?)?,
+        source_id: r.try_get("source_id")?,
+        folder_id: r.try_get("folder_id")?,
+        display_name: r.try_get("display_name")?,
+        given_name: r.try_get("given_name")?,
+        surname: r.try_get("surname")?,
+        company: r.try_get("company")?,
+        department: r.try_get("department")?,
+        job_title: r.try_get("job_title")?,
+        emails: serde_json::from_str(&emails).map_err(corrupt)?,
+        numbers: nums.into_iter().map(|(_, n)| n).collect(),
+        change_key: r.try_get("change_key")?,
+    };
+    Ok(StoredContact {
+        id,
+        scope: scope_of(r.try_get("scope")?)?,
+        record,
+    })
 }
 
 /// Frees a user's number inside a transaction; returns it.
@@ -408,6 +524,7 @@ async fn release_in(
     .bind(micros(at))
     .execute(&mut *c)
     .await?;
+    log_changes(c, site, &[(ChangeKind::Extension, user_id)]).await?;
     Ok(Some(number))
 }
 
@@ -838,6 +955,12 @@ impl Store for SqlStore {
     async fn upsert_extension(&self, extension: &Extension) -> Result<()> {
         let mut tx = begin_write(&self.pool).await?;
         write_extension(&mut tx, extension, now()).await?;
+        log_changes(
+            &mut tx,
+            &extension.site,
+            &[(ChangeKind::Extension, extension.user_id.as_str())],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -864,12 +987,22 @@ impl Store for SqlStore {
         let site = commit.site.as_str();
         let at = now();
         let mut tx = begin_write(&self.pool).await?;
+        let mut changed: Vec<(ChangeKind, String)> = Vec::with_capacity(commit.upserts.len());
         for u in &commit.upserts {
             match u {
-                ScopeUpsert::Contact(c) => write_contact(&mut tx, &commit.scope, c, at).await?,
-                ScopeUpsert::Extension(e) => write_extension(&mut tx, e, at).await?,
+                ScopeUpsert::Contact(c) => {
+                    let id = write_contact(&mut tx, &commit.scope, c, at).await?;
+                    changed.push((ChangeKind::Contact, id));
+                }
+                ScopeUpsert::Extension(e) => {
+                    write_extension(&mut tx, e, at).await?;
+                    changed.push((ChangeKind::Extension, e.user_id.clone()));
+                }
             }
         }
+        let changed: Vec<(ChangeKind, &str)> =
+            changed.iter().map(|(k, id)| (*k, id.as_str())).collect();
+        log_changes(&mut tx, &commit.site, &changed).await?;
         for d in &commit.deletions {
             let (target, source_id) = deletion_columns(d);
             sqlx::query(
@@ -949,32 +1082,7 @@ impl Store for SqlStore {
         }
         let mut out = rows
             .iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                let scope: String = r.try_get("scope")?;
-                let kind: String = r.try_get("phonebook")?;
-                let source: String = r.try_get("source")?;
-                let emails: String = r.try_get("emails")?;
-                let mut nums = numbers.remove(&id).unwrap_or_default();
-                nums.sort_by_key(|(p, _)| *p);
-                let record = ContactRecord {
-                    site: site.clone(),
-                    phonebook: phonebook_of(&kind, r.try_get("owner_user_id")?)?,
-                    source: source_of(&source, r.try_get("mailbox")?)?,
-                    source_id: r.try_get("source_id")?,
-                    folder_id: r.try_get("folder_id")?,
-                    display_name: r.try_get("display_name")?,
-                    given_name: r.try_get("given_name")?,
-                    surname: r.try_get("surname")?,
-                    company: r.try_get("company")?,
-                    department: r.try_get("department")?,
-                    job_title: r.try_get("job_title")?,
-                    emails: serde_json::from_str(&emails).map_err(corrupt)?,
-                    numbers: nums.into_iter().map(|(_, n)| n).collect(),
-                    change_key: r.try_get("change_key")?,
-                };
-                Ok((scope, record))
-            })
+            .map(|r| stored_contact_of(site, r, &mut numbers).map(|c| (c.scope, c.record)))
             .collect::<Result<Vec<_>>>()?;
         // Sorted here, not in SQL, so both backends give the same order whatever their collation.
         out.sort_by(|(sa, a), (sb, b)| {
@@ -1068,6 +1176,7 @@ impl Store for SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut report = RenormaliseReport::default();
+        let mut changed_owners: Vec<(ChangeKind, String)> = Vec::new();
         for r in &rows {
             let owner_kind: String = r.try_get("owner_kind")?;
             let owner_id: String = r.try_get("owner_id")?;
@@ -1089,6 +1198,14 @@ impl Store for SqlStore {
                 continue;
             }
             report.changed += 1;
+            changed_owners.push((
+                if owner_kind == "extension" {
+                    ChangeKind::Extension
+                } else {
+                    ChangeKind::Contact
+                },
+                owner_id.clone(),
+            ));
             sqlx::query(
                 "UPDATE phone_numbers SET e164 = $5, invalid = $6
                  WHERE site_id = $1 AND owner_kind = $2 AND owner_id = $3 AND position = $4",
@@ -1102,6 +1219,11 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        let changed: Vec<(ChangeKind, &str)> = changed_owners
+            .iter()
+            .map(|(k, id)| (*k, id.as_str()))
+            .collect();
+        log_changes(&mut tx, site, &changed).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -1207,6 +1329,7 @@ impl Store for SqlStore {
             .await?;
             let Some(id) = id else { continue };
             write_numbers(&mut tx, site, "contact", &id, &[]).await?;
+            log_changes(&mut tx, site, &[(ChangeKind::Contact, id.as_str())]).await?;
             sqlx::query("DELETE FROM contacts WHERE site_id = $1 AND id = $2")
                 .bind(site.as_str())
                 .bind(&id)
@@ -1362,6 +1485,243 @@ impl Store for SqlStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(JobWithLog { job: job_row, log }))
+    }
+
+    async fn changes_since(&self, site: &SiteId, after: u64) -> Result<(Vec<Change>, u64)> {
+        // The counter first: every change numbered up to it has committed (see `log_changes`).
+        let latest = self.latest_change(site).await?;
+        if latest <= after {
+            return Ok((Vec::new(), latest));
+        }
+        let rows = sqlx::query(
+            "SELECT kind, id, seq FROM change_log
+             WHERE site_id = $1 AND seq > $2 AND seq <= $3",
+        )
+        .bind(site.as_str())
+        .bind(to_i64(after))
+        .bind(to_i64(latest))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(Change {
+                    seq: to_u64(r.try_get("seq")?),
+                    kind: ChangeKind::parse(&kind)
+                        .ok_or_else(|| corrupt(format!("change kind {kind:?}")))?,
+                    id: r.try_get("id")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        changes.sort_by(|a, b| (a.seq, a.kind.as_str(), &a.id).cmp(&(b.seq, b.kind.as_str(), &b.id)));
+        Ok((changes, latest))
+    }
+
+    async fn latest_change(&self, site: &SiteId) -> Result<u64> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM change_counters WHERE site_id = $1")
+                .bind(site.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seq.map(to_u64).unwrap_or(0))
+    }
+
+    async fn get_contact(&self, site: &SiteId, id: &str) -> Result<Option<StoredContact>> {
+        Ok(self.stored_contacts(site, Some(id)).await?.pop())
+    }
+
+    async fn list_site_contacts(&self, site: &SiteId) -> Result<Vec<StoredContact>> {
+        self.stored_contacts(site, None).await
+    }
+
+    async fn issue_credential(
+        &self,
+        site: &SiteId,
+        username: &CredentialUsername,
+        owner: &CredentialOwner,
+    ) -> Result<IssuedCredential> {
+        let mut tx = begin_write(&self.pool).await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT site_id FROM sites WHERE site_id = $1")
+                .bind(site.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownSite(site.to_string()));
+        }
+        let active: Option<String> = sqlx::query_scalar(
+            "SELECT username FROM credentials
+             WHERE site_id = $1 AND username = $2 AND revoked_at IS NULL",
+        )
+        .bind(site.as_str())
+        .bind(username.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if active.is_some() {
+            return Err(StoreError::CredentialExists(username.to_string()));
+        }
+        match owner {
+            CredentialOwner::Extension { user_id } => {
+                let has: Option<String> = sqlx::query_scalar(
+                    "SELECT user_id FROM extensions WHERE site_id = $1 AND user_id = $2",
+                )
+                .bind(site.as_str())
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if has.is_none() {
+                    return Err(StoreError::CredentialOwner(format!(
+                        "user {user_id:?} has no extension on site {site}; sync the user first"
+                    )));
+                }
+            }
+            CredentialOwner::PhoneGroup { name } if name.trim().is_empty() => {
+                return Err(StoreError::CredentialOwner(
+                    "a phone group needs a name".into(),
+                ));
+            }
+            CredentialOwner::PhoneGroup { .. } => {}
+        }
+        // 26 symbols of 5 bits: 130 bits of secret; 16 symbols of salt.
+        let secret = random_text(26);
+        let salt = random_text(16);
+        let (kind, principal) = owner_columns(owner);
+        sqlx::query(
+            "INSERT INTO credentials (site_id, username, principal_kind, principal, salt,
+                 secret_hash, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+             ON CONFLICT (site_id, username) DO UPDATE SET
+                 principal_kind = excluded.principal_kind, principal = excluded.principal,
+                 salt = excluded.salt, secret_hash = excluded.secret_hash,
+                 created_at = excluded.created_at, revoked_at = NULL",
+        )
+        .bind(site.as_str())
+        .bind(username.as_str())
+        .bind(kind)
+        .bind(principal)
+        .bind(&salt)
+        .bind(hash_secret(&salt, &secret))
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(IssuedCredential {
+            username: username.clone(),
+            owner: owner.clone(),
+            secret,
+        })
+    }
+
+    async fn revoke_credential(
+        &self,
+        site: &SiteId,
+        username: &CredentialUsername,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE credentials SET revoked_at = $3
+             WHERE site_id = $1 AND username = $2 AND revoked_at IS NULL",
+        )
+        .bind(site.as_str())
+        .bind(username.as_str())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_credentials(&self, site: &SiteId) -> Result<Vec<CredentialInfo>> {
+        let rows = sqlx::query(
+            "SELECT username, principal_kind, principal, created_at, revoked_at
+             FROM credentials WHERE site_id = $1",
+        )
+        .bind(site.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get("principal_kind")?;
+                Ok(CredentialInfo {
+                    username: CredentialUsername::new(r.try_get::<String, _>("username")?)
+                        .map_err(corrupt)?,
+                    owner: owner_of(&kind, r.try_get("principal")?)?,
+                    created_at: r.try_get("created_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(out)
+    }
+
+    async fn verify_credential(
+        &self,
+        site: &SiteId,
+        username: &str,
+        secret: &str,
+    ) -> Result<Option<CredentialOwner>> {
+        let row = sqlx::query(
+            "SELECT principal_kind, principal, salt, secret_hash, revoked_at
+             FROM credentials WHERE site_id = $1 AND username = $2",
+        )
+        .bind(site.as_str())
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            // Hash anyway, so that an unknown name takes as long as a wrong secret.
+            let _ = hash_secret("0000000000000000", secret);
+            return Ok(None);
+        };
+        let salt: String = r.try_get("salt")?;
+        let stored: String = r.try_get("secret_hash")?;
+        let matches = constant_time_eq(hash_secret(&salt, secret).as_bytes(), stored.as_bytes());
+        let revoked: Option<DateTime<Utc>> = r.try_get("revoked_at")?;
+        if !matches || revoked.is_some() {
+            return Ok(None);
+        }
+        let kind: String = r.try_get("principal_kind")?;
+        owner_of(&kind, r.try_get("principal")?).map(Some)
+    }
+}
+
+impl SqlStore {
+    /// Every contact of a site (or the one with store id `id`), ordered by id.
+    async fn stored_contacts(&self, site: &SiteId, id: Option<&str>) -> Result<Vec<StoredContact>> {
+        let filter = "c.site_id = $1 AND ($2 IS NULL OR c.id = $2)";
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.scope, c.source_id, c.phonebook, c.owner_user_id, c.source, c.mailbox,
+                    c.folder_id, c.display_name, c.given_name, c.surname, c.company, c.department,
+                    c.job_title, c.emails, c.change_key
+             FROM contacts c WHERE {filter}"
+        ))
+        .bind(site.as_str())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let number_rows = sqlx::query(&format!(
+            "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164
+             FROM phone_numbers n JOIN contacts c ON c.site_id = n.site_id AND c.id = n.owner_id
+             WHERE n.owner_kind = 'contact' AND {filter}"
+        ))
+        .bind(site.as_str())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut numbers: HashMap<String, Vec<(i64, PhoneNumber)>> = HashMap::new();
+        for r in &number_rows {
+            numbers
+                .entry(r.try_get("owner_id")?)
+                .or_default()
+                .push((r.try_get("position")?, number_of(r)?));
+        }
+        let mut out = rows
+            .iter()
+            .map(|r| stored_contact_of(site, r, &mut numbers))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 }
 

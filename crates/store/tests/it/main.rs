@@ -53,4 +53,7 @@ on_both_backends!(
     migrations_upgrade_an_old_schema_in_order,
     site_leases_hand_work_to_one_node,
     a_contact_with_many_numbers_round_trips,
+    change_log_follows_every_write,
+    contacts_by_store_id,
+    credentials_issue_verify_revoke,
 );

@@ -1216,10 +1216,8 @@ pub async fn migrations_upgrade_an_old_schema_in_order(db: Db) {
     db.exec("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00+00:00')")
         .await;
     match store::open(&db.url).await {
-        Err(StoreError::SchemaTooNew {
-            found: 99,
-            known: 2,
-        }) => {}
+        Err(StoreError::SchemaTooNew { found: 99, known })
+            if known == store::migrate::SQLITE.len() as i64 => {}
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a newer schema was opened"),
     }
@@ -1286,4 +1284,381 @@ pub async fn a_contact_with_many_numbers_round_trips(db: Db) {
             .len(),
         1
     );
+}
+
+/// The ids the log names after `after`, as (kind, id) pairs, and the latest number.
+async fn logged(s: &Arc<dyn Store>, site: &str, after: u64) -> (BTreeSet<(String, String)>, u64) {
+    let (changes, latest) = s.changes_since(&site_id(site), after).await.unwrap();
+    let mut last = after;
+    for c in &changes {
+        assert!(
+            c.seq > after && c.seq <= latest,
+            "{c:?} outside ({after}, {latest}]"
+        );
+        assert!(c.seq >= last, "changes come in commit order");
+        last = c.seq;
+    }
+    (
+        changes
+            .into_iter()
+            .map(|c| (c.kind.as_str().to_owned(), c.id))
+            .collect(),
+        latest,
+    )
+}
+
+fn pairs(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    items
+        .iter()
+        .map(|(k, id)| (k.to_string(), id.to_string()))
+        .collect()
+}
+
+pub async fn change_log_follows_every_write(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    assert_eq!(s.latest_change(&a).await.unwrap(), 0);
+    assert_eq!(logged(&s, "a", 0).await, (BTreeSet::new(), 0));
+    let j = job(&s, "a").await;
+    let n = s
+        .allocate_extension(&a, "u1", &rule(100, 3, 24))
+        .await
+        .unwrap();
+    // Allocating a number changes no extension's fields: nothing logged.
+    assert_eq!(s.latest_change(&a).await.unwrap(), 0);
+    let scope = ScopeKey::shared("box", "f");
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j,
+        scope: scope.clone(),
+        upserts: vec![
+            ScopeUpsert::Contact(shared(&a, "box", "s1", "Max Meier", vec![])),
+            ScopeUpsert::Contact(shared(&a, "box", "s2", "Eva Roth", vec![])),
+        ],
+        deletions: vec![],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    let stored = s.list_site_contacts(&a).await.unwrap();
+    let id_of = |source: &str| {
+        stored
+            .iter()
+            .find(|c| c.record.source_id == source)
+            .map(|c| c.id.clone())
+            .expect("stored contact")
+    };
+    let (s1, s2) = (id_of("s1"), id_of("s2"));
+    let (seen, first) = logged(&s, "a", 0).await;
+    assert_eq!(seen, pairs(&[("contact", &s1), ("contact", &s2)]));
+    assert_eq!(first, 1, "one commit, one number");
+    assert_eq!(s.latest_change(&a).await.unwrap(), 1);
+
+    // An extension write; then nothing new after it.
+    s.upsert_extension(&extension(&a, "u1", &n, "Ann Smith"))
+        .await
+        .unwrap();
+    let (seen, second) = logged(&s, "a", first).await;
+    assert_eq!(seen, pairs(&[("extension", "u1")]));
+    assert!(second > first);
+    assert_eq!(logged(&s, "a", second).await, (BTreeSet::new(), second));
+
+    // Re-syncing s1 keeps its store id and moves it to the newest commit only.
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j,
+        scope: scope.clone(),
+        upserts: vec![ScopeUpsert::Contact(shared(
+            &a,
+            "box",
+            "s1",
+            "Max Maier",
+            vec![],
+        ))],
+        deletions: vec![Deletion::Contact("s2".into())],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    let (seen, third) = logged(&s, "a", second).await;
+    assert_eq!(
+        seen,
+        pairs(&[("contact", &s1)]),
+        "a pending deletion is no change yet"
+    );
+    let (all, _) = s.changes_since(&a, 0).await.unwrap();
+    assert_eq!(all.len(), 3, "one row per object: {all:?}");
+    assert_eq!(
+        s.get_contact(&a, &s1)
+            .await
+            .unwrap()
+            .map(|c| c.record.display_name),
+        Some("Max Maier".into())
+    );
+
+    // Applying deletions logs the contact, which is gone.
+    s.apply_pending(&a, &j).await.unwrap();
+    let (seen, fourth) = logged(&s, "a", third).await;
+    assert_eq!(seen, pairs(&[("contact", &s2)]));
+    assert_eq!(s.get_contact(&a, &s2).await.unwrap(), None);
+
+    // Releasing an extension logs it.
+    s.release_extension(&a, "u1", chrono::Utc::now())
+        .await
+        .unwrap();
+    let (seen, fifth) = logged(&s, "a", fourth).await;
+    assert_eq!(seen, pairs(&[("extension", "u1")]));
+
+    // A commit that fails logs nothing.
+    let bad = s
+        .apply_scope(&ScopeCommit {
+            site: a.clone(),
+            job: j,
+            scope: scope.clone(),
+            upserts: vec![
+                ScopeUpsert::Contact(shared(&a, "box", "s3", "Ida Lenz", vec![])),
+                // Not allocated: the extension's foreign key fails the whole commit.
+                ScopeUpsert::Extension(extension(&a, "u9", &ext_no("999"), "Nobody")),
+            ],
+            deletions: vec![],
+            delta_token: None,
+        })
+        .await;
+    assert!(bad.is_err());
+    assert_eq!(logged(&s, "a", fifth).await, (BTreeSet::new(), fifth));
+
+    // Re-normalising logs the owners whose numbers changed, and only those.
+    let london = de("020 7946 0958", PhoneKind::Business);
+    assert_eq!(london.e164, None);
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j,
+        scope: ScopeKey::org(),
+        upserts: vec![
+            ScopeUpsert::Contact(org(&a, "o1", "London office", vec![london])),
+            ScopeUpsert::Contact(org(
+                &a,
+                "o2",
+                "Berlin office",
+                vec![de("030 1234567", PhoneKind::Business)],
+            )),
+        ],
+        deletions: vec![],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    let before = s.list_site_contacts(&a).await.unwrap();
+    let o1 = before
+        .iter()
+        .find(|c| c.record.source_id == "o1")
+        .expect("o1")
+        .id
+        .clone();
+    let sixth = s.latest_change(&a).await.unwrap();
+    let report = s
+        .renormalise_numbers(
+            &a,
+            Some(directory::Region::new("GB").unwrap()),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.changed >= 1);
+    let after = s.list_site_contacts(&a).await.unwrap();
+    let changed: BTreeSet<(String, String)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(x, y)| x.record.numbers != y.record.numbers)
+        .map(|(x, _)| ("contact".to_string(), x.id.clone()))
+        .collect();
+    assert!(changed.contains(&("contact".to_string(), o1)));
+    let (seen, _) = logged(&s, "a", sixth).await;
+    assert_eq!(seen, changed, "exactly the owners whose numbers changed");
+    // Running it again changes nothing and logs nothing.
+    let seventh = s.latest_change(&a).await.unwrap();
+    s.renormalise_numbers(
+        &a,
+        Some(directory::Region::new("GB").unwrap()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.latest_change(&a).await.unwrap(), seventh);
+
+    // Other sites have logs of their own.
+    s.upsert_site(&site("b")).await.unwrap();
+    assert_eq!(s.latest_change(&site_id("b")).await.unwrap(), 0);
+}
+
+pub async fn contacts_by_store_id(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    s.upsert_site(&site("b")).await.unwrap();
+    let j = job(&s, "a").await;
+    let c = personal(
+        &a,
+        "u1",
+        "p1",
+        "Ann Smith",
+        vec![
+            de("030 1234567", PhoneKind::Business),
+            de("0171 2345678", PhoneKind::Mobile),
+        ],
+    );
+    for (scope, record) in [
+        (ScopeKey::contacts("u1", "f1"), c.clone()),
+        (ScopeKey::org(), org(&a, "o1", "Org One", vec![])),
+    ] {
+        s.apply_scope(&ScopeCommit {
+            site: a.clone(),
+            job: j,
+            scope,
+            upserts: vec![ScopeUpsert::Contact(record)],
+            deletions: vec![],
+            delta_token: None,
+        })
+        .await
+        .unwrap();
+    }
+    let all = s.list_site_contacts(&a).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
+    let mine = all.iter().find(|x| x.record.source_id == "p1").unwrap();
+    assert_eq!(mine.record, c, "numbers in order, every field kept");
+    assert_eq!(mine.scope, ScopeKey::contacts("u1", "f1"));
+    assert_eq!(
+        s.get_contact(&a, &mine.id).await.unwrap().as_ref(),
+        Some(mine)
+    );
+    assert_eq!(s.get_contact(&a, "no-such-id").await.unwrap(), None);
+    // Another site's view never shows them.
+    assert_eq!(s.get_contact(&site_id("b"), &mine.id).await.unwrap(), None);
+    assert!(s
+        .list_site_contacts(&site_id("b"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn credentials_issue_verify_revoke(db: Db) {
+    use store::{CredentialOwner, CredentialUsername};
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let name = CredentialUsername::new("phone-101").unwrap();
+    let owner = CredentialOwner::Extension {
+        user_id: "u1".into(),
+    };
+    // Only a user with an extension gets one; a group needs a name.
+    assert!(matches!(
+        s.issue_credential(&a, &name, &owner).await,
+        Err(StoreError::CredentialOwner(_))
+    ));
+    assert!(matches!(
+        s.issue_credential(&a, &name, &CredentialOwner::PhoneGroup { name: " ".into() })
+            .await,
+        Err(StoreError::CredentialOwner(_))
+    ));
+    let n = s
+        .allocate_extension(&a, "u1", &rule(100, 3, 24))
+        .await
+        .unwrap();
+    s.upsert_extension(&extension(&a, "u1", &n, "Ann Smith"))
+        .await
+        .unwrap();
+    let issued = s.issue_credential(&a, &name, &owner).await.unwrap();
+    assert!(
+        issued.secret.len() >= 26,
+        "high entropy: {}",
+        issued.secret.len()
+    );
+    assert!(
+        !format!("{issued:?}").contains(&issued.secret),
+        "Debug hides the secret"
+    );
+    // A second credential gets another secret.
+    let lobby = CredentialUsername::new("lobby").unwrap();
+    let group = CredentialOwner::PhoneGroup {
+        name: "lobby".into(),
+    };
+    let other = s.issue_credential(&a, &lobby, &group).await.unwrap();
+    assert_ne!(issued.secret, other.secret);
+
+    assert_eq!(
+        s.verify_credential(&a, "phone-101", &issued.secret)
+            .await
+            .unwrap(),
+        Some(owner.clone())
+    );
+    assert_eq!(
+        s.verify_credential(&a, "lobby", &other.secret)
+            .await
+            .unwrap(),
+        Some(group.clone())
+    );
+    // Wrong secret, another credential's secret, unknown name, other site: no one.
+    for (site, user, secret) in [
+        ("a", "phone-101", "wrong"),
+        ("a", "phone-101", other.secret.as_str()),
+        ("a", "phone-101", ""),
+        ("a", "nobody", issued.secret.as_str()),
+        ("b", "phone-101", issued.secret.as_str()),
+    ] {
+        assert_eq!(
+            s.verify_credential(&site_id(site), user, secret)
+                .await
+                .unwrap(),
+            None,
+            "{site} {user} {secret}"
+        );
+    }
+    // Only a salted hash is stored: the secret is nowhere in the table.
+    let listed = s.list_credentials(&a).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| c.username.as_str())
+            .collect::<Vec<_>>(),
+        ["lobby", "phone-101"]
+    );
+    assert!(listed.iter().all(|c| c.revoked_at.is_none()));
+    assert_eq!(listed[1].owner, owner);
+
+    // An active name cannot be issued twice; after revoking it can, with a new secret.
+    assert!(matches!(
+        s.issue_credential(&a, &name, &owner).await,
+        Err(StoreError::CredentialExists(_))
+    ));
+    assert!(s.revoke_credential(&a, &name).await.unwrap());
+    assert!(!s.revoke_credential(&a, &name).await.unwrap());
+    assert_eq!(
+        s.verify_credential(&a, "phone-101", &issued.secret)
+            .await
+            .unwrap(),
+        None,
+        "revoked"
+    );
+    let listed = s.list_credentials(&a).await.unwrap();
+    assert!(listed[1].revoked_at.is_some());
+    let again = s.issue_credential(&a, &name, &owner).await.unwrap();
+    assert_ne!(again.secret, issued.secret);
+    assert_eq!(
+        s.verify_credential(&a, "phone-101", &again.secret)
+            .await
+            .unwrap(),
+        Some(owner)
+    );
+    assert_eq!(
+        s.verify_credential(&a, "phone-101", &issued.secret)
+            .await
+            .unwrap(),
+        None
+    );
+    // Unknown site: a clear error.
+    assert!(matches!(
+        s.issue_credential(&site_id("zz"), &lobby, &group).await,
+        Err(StoreError::UnknownSite(_))
+    ));
+    assert!(CredentialUsername::new("has space").is_err());
+    assert!(CredentialUsername::new("").is_err());
 }

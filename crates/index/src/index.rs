@@ -1,0 +1,1181 @@
+//! The in-memory index of one site: entries merged from every source, word, sounds-alike and
+//! number indexes over them, and the queries the front ends ask (filters, ranked search,
+//! reverse lookup), each cut to what the asking principal may see. No I/O: the service feeds
+//! it, and patches it one record at a time as the store logs changes.
+//!
+//! Merging: users, company-phonebook and directory records of the same person become one entry
+//! when they share an e-mail address, or a number that belongs to that person alone — never a
+//! switchboard, main number or DID base of the site, and never a number whose holders carry
+//! different names. Personal contacts never merge: each is an entry of its own that only its
+//! owner sees.
+
+use crate::numbers::{self, DigitPattern, NumberValue};
+use crate::priority::{SourceClass, SourcePriority};
+use crate::{distance, phonetic, text};
+use directory::{
+    Attribute, BookScope, ContactRecord, Dialled, DiallingPlan, Entry, EntryNumber, EntrySource,
+    Extension, Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal,
+    ServiceError, ServiceResult, SiteId, TextQuery, E164,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A number held by more records than this is a main number, whatever their names.
+const MAX_NUMBER_HOLDERS: usize = 8;
+
+/// The LDAP object classes every entry has.
+const OBJECT_CLASSES: [&str; 5] = [
+    "top",
+    "person",
+    "organizationalperson",
+    "inetorgperson",
+    "contact",
+];
+
+/// Which phonebook a source record lands in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RecordClass {
+    /// A company source (users, company phonebook, directory).
+    Shared(SourceClass),
+    /// A personal contact of this owner.
+    Personal(String),
+}
+
+/// One source record as the index keeps it.
+#[derive(Debug, Clone, PartialEq)]
+struct Record {
+    class: RecordClass,
+    source: EntrySource,
+    display_name: String,
+    given_name: Option<String>,
+    surname: Option<String>,
+    company: Option<String>,
+    department: Option<String>,
+    title: Option<String>,
+    /// Lower-cased, trimmed, non-empty.
+    emails: Vec<String>,
+    extension: Option<String>,
+    numbers: Vec<EntryNumber>,
+    /// Folded words of the display name (for the "same person" check on shared numbers).
+    name_words: BTreeSet<String>,
+}
+
+impl Record {
+    fn shared_class(&self) -> Option<SourceClass> {
+        match self.class {
+            RecordClass::Shared(c) => Some(c),
+            RecordClass::Personal(_) => None,
+        }
+    }
+}
+
+/// An entry with what the index needs to find and remove it.
+#[derive(Debug, Clone)]
+struct Indexed {
+    entry: Entry,
+    /// Record keys, highest priority first.
+    members: Vec<String>,
+    /// Folded display name, for ordering.
+    sort_key: String,
+    user: bool,
+    company: bool,
+    directory: bool,
+    /// Distinct folded words of every member's names and company.
+    words: Vec<String>,
+    /// Digit forms of each of `entry.numbers`, aligned.
+    forms: Vec<Vec<String>>,
+    /// Keys this entry is filed under in the number maps.
+    e164_keys: Vec<String>,
+    suffix_keys: Vec<String>,
+}
+
+type Postings = BTreeMap<String, BTreeSet<String>>;
+
+fn post(map: &mut Postings, key: &str, id: &str) {
+    map.entry(key.to_owned()).or_default().insert(id.to_owned());
+}
+
+/// Removes `id` under `key`; true when the key is gone with it.
+fn unpost(map: &mut Postings, key: &str, id: &str) -> bool {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(key);
+            return true;
+        }
+    }
+    false
+}
+
+/// The directory of one site.
+#[derive(Debug, Clone)]
+pub struct SiteIndex {
+    site: SiteId,
+    plan: DiallingPlan,
+    priority: SourcePriority,
+    records: HashMap<String, Record>,
+    /// Record key → id of the entry it is part of.
+    group_of: HashMap<String, String>,
+    entries: HashMap<String, Indexed>,
+    /// Company records by e-mail and by E.164 number, for merging.
+    link_emails: Postings,
+    link_numbers: Postings,
+    /// Word → entry ids; sounds-alike code → words.
+    words: Postings,
+    koelner: Postings,
+    metaphone: Postings,
+    /// E.164 → entry ids; last four digits → entry ids; extension → entry ids.
+    by_e164: Postings,
+    by_suffix: Postings,
+    by_extension: Postings,
+}
+
+/// The record key of a user's extension.
+fn user_key(user_id: &str) -> String {
+    format!("u:{user_id}")
+}
+
+/// The record key of a contact (by its store id).
+fn contact_key(id: &str) -> String {
+    format!("c:{id}")
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl SiteIndex {
+    /// An empty index for a site with its dialling plan and source priority.
+    pub fn new(site: SiteId, plan: DiallingPlan, priority: SourcePriority) -> Self {
+        Self {
+            site,
+            plan,
+            priority,
+            records: HashMap::new(),
+            group_of: HashMap::new(),
+            entries: HashMap::new(),
+            link_emails: Postings::new(),
+            link_numbers: Postings::new(),
+            words: Postings::new(),
+            koelner: Postings::new(),
+            metaphone: Postings::new(),
+            by_e164: Postings::new(),
+            by_suffix: Postings::new(),
+            by_extension: Postings::new(),
+        }
+    }
+
+    /// An index of these extensions and contacts (`(store id, contact)`), built in one pass.
+    pub fn build<'a>(
+        site: SiteId,
+        plan: DiallingPlan,
+        priority: SourcePriority,
+        extensions: impl IntoIterator<Item = &'a Extension>,
+        contacts: impl IntoIterator<Item = (&'a str, &'a ContactRecord)>,
+    ) -> Self {
+        let mut index = Self::new(site, plan, priority);
+        let mut keys = Vec::new();
+        for e in extensions {
+            if let Some(r) = index.extension_record(e) {
+                let key = user_key(&e.user_id);
+                index.link(&key, &r);
+                index.records.insert(key.clone(), r);
+                keys.push(key);
+            }
+        }
+        for (id, c) in contacts {
+            if let Some(r) = index.contact_record(c) {
+                let key = contact_key(id);
+                index.link(&key, &r);
+                index.records.insert(key.clone(), r);
+                keys.push(key);
+            }
+        }
+        index.regroup(keys);
+        index
+    }
+
+    /// The site.
+    pub fn site(&self) -> &SiteId {
+        &self.site
+    }
+
+    /// The site's dialling plan.
+    pub fn plan(&self) -> &DiallingPlan {
+        &self.plan
+    }
+
+    /// How many entries the index holds (merged entries count once).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the index holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True when the user has an (enabled) extension in the index.
+    pub fn has_user(&self, user_id: &str) -> bool {
+        self.records.contains_key(&user_key(user_id))
+    }
+
+    /// Puts in (or updates) a user's extension; a disabled one is taken out.
+    pub fn upsert_extension(&mut self, extension: &Extension) {
+        let record = self.extension_record(extension);
+        self.put(user_key(&extension.user_id), record);
+    }
+
+    /// Takes a user's extension out.
+    pub fn remove_extension(&mut self, user_id: &str) {
+        self.put(user_key(user_id), None);
+    }
+
+    /// Puts in (or updates) a contact, by its store id.
+    pub fn upsert_contact(&mut self, id: &str, contact: &ContactRecord) {
+        let record = self.contact_record(contact);
+        self.put(contact_key(id), record);
+    }
+
+    /// Takes a contact out, by its store id.
+    pub fn remove_contact(&mut self, id: &str) {
+        self.put(contact_key(id), None);
+    }
+
+    /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
+    pub fn all_entries(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self.entries.values().map(|i| i.entry.clone()).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    // ---- records ----
+
+    fn extension_record(&self, e: &Extension) -> Option<Record> {
+        if !e.enabled {
+            return None;
+        }
+        let mut numbers = Vec::new();
+        let did = self.plan.did_of(&e.number);
+        // A caller ID that is the switchboard belongs to everyone: not this user's number.
+        if let Some(c) = e.outbound_caller_id.as_ref().filter(|c| !self.is_main(c)) {
+            numbers.push(numbers::entry_number_of(&self.plan, c, PhoneKind::Business));
+        }
+        if let Some(d) = &did {
+            numbers.push(numbers::entry_number_of(&self.plan, d, PhoneKind::Business));
+        }
+        if let Some(m) = &e.mobile {
+            numbers.push(numbers::entry_number(&self.plan, m));
+        }
+        Some(Record {
+            class: RecordClass::Shared(SourceClass::Users),
+            source: EntrySource::User {
+                user_id: e.user_id.clone(),
+            },
+            name_words: text::words(&e.display_name).into_iter().collect(),
+            display_name: e.display_name.trim().to_owned(),
+            given_name: non_empty(&e.given_name),
+            surname: non_empty(&e.surname),
+            company: None,
+            department: non_empty(&e.department),
+            title: non_empty(&e.job_title),
+            emails: e
+                .email
+                .iter()
+                .map(|m| m.trim().to_lowercase())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            extension: Some(e.number.as_str().to_owned()),
+            numbers,
+        })
+    }
+
+    fn contact_record(&self, c: &ContactRecord) -> Option<Record> {
+        if c.site != self.site {
+            return None;
+        }
+        let class = match &c.phonebook {
+            PhonebookKind::Personal { owner_user_id } => {
+                RecordClass::Personal(owner_user_id.clone())
+            }
+            PhonebookKind::Company => RecordClass::Shared(SourceClass::Company),
+            PhonebookKind::Directory => RecordClass::Shared(SourceClass::Directory),
+        };
+        Some(Record {
+            class,
+            source: EntrySource::Contact {
+                phonebook: c.phonebook.clone(),
+                source_id: c.source_id.clone(),
+            },
+            name_words: text::words(&c.display_name).into_iter().collect(),
+            display_name: c.display_name.trim().to_owned(),
+            given_name: non_empty(&c.given_name),
+            surname: non_empty(&c.surname),
+            company: non_empty(&c.company),
+            department: non_empty(&c.department),
+            title: non_empty(&c.job_title),
+            emails: c
+                .emails
+                .iter()
+                .map(|m| m.trim().to_lowercase())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            extension: None,
+            numbers: c
+                .numbers
+                .iter()
+                .map(|n| numbers::entry_number(&self.plan, n))
+                .collect(),
+        })
+    }
+
+    /// True for a switchboard, main number or DID base: in a DID block, but no extension's DID.
+    fn is_main(&self, number: &E164) -> bool {
+        self.plan.block_of(number).is_some() && self.plan.extension_of(number).is_none()
+    }
+
+    // ---- merging ----
+
+    fn link(&mut self, key: &str, r: &Record) {
+        if r.shared_class().is_none() {
+            return;
+        }
+        for m in &r.emails {
+            post(&mut self.link_emails, m, key);
+        }
+        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+            post(&mut self.link_numbers, e.as_str(), key);
+        }
+    }
+
+    fn unlink(&mut self, key: &str, r: &Record) {
+        for m in &r.emails {
+            unpost(&mut self.link_emails, m, key);
+        }
+        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+            unpost(&mut self.link_numbers, e.as_str(), key);
+        }
+    }
+
+    /// Every record sharing an e-mail or number with `r` (linked or not).
+    fn holders_of(&self, r: &Record) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &r.emails {
+            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+        }
+        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+            out.extend(
+                self.link_numbers
+                    .get(e.as_str())
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+        out
+    }
+
+    /// True when a number shared by company records identifies one person: not a main number
+    /// of the site, held by few records, and all of them carry the same name.
+    fn number_links(&self, e164: &str) -> bool {
+        let Ok(e) = E164::new(e164) else { return false };
+        if self.is_main(&e) {
+            return false;
+        }
+        let Some(holders) = self.link_numbers.get(e164) else {
+            return false;
+        };
+        if holders.len() > MAX_NUMBER_HOLDERS {
+            return false;
+        }
+        let names: Vec<&BTreeSet<String>> = holders
+            .iter()
+            .filter_map(|k| self.records.get(k))
+            .map(|r| &r.name_words)
+            .collect();
+        names.iter().enumerate().all(|(i, a)| {
+            names[i + 1..]
+                .iter()
+                .all(|b| !a.is_empty() && !b.is_empty() && (a.is_subset(b) || b.is_subset(a)))
+        })
+    }
+
+    /// The records `key` merges with directly.
+    fn links(&self, key: &str) -> Vec<String> {
+        let Some(r) = self.records.get(key) else {
+            return Vec::new();
+        };
+        if r.shared_class().is_none() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for m in &r.emails {
+            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+        }
+        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+            if self.number_links(e.as_str()) {
+                out.extend(
+                    self.link_numbers
+                        .get(e.as_str())
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+            }
+        }
+        let is_user = r.shared_class() == Some(SourceClass::Users);
+        out.retain(|k| {
+            k != key
+                // Two users are two people, whatever they share.
+                && !(is_user
+                    && self.records.get(k).and_then(Record::shared_class)
+                        == Some(SourceClass::Users))
+        });
+        out
+    }
+
+    /// Replaces (or removes) one record and re-merges what it touches.
+    fn put(&mut self, key: String, record: Option<Record>) {
+        let mut seeds = vec![key.clone()];
+        if let Some(old) = self.records.remove(&key) {
+            seeds.extend(self.holders_of(&old));
+            self.unlink(&key, &old);
+        }
+        if let Some(new) = record {
+            self.link(&key, &new);
+            seeds.extend(self.holders_of(&new));
+            self.records.insert(key, new);
+        }
+        self.regroup(seeds);
+    }
+
+    /// Recomputes the entries of every record reachable from `seeds` through old groups and
+    /// current links. A rebuild is the same with every record as a seed.
+    fn regroup(&mut self, seeds: Vec<String>) {
+        let mut todo = seeds;
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        while let Some(k) = todo.pop() {
+            if seen.contains(&k) {
+                continue;
+            }
+            if let Some(members) = self
+                .group_of
+                .get(&k)
+                .and_then(|g| self.entries.get(g))
+                .map(|i| i.members.clone())
+            {
+                todo.extend(members);
+            }
+            todo.extend(self.links(&k));
+            seen.insert(k);
+        }
+        let old: BTreeSet<String> = seen
+            .iter()
+            .filter_map(|k| self.group_of.get(k).cloned())
+            .collect();
+        for id in old {
+            self.remove_entry(&id);
+        }
+        let mut done: HashSet<String> = HashSet::new();
+        for k in &seen {
+            if done.contains(k) || !self.records.contains_key(k) {
+                continue;
+            }
+            let mut component = Vec::new();
+            let mut stack = vec![k.clone()];
+            while let Some(c) = stack.pop() {
+                if !self.records.contains_key(&c) || !done.insert(c.clone()) {
+                    continue;
+                }
+                stack.extend(self.links(&c));
+                component.push(c);
+            }
+            self.insert_entry(component);
+        }
+    }
+
+    fn remove_entry(&mut self, id: &str) {
+        let Some(ix) = self.entries.remove(id) else {
+            return;
+        };
+        for m in &ix.members {
+            self.group_of.remove(m);
+        }
+        for w in &ix.words {
+            if unpost(&mut self.words, w, id) {
+                unpost(&mut self.koelner, &phonetic::koelner(w), w);
+                unpost(&mut self.metaphone, &phonetic::metaphone(w), w);
+            }
+        }
+        for k in &ix.e164_keys {
+            unpost(&mut self.by_e164, k, id);
+        }
+        for k in &ix.suffix_keys {
+            unpost(&mut self.by_suffix, k, id);
+        }
+        if let Some(x) = &ix.entry.extension {
+            unpost(&mut self.by_extension, x, id);
+        }
+    }
+
+    fn insert_entry(&mut self, mut members: Vec<String>) {
+        let rank = |r: &Record| match &r.class {
+            RecordClass::Shared(c) => self.priority.rank(*c),
+            RecordClass::Personal(_) => usize::MAX,
+        };
+        members.sort_by(|a, b| {
+            let (ra, rb) = (&self.records[a], &self.records[b]);
+            (rank(ra), a).cmp(&(rank(rb), b))
+        });
+        let records: Vec<&Record> = members.iter().map(|k| &self.records[k]).collect();
+        let Some(first) = records.first() else { return };
+        let id = members[0].clone();
+        let pick = |f: fn(&Record) -> &Option<String>| records.iter().find_map(|r| f(r).clone());
+        let mut emails: Vec<String> = Vec::new();
+        let mut numbers: Vec<EntryNumber> = Vec::new();
+        let mut seen_numbers: HashSet<String> = HashSet::new();
+        for r in &records {
+            for m in &r.emails {
+                if !emails.contains(m) {
+                    emails.push(m.clone());
+                }
+            }
+            for n in &r.numbers {
+                let key = match &n.e164 {
+                    Some(e) => e.as_str().to_owned(),
+                    None => format!("raw:{}", n.raw.trim()),
+                };
+                if seen_numbers.insert(key) {
+                    numbers.push(n.clone());
+                }
+            }
+        }
+        let company = pick(|r| &r.company);
+        let display_name = records
+            .iter()
+            .map(|r| r.display_name.clone())
+            .find(|d| !d.is_empty())
+            .or_else(|| company.clone())
+            .or_else(|| emails.first().cloned())
+            .or_else(|| numbers.first().map(|n| n.display.clone()))
+            .unwrap_or_else(|| id.clone());
+        let entry = Entry {
+            id: id.clone(),
+            site: self.site.clone(),
+            sources: records.iter().map(|r| r.source.clone()).collect(),
+            personal_owner: match &first.class {
+                RecordClass::Personal(o) => Some(o.clone()),
+                RecordClass::Shared(_) => None,
+            },
+            display_name,
+            given_name: pick(|r| &r.given_name),
+            surname: pick(|r| &r.surname),
+            company,
+            department: pick(|r| &r.department),
+            title: pick(|r| &r.title),
+            emails,
+            extension: records.iter().find_map(|r| r.extension.clone()),
+            numbers,
+        };
+        let has = |c: SourceClass| records.iter().any(|r| r.shared_class() == Some(c));
+        let mut words: Vec<String> = Vec::new();
+        for r in &records {
+            for field in [
+                Some(&r.display_name),
+                r.given_name.as_ref(),
+                r.surname.as_ref(),
+                r.company.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                words.extend(text::words(field));
+            }
+        }
+        words.sort();
+        words.dedup();
+        let forms: Vec<Vec<String>> = entry
+            .numbers
+            .iter()
+            .map(|n| numbers::digit_forms(&self.plan, n))
+            .collect();
+        let mut e164_keys: Vec<String> = entry
+            .numbers
+            .iter()
+            .filter_map(|n| n.e164.as_ref().map(|e| e.as_str().to_owned()))
+            .collect();
+        e164_keys.sort();
+        e164_keys.dedup();
+        let mut suffix_keys: Vec<String> = entry
+            .numbers
+            .iter()
+            .map(|n| match &n.e164 {
+                Some(e) => numbers::suffix_key(&e.as_str()[1..]).to_owned(),
+                None => numbers::suffix_key(&text::digits(&n.raw)).to_owned(),
+            })
+            .chain(
+                entry
+                    .extension
+                    .iter()
+                    .map(|x| numbers::suffix_key(x).to_owned()),
+            )
+            .filter(|k| !k.is_empty())
+            .collect();
+        suffix_keys.sort();
+        suffix_keys.dedup();
+        for w in &words {
+            if !self.words.contains_key(w) {
+                let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
+                if !k.is_empty() {
+                    post(&mut self.koelner, &k, w);
+                }
+                if !m.is_empty() {
+                    post(&mut self.metaphone, &m, w);
+                }
+            }
+            post(&mut self.words, w, &id);
+        }
+        for k in &e164_keys {
+            post(&mut self.by_e164, k, &id);
+        }
+        for k in &suffix_keys {
+            post(&mut self.by_suffix, k, &id);
+        }
+        if let Some(x) = &entry.extension {
+            post(&mut self.by_extension, x, &id);
+        }
+        for m in &members {
+            self.group_of.insert(m.clone(), id.clone());
+        }
+        let indexed = Indexed {
+            sort_key: text::folded_value(&entry.display_name),
+            user: has(SourceClass::Users),
+            company: has(SourceClass::Company),
+            directory: has(SourceClass::Directory),
+            entry,
+            members,
+            words,
+            forms,
+            e164_keys,
+            suffix_keys,
+        };
+        self.entries.insert(id, indexed);
+    }
+
+    // ---- visibility ----
+
+    /// True when `who` may see the entry and it lies in `scope`.
+    fn shows(&self, ix: &Indexed, who: &Principal, scope: BookScope) -> bool {
+        let visible = match &ix.entry.personal_owner {
+            Some(owner) => who.personal_owner() == Some(owner.as_str()),
+            None => true,
+        };
+        visible
+            && match scope {
+                BookScope::All => true,
+                BookScope::Users => ix.user,
+                BookScope::Company => ix.company,
+                BookScope::Directory => ix.directory,
+                BookScope::Personal => ix.entry.personal_owner.is_some(),
+            }
+    }
+
+    /// `Forbidden` for a personal scope asked by a principal without a personal phonebook.
+    fn check_scope(who: &Principal, scope: BookScope) -> ServiceResult<()> {
+        if scope == BookScope::Personal && who.personal_owner().is_none() {
+            return Err(ServiceError::Forbidden(
+                "only a phone signed in as an extension has a personal phonebook".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Orders entries by name (then id), users first when `users_first`.
+    fn order(&self, ids: &mut [&Indexed], users_first: bool) {
+        ids.sort_by(|a, b| {
+            let ua = users_first && !a.user;
+            let ub = users_first && !b.user;
+            (ua, &a.sort_key, &a.entry.id).cmp(&(ub, &b.sort_key, &b.entry.id))
+        });
+    }
+
+    // ---- queries ----
+
+    /// One entry by id, if `who` may see it.
+    pub fn entry(&self, who: &Principal, id: &str) -> Option<Entry> {
+        self.entries
+            .get(id)
+            .filter(|ix| self.shows(ix, who, BookScope::All))
+            .map(|ix| ix.entry.clone())
+    }
+
+    /// Entries matching `filter` in `scope` that `who` may see, by display name, at most
+    /// `limit`.
+    pub fn filter(
+        &self,
+        who: &Principal,
+        scope: BookScope,
+        filter: &Filter,
+        limit: usize,
+    ) -> ServiceResult<Vec<Entry>> {
+        Self::check_scope(who, scope)?;
+        let candidates: Vec<&Indexed> = match self.candidates(filter) {
+            Some(ids) => ids.iter().filter_map(|id| self.entries.get(id)).collect(),
+            None => self.entries.values().collect(),
+        };
+        let mut hits: Vec<&Indexed> = candidates
+            .into_iter()
+            .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter))
+            .collect();
+        self.order(&mut hits, false);
+        Ok(hits
+            .into_iter()
+            .take(limit)
+            .map(|ix| ix.entry.clone())
+            .collect())
+    }
+
+    /// Entry ids that can match `filter` (a superset), from the number indexes; `None` when
+    /// every entry must be checked.
+    fn candidates(&self, filter: &Filter) -> Option<BTreeSet<String>> {
+        match filter {
+            Filter::And(fs) => fs
+                .iter()
+                .filter_map(|f| self.candidates(f))
+                .reduce(|a, b| a.intersection(&b).cloned().collect()),
+            Filter::Or(fs) => {
+                fs.iter()
+                    .map(|f| self.candidates(f))
+                    .try_fold(BTreeSet::new(), |mut all, c| {
+                        all.extend(c?);
+                        Some(all)
+                    })
+            }
+            Filter::Equals(a, v) if a.is_phone() => {
+                let Some(value) = NumberValue::parse(&self.plan, v) else {
+                    return Some(BTreeSet::new());
+                };
+                let mut out: BTreeSet<String> = self
+                    .by_suffix
+                    .get(numbers::suffix_key(&value.digits))
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(e) = value.e164(&self.plan) {
+                    out.extend(self.by_e164.get(e.as_str()).into_iter().flatten().cloned());
+                }
+                Some(out)
+            }
+            Filter::Substring {
+                attribute,
+                last: Some(last),
+                ..
+            } if attribute.is_phone() => {
+                let digits = text::digits(last);
+                (digits.len() >= 4).then(|| {
+                    self.by_suffix
+                        .get(numbers::suffix_key(&digits))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The text values of an attribute.
+    fn text_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<&'a str> {
+        let e = &ix.entry;
+        match a {
+            Attribute::CommonName | Attribute::DisplayName => vec![e.display_name.as_str()],
+            Attribute::GivenName => e.given_name.as_deref().into_iter().collect(),
+            Attribute::Surname => e.surname.as_deref().into_iter().collect(),
+            Attribute::Company => e.company.as_deref().into_iter().collect(),
+            Attribute::Department => e.department.as_deref().into_iter().collect(),
+            Attribute::Title => e.title.as_deref().into_iter().collect(),
+            Attribute::Mail => e.emails.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The text values of an attribute, folded (the display name's is kept ready).
+    fn folded_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<std::borrow::Cow<'a, str>> {
+        match a {
+            Attribute::CommonName | Attribute::DisplayName => {
+                vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
+            }
+            a => Self::text_values(ix, a)
+                .into_iter()
+                .map(|t| std::borrow::Cow::Owned(text::folded_value(t)))
+                .collect(),
+        }
+    }
+
+    /// The numbers (with their digit forms) an attribute covers.
+    fn phone_values<'a>(
+        ix: &'a Indexed,
+        a: &Attribute,
+    ) -> impl Iterator<Item = (&'a EntryNumber, &'a Vec<String>)> + 'a {
+        let a = a.clone();
+        ix.entry
+            .numbers
+            .iter()
+            .zip(&ix.forms)
+            .filter(move |(n, _)| match a {
+                Attribute::BusinessPhone => {
+                    matches!(n.kind, PhoneKind::Business | PhoneKind::Other)
+                }
+                Attribute::Mobile => n.kind == PhoneKind::Mobile,
+                Attribute::HomePhone => n.kind == PhoneKind::Home,
+                Attribute::Fax => n.kind == PhoneKind::Fax,
+                Attribute::AnyPhone => true,
+                _ => false,
+            })
+    }
+
+    fn has_extension_values(a: &Attribute) -> bool {
+        matches!(a, Attribute::Extension | Attribute::AnyPhone)
+    }
+
+    /// True when the entry matches the filter.
+    fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
+        match f {
+            Filter::And(fs) => fs.iter().all(|f| self.matches(ix, f)),
+            Filter::Or(fs) => fs.iter().any(|f| self.matches(ix, f)),
+            Filter::Not(f) => !self.matches(ix, f),
+            Filter::Present(a) => match a {
+                Attribute::ObjectClass => true,
+                Attribute::Unknown(_) => false,
+                a if a.is_phone() => {
+                    Self::phone_values(ix, a).next().is_some()
+                        || (Self::has_extension_values(a) && ix.entry.extension.is_some())
+                }
+                a => !Self::text_values(ix, a).is_empty(),
+            },
+            Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
+                self.phone_equals(ix, a, v)
+            }
+            Filter::Equals(Attribute::ObjectClass, v)
+            | Filter::Approx(Attribute::ObjectClass, v) => {
+                OBJECT_CLASSES.contains(&text::folded_value(v).replace(' ', "").as_str())
+            }
+            Filter::Equals(a, v) => {
+                let want = text::folded_value(v);
+                Self::folded_values(ix, a).iter().any(|t| *t == want)
+            }
+            Filter::Substring {
+                attribute,
+                initial,
+                any,
+                last,
+            } => {
+                if attribute.is_phone() {
+                    let Some(p) = DigitPattern::new(initial.as_deref(), any, last.as_deref())
+                    else {
+                        return false;
+                    };
+                    Self::phone_values(ix, attribute).any(|(n, forms)| {
+                        if p.initial_plus {
+                            n.e164.as_ref().is_some_and(|e| p.matches(&e.as_str()[1..]))
+                        } else {
+                            forms.iter().any(|f| p.matches(f))
+                        }
+                    }) || (Self::has_extension_values(attribute)
+                        && !p.initial_plus
+                        && ix.entry.extension.as_deref().is_some_and(|x| p.matches(x)))
+                } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
+                    false
+                } else {
+                    let initial = initial.as_deref().map(text::folded_value);
+                    let any: Vec<String> = any.iter().map(|a| text::folded_value(a)).collect();
+                    let last = last.as_deref().map(text::folded_value);
+                    Self::folded_values(ix, attribute)
+                        .iter()
+                        .any(|t| text_pattern(t, initial.as_deref(), &any, last.as_deref()))
+                }
+            }
+            Filter::Approx(a, v) => {
+                let terms = text::words(v);
+                if terms.is_empty() {
+                    return false;
+                }
+                let words: Vec<String> = Self::text_values(ix, a)
+                    .iter()
+                    .flat_map(|t| text::words(t))
+                    .collect();
+                terms
+                    .iter()
+                    .all(|t| words.iter().any(|w| term_rank(t, w).is_some()))
+            }
+        }
+    }
+
+    fn phone_equals(&self, ix: &Indexed, a: &Attribute, v: &str) -> bool {
+        let Some(value) = NumberValue::parse(&self.plan, v) else {
+            return false;
+        };
+        let target = value.e164(&self.plan);
+        if Self::has_extension_values(a) {
+            if let Some(x) = &ix.entry.extension {
+                let internal =
+                    matches!(&value.dialled, Some(Dialled::Internal(i)) if i.as_str() == x);
+                if internal || value.digits == *x {
+                    return true;
+                }
+            }
+        }
+        Self::phone_values(ix, a).any(|(n, forms)| match (&target, &n.e164) {
+            (Some(t), Some(e)) => t == e,
+            _ => forms.contains(&value.digits),
+        })
+    }
+
+    /// A ranked free-text search: words against names and company, or a number.
+    pub fn search(&self, who: &Principal, query: &TextQuery) -> ServiceResult<Vec<Hit>> {
+        Self::check_scope(who, query.scope)?;
+        let q = query.text.trim();
+        if q.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "the search text is empty: type a name, a company or a number".into(),
+            ));
+        }
+        let looks_like_number =
+            q.chars().any(|c| c.is_ascii_digit()) && !q.chars().any(char::is_alphabetic);
+        let ranks = if looks_like_number {
+            self.number_ranks(q)
+        } else {
+            let terms = text::words(q);
+            if terms.is_empty() {
+                return Err(ServiceError::BadRequest(format!(
+                    "{q:?} holds no letters or digits to search for"
+                )));
+            }
+            let mut combined: Option<HashMap<String, MatchRank>> = None;
+            for t in &terms {
+                let ranks = self.term_ranks(t);
+                combined = Some(match combined {
+                    None => ranks,
+                    Some(prev) => prev
+                        .into_iter()
+                        .filter_map(|(id, r)| ranks.get(&id).map(|r2| (id, r.max(*r2))))
+                        .collect(),
+                });
+            }
+            combined.unwrap_or_default()
+        };
+        let mut hits: Vec<(&Indexed, MatchRank)> = ranks
+            .into_iter()
+            .filter_map(|(id, r)| self.entries.get(&id).map(|ix| (ix, r)))
+            .filter(|(ix, _)| self.shows(ix, who, query.scope))
+            .collect();
+        hits.sort_by(|(a, ra), (b, rb)| {
+            (ra, !a.user, &a.sort_key, &a.entry.id).cmp(&(rb, !b.user, &b.sort_key, &b.entry.id))
+        });
+        Ok(hits
+            .into_iter()
+            .take(query.limit)
+            .map(|(ix, rank)| Hit {
+                entry: ix.entry.clone(),
+                rank,
+            })
+            .collect())
+    }
+
+    /// The best rank of each entry for one folded term.
+    fn term_ranks(&self, term: &str) -> HashMap<String, MatchRank> {
+        let mut by_word: HashMap<&str, MatchRank> = HashMap::new();
+        // Exact and prefix from the sorted word list.
+        for (w, _) in self
+            .words
+            .range::<str, _>((std::ops::Bound::Included(term), std::ops::Bound::Unbounded))
+        {
+            if !w.starts_with(term) {
+                break;
+            }
+            let r = if w == term {
+                MatchRank::Exact
+            } else {
+                MatchRank::Prefix
+            };
+            by_word.insert(w.as_str(), r);
+        }
+        let long = term.chars().count() >= 3;
+        // Sounds-alike from the code indexes.
+        if long {
+            for (map, code) in [
+                (&self.koelner, phonetic::koelner(term)),
+                (&self.metaphone, phonetic::metaphone(term)),
+            ] {
+                if code.is_empty() {
+                    continue;
+                }
+                for w in map.get(&code).into_iter().flatten() {
+                    let e = by_word.entry(w.as_str()).or_insert(MatchRank::Phonetic);
+                    *e = (*e).min(MatchRank::Phonetic);
+                }
+            }
+        }
+        // Substrings and typos over the vocabulary.
+        let allowed = distance::allowed_typos(term.chars().count());
+        if long || allowed > 0 {
+            for w in self.words.keys() {
+                let rank = if long && w.contains(term) {
+                    Some(MatchRank::Substring)
+                } else if allowed > 0 && distance::within(term, w, allowed).is_some() {
+                    Some(MatchRank::Typo)
+                } else {
+                    None
+                };
+                if let Some(r) = rank {
+                    let e = by_word.entry(w.as_str()).or_insert(r);
+                    *e = (*e).min(r);
+                }
+            }
+        }
+        let mut out: HashMap<String, MatchRank> = HashMap::new();
+        for (w, r) in by_word {
+            for id in self.words.get(w).into_iter().flatten() {
+                let e = out.entry(id.clone()).or_insert(r);
+                *e = (*e).min(r);
+            }
+        }
+        out
+    }
+
+    /// Ranks for a number typed into a search box: the number itself, or digits in it.
+    fn number_ranks(&self, q: &str) -> HashMap<String, MatchRank> {
+        let mut out: HashMap<String, MatchRank> = HashMap::new();
+        let Some(value) = NumberValue::parse(&self.plan, q) else {
+            return out;
+        };
+        let digits = &value.digits;
+        if let Some(e) = value.e164(&self.plan) {
+            for id in self.by_e164.get(e.as_str()).into_iter().flatten() {
+                out.insert(id.clone(), MatchRank::Exact);
+            }
+        }
+        for (id, ix) in &self.entries {
+            let mut best: Option<MatchRank> = out.get(id).copied();
+            let forms = ix.forms.iter().flatten().chain(ix.entry.extension.iter());
+            for f in forms {
+                let r = if f == digits {
+                    MatchRank::Exact
+                } else if f.starts_with(digits.as_str()) {
+                    MatchRank::Prefix
+                } else if digits.len() >= 3 && f.contains(digits.as_str()) {
+                    MatchRank::Substring
+                } else {
+                    continue;
+                };
+                best = Some(best.map_or(r, |b| b.min(r)));
+            }
+            if let Some(b) = best {
+                out.insert(id.clone(), b);
+            }
+        }
+        out
+    }
+
+    /// Reverse lookup of a number in any form.
+    pub fn lookup(&self, who: &Principal, number: &str) -> ServiceResult<LookupResult> {
+        let dialled = self
+            .plan
+            .parse(number)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let (e164, extension) = match dialled {
+            Dialled::External(e) => {
+                let x = self.plan.extension_of(&e).map(|x| x.as_str().to_owned());
+                (e, x)
+            }
+            Dialled::Internal(x) => match self.plan.did_of(&x) {
+                Some(e) => (e, Some(x.as_str().to_owned())),
+                None => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "{number:?} is an internal extension without a direct-dial number: \
+                         no DID block of the site covers it"
+                    )))
+                }
+            },
+        };
+        let mut ids: BTreeSet<&String> = self
+            .by_e164
+            .get(e164.as_str())
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(x) = &extension {
+            ids.extend(self.by_extension.get(x).into_iter().flatten());
+        }
+        let mut found: Vec<&Indexed> = ids
+            .into_iter()
+            .filter_map(|id| self.entries.get(id))
+            .filter(|ix| self.shows(ix, who, BookScope::All))
+            .collect();
+        found.sort_by(|a, b| {
+            let class = |i: &Indexed| {
+                if i.user {
+                    0
+                } else if i.entry.personal_owner.is_none() {
+                    1
+                } else {
+                    2
+                }
+            };
+            (class(a), &a.sort_key, &a.entry.id).cmp(&(class(b), &b.sort_key, &b.entry.id))
+        });
+        if !found.is_empty() {
+            return Ok(LookupResult::Entries {
+                number: e164,
+                entries: found.into_iter().map(|ix| ix.entry.clone()).collect(),
+            });
+        }
+        match self.plan.block_of(&e164).and_then(|b| b.company.clone()) {
+            Some(name) => Ok(LookupResult::Company { number: e164, name }),
+            None => Ok(LookupResult::NotFound { number: e164 }),
+        }
+    }
+}
+
+/// How well one folded search term matches one folded word, if at all.
+pub fn term_rank(term: &str, word: &str) -> Option<MatchRank> {
+    if word == term {
+        return Some(MatchRank::Exact);
+    }
+    if word.starts_with(term) {
+        return Some(MatchRank::Prefix);
+    }
+    let len = term.chars().count();
+    if len >= 3 && word.contains(term) {
+        return Some(MatchRank::Substring);
+    }
+    if len >= 3 {
+        let (k, m) = (phonetic::koelner(term), phonetic::metaphone(term));
+        if (!k.is_empty() && k == phonetic::koelner(word))
+            || (!m.is_empty() && m == phonetic::metaphone(word))
+        {
+            return Some(MatchRank::Phonetic);
+        }
+    }
+    let allowed = distance::allowed_typos(len);
+    (allowed > 0 && distance::within(term, word, allowed).is_some()).then_some(MatchRank::Typo)
+}
+
+/// LDAP substring matching on folded text: prefix, inner parts in order, suffix.
+fn text_pattern(value: &str, initial: Option<&str>, any: &[String], last: Option<&str>) -> bool {
+    let Some(mut rest) = value.strip_prefix(initial.unwrap_or("")) else {
+        return false;
+    };
+    for part in any.iter().filter(|p| !p.is_empty()) {
+        match rest.find(part.as_str()) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    let last = last.unwrap_or("");
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;
