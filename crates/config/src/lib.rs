@@ -46,6 +46,7 @@ mod model;
 mod raw;
 pub mod registration;
 mod secret;
+pub mod serve;
 mod validate;
 
 pub use directory::{DiallingPlan, ExtensionRange, NumberForm};

@@ -17,6 +17,12 @@ pub struct Config {
     pub store: Store,
     /// The sites, in file order (at least one).
     pub sites: Vec<Site>,
+    /// The HTTP front end.
+    pub http: crate::serve::Http,
+    /// The LDAP front end.
+    pub ldap: crate::serve::Ldap,
+    /// How the directory index stays current.
+    pub directory: crate::serve::DirectoryService,
     warnings: Vec<String>,
 }
 
@@ -103,9 +109,15 @@ impl Config {
         };
         let store = v.store(raw.store)?;
         let sites = v.sites(raw.site)?;
+        let http = crate::serve::http(raw.http)?;
+        let ldap = crate::serve::ldap(raw.ldap, base_dir)?;
+        let directory = crate::serve::directory_service(raw.directory)?;
         Ok(Config {
             store,
             sites,
+            http,
+            ldap,
+            directory,
             warnings: v.warnings,
         })
     }
@@ -212,7 +224,11 @@ fn plain_type(expected: &str) -> &str {
         | "struct RawDeprovisioning"
         | "struct RawGuards"
         | "struct RawSources"
-        | "struct RawPhotos" => "a table",
+        | "struct RawPhotos"
+        | "struct RawHttp"
+        | "struct RawLdap"
+        | "struct RawDirectoryService"
+        | "struct RawSiteDirectory" => "a table",
         other => other,
     }
 }

@@ -39,6 +39,8 @@ pub struct Site {
     pub shared_mailboxes: Vec<String>,
     /// When user photos are refreshed.
     pub photos: Photos,
+    /// Who may read the site's directory and whose fields win.
+    pub directory: crate::serve::SiteDirectory,
 }
 
 /// App-only access to one tenant.

@@ -38,6 +38,12 @@ pub(crate) struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub site: Vec<RawSite>,
+    #[serde(default)]
+    pub http: crate::serve::RawHttp,
+    #[serde(default)]
+    pub ldap: crate::serve::RawLdap,
+    #[serde(default)]
+    pub directory: crate::serve::RawDirectoryService,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +70,8 @@ pub(crate) struct RawSite {
     pub sources: RawSources,
     #[serde(default)]
     pub photos: RawPhotos,
+    #[serde(default)]
+    pub directory: crate::serve::RawSiteDirectory,
 }
 
 #[derive(Debug, Deserialize)]

@@ -119,6 +119,7 @@ impl Validator<'_> {
         let photos = Photos {
             schedule: photo_schedule(&p, raw.photos.schedule)?,
         };
+        let directory = crate::serve::site_directory(&p, raw.directory)?;
         Ok(Site {
             name,
             tenant,
@@ -130,6 +131,7 @@ impl Validator<'_> {
             sources,
             shared_mailboxes,
             photos,
+            directory,
         })
     }
 

@@ -8,6 +8,7 @@ mod example;
 mod fingerprint;
 mod registration;
 mod secrets;
+mod serve;
 
 use config::{Config, ConfigError};
 use std::path::{Path, PathBuf};
