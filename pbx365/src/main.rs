@@ -2,8 +2,10 @@
 //!
 //! The binary only wires: each subcommand lives in its own module and calls into the crates.
 
+mod directory_cmd;
 mod init;
 mod jobs_cmd;
+mod serve;
 mod sim;
 mod sync_cmd;
 
@@ -38,6 +40,21 @@ enum Command {
     Sync(sync_cmd::SyncArgs),
     /// List a site's recent sync jobs, or show one with `jobs show ID`.
     Jobs(jobs_cmd::JobsArgs),
+    /// Serve the directory to phones and PBXs, kept current by scheduled sync jobs.
+    ///
+    /// Runs a sync job per site at start (unless --no-initial-sync) and every --sync-every
+    /// minutes, and serves the directory over HTTP (vendor XML phonebooks, caller-ID lookup,
+    /// CSV exports, REST API) as configured in [http], [ldap] and [directory]. Listeners bind to
+    /// loopback unless configured otherwise. Ctrl-C or SIGTERM stops it cleanly.
+    Serve(serve::ServeArgs),
+    /// Search the directory: names (prefix, sounds-alike, typos), companies or numbers.
+    Search(directory_cmd::SearchArgs),
+    /// Who has this number? Any form: +49 30 1234567, 030 1234567, an extension.
+    ///
+    /// Exit code 0 when someone (or a company's number range) has it, 1 when no one does.
+    Lookup(directory_cmd::LookupArgs),
+    /// Issue, list and revoke the credentials phones bind with (LDAP, HTTP).
+    Credentials(directory_cmd::CredentialsArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,11 +82,22 @@ fn main() -> ExitCode {
             Command::Init(args) => init::run(args),
             Command::Sync(args) => sync_cmd::run(args).await,
             Command::Jobs(args) => jobs_cmd::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Search(args) => directory_cmd::search(args).await,
+            Command::Lookup(args) => match directory_cmd::lookup(args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return Err(None),
+                Err(e) => Err(e),
+            },
+            Command::Credentials(args) => directory_cmd::credentials(args).await,
         }
+        .map_err(Some)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        // A lookup that found no one: not an error, but the shell should know.
+        Err(None) => ExitCode::from(1),
+        Err(Some(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
