@@ -2,8 +2,8 @@
 
 use crate::error::StoreError;
 use crate::model::{
-    AllocationRule, AppliedDeletions, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog,
-    NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
+    AllocationRule, AppliedDeletions, Avatar, Job, JobId, JobKind, JobOutcome, JobTrigger,
+    JobWithLog, NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
@@ -133,6 +133,14 @@ pub trait Store: Send + Sync {
     async fn list_jobs(&self, site: &SiteId, limit: u32) -> Result<Vec<Job>>;
     /// One job with its output.
     async fn get_job(&self, job: &JobId) -> Result<Option<JobWithLog>>;
+
+    /// Stores a user's avatar and records its etag on their extension (`photo_etag`), in one
+    /// transaction; `None` removes the avatar and clears the etag (the user has no photo).
+    /// Fails with [`StoreError::UnknownExtension`] when storing for a user without extension.
+    async fn set_avatar(&self, site: &SiteId, user_id: &str, avatar: Option<&Avatar>)
+        -> Result<()>;
+    /// A user's avatar, if one is stored (what the HTTP front end serves).
+    async fn get_avatar(&self, site: &SiteId, user_id: &str) -> Result<Option<Avatar>>;
 }
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`

@@ -25,7 +25,7 @@ pub mod model;
 pub use api::{open, Store};
 pub use error::StoreError;
 pub use model::{
-    AllocationRule, AppliedDeletions, Deletion, Job, JobEnd, JobId, JobKind, JobLogLine,
+    AllocationRule, AppliedDeletions, Avatar, Deletion, Job, JobEnd, JobId, JobKind, JobLogLine,
     JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion,
     RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };

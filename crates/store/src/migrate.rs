@@ -24,6 +24,11 @@ pub const SQLITE: &[Migration] = &[
         name: "site_leases",
         sql: include_str!("../migrations/sqlite/0002_site_leases.sql"),
     },
+    Migration {
+        version: 5,
+        name: "avatars",
+        sql: include_str!("../migrations/sqlite/0005_avatars.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations.
@@ -37,5 +42,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "site_leases",
         sql: include_str!("../migrations/postgres/0002_site_leases.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "avatars",
+        sql: include_str!("../migrations/postgres/0005_avatars.sql"),
     },
 ];

@@ -397,3 +397,26 @@ pub struct RenormaliseReport {
     /// Numbers that remain without an E.164 form.
     pub invalid: u64,
 }
+
+/// A user's photo as kept for phones and directories: the image bytes, their MIME type and
+/// Graph's `@odata.mediaEtag` (which says whether the photo changed since).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Avatar {
+    /// MIME type, e.g. `image/jpeg`.
+    pub content_type: String,
+    /// Graph's `@odata.mediaEtag` of the photo these bytes are.
+    pub etag: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Avatar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes would flood logs: their length says enough.
+        f.debug_struct("Avatar")
+            .field("content_type", &self.content_type)
+            .field("etag", &self.etag)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}

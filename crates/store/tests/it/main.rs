@@ -53,4 +53,5 @@ on_both_backends!(
     migrations_upgrade_an_old_schema_in_order,
     site_leases_hand_work_to_one_node,
     a_contact_with_many_numbers_round_trips,
+    avatars_follow_their_extension,
 );
