@@ -7,6 +7,8 @@
 //! - [`client`]: a [`graph::GraphClient`] from a configured site;
 //! - [`read`]: the Graph reads — the users' delta round, the selection's base set;
 //! - [`select`]: which Entra users become extensions (pure rules over Graph's user);
+//! - [`departments`]: departments from the configured M365 groups (`groups/delta`, nested
+//!   groups expanded, "Sales" / "Sales 2");
 //! - [`plan`]: what changes (creates, updates, removals) and the outbound caller ID rule;
 //! - [`report`]: the options of a job and what it reports ([`JobReport`]);
 //! - [`error`]: [`SyncError`], each with advice a person can act on.
@@ -18,12 +20,13 @@
 //! deletion, which a later job applies (number released) once it is N days old.
 //!
 //! # Not yet
-//! Department groups, photos, the other sources (contacts, shared mailboxes, org contacts),
+//! The other sources (contacts, shared mailboxes, org contacts),
 //! a site main number as fallback caller ID, leases between nodes.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod departments;
 pub mod error;
 pub mod job;
 pub mod plan;
