@@ -265,6 +265,8 @@ text_enum!(
         Full = "full",
         /// A full read that writes nothing, with verbose output.
         Diagnostic = "diagnostic",
+        /// Photos → avatars: each extension's photo re-read where its etag changed.
+        Photos = "photos",
     }
 );
 

@@ -34,11 +34,20 @@ pub async fn run_users_job(
     site: &config::Site,
     options: SyncOptions,
 ) -> JobReport {
+    let (observed, diagnostic) = match options.diagnostic {
+        true => {
+            let (c, l) = crate::diagnostic::DiagnosticLog::attach(client);
+            (Some(c), Some(l))
+        }
+        false => (None, None),
+    };
+    let client = observed.as_ref().unwrap_or(client);
     let mut job = Job {
         store,
         client,
         site,
         options,
+        diagnostic,
         report: JobReport {
             job: None,
             succeeded: false,
@@ -95,19 +104,29 @@ struct Job<'a> {
     client: &'a GraphClient,
     site: &'a config::Site,
     options: SyncOptions,
+    /// Request summaries waiting to be logged (`--diagnostic`).
+    diagnostic: Option<Arc<crate::diagnostic::DiagnosticLog>>,
     report: JobReport,
 }
 
 impl Job<'_> {
     async fn log(&mut self, line: String) {
-        if let Some(p) = &self.options.progress {
-            p(&line);
+        let mut lines = self
+            .diagnostic
+            .as_ref()
+            .map(|d| d.drain())
+            .unwrap_or_default();
+        lines.push(line);
+        for line in lines {
+            if let Some(p) = &self.options.progress {
+                p(&line);
+            }
+            if let Some(id) = self.report.job {
+                // The log is best effort: a store failure shows up in the outcome.
+                let _ = self.store.append_job_log(&id, &line).await;
+            }
+            self.report.log.push(line);
         }
-        if let Some(id) = self.report.job {
-            // The log is best effort: a store failure shows up in the outcome.
-            let _ = self.store.append_job_log(&id, &line).await;
-        }
-        self.report.log.push(line);
     }
 
     async fn warn(&mut self, line: String) {

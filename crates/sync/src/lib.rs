@@ -10,6 +10,7 @@
 //! - [`departments`]: departments from the configured M365 groups (`groups/delta`, nested
 //!   groups expanded, "Sales" / "Sales 2");
 //! - [`plan`]: what changes (creates, updates, removals) and the outbound caller ID rule;
+//! - [`diagnostic`]: `--diagnostic` — a summary of every Graph request in the job log;
 //! - [`report`]: the options of a job and what it reports ([`JobReport`]);
 //! - [`error`]: [`SyncError`], each with advice a person can act on.
 //!
@@ -27,6 +28,7 @@
 
 pub mod client;
 pub mod departments;
+pub mod diagnostic;
 pub mod error;
 pub mod job;
 pub mod plan;
@@ -37,4 +39,4 @@ pub mod select;
 pub use client::client_for_site;
 pub use error::SyncError;
 pub use job::run_users_job;
-pub use report::{JobReport, PlanCounts, Progress, SyncOptions};
+pub use report::{JobReport, PlanCounts, Progress, Steps, SyncOptions};

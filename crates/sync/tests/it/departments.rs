@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use sync::SyncOptions;
 
-const PHONES: &str = "99999999-0000-4000-8000-000000000001";
+pub(crate) const PHONES: &str = "99999999-0000-4000-8000-000000000001";
 const SALES_A: &str = "99999999-0000-4000-8000-000000000010";
 const SALES_B: &str = "99999999-0000-4000-8000-000000000011";
 const TEAM: &str = "99999999-0000-4000-8000-000000000012";
@@ -36,7 +36,7 @@ fn group(id: &str, name: &str, members: &[&str]) -> serde_json::Value {
            "members": members})
 }
 
-fn tenant() -> TenantFile {
+pub(crate) fn tenant() -> TenantFile {
     let t = json!({
         "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "domain": "contoso.onmicrosoft.com",
@@ -62,13 +62,13 @@ fn tenant() -> TenantFile {
     serde_json::from_value(t).expect("tenant file")
 }
 
-fn users_toml() -> String {
+pub(crate) fn users_toml() -> String {
     format!(
         "group_id = \"{PHONES}\"\ndepartment_groups = [\"{ALL}\", \"{SALES_B}\", \"{SALES_A}\"]"
     )
 }
 
-const REST: &str = "[site.extensions]\nfirst_number = 100\nlength = 3\n";
+pub(crate) const REST: &str = "[site.extensions]\nfirst_number = 100\nlength = 3\n";
 
 async fn departments(env: &Env) -> BTreeMap<String, Option<String>> {
     env.extensions()
