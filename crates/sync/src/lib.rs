@@ -4,6 +4,8 @@
 //! - [`run_users_job`] (in [`job`]): one job — check the app's permissions, read the selection
 //!   and the users' delta, plan against the store, hold the mass-deletion guard, apply in one
 //!   transaction, record the job;
+//! - [`run_photos_job`] (in [`photos`]): photos → avatars on their own schedule, each photo
+//!   downloaded only when its `@odata.mediaEtag` changed;
 //! - [`client`]: a [`graph::GraphClient`] from a configured site;
 //! - [`read`]: the Graph reads — the users' delta round, the selection's base set;
 //! - [`select`]: which Entra users become extensions (pure rules over Graph's user);
@@ -31,6 +33,7 @@ pub mod departments;
 pub mod diagnostic;
 pub mod error;
 pub mod job;
+pub mod photos;
 pub mod plan;
 pub mod read;
 pub mod report;
@@ -39,4 +42,5 @@ pub mod select;
 pub use client::client_for_site;
 pub use error::SyncError;
 pub use job::run_users_job;
+pub use photos::{run_photos_job, PhotoCounts, PhotosReport};
 pub use report::{JobReport, PlanCounts, Progress, Steps, SyncOptions};

@@ -4,4 +4,5 @@ mod departments;
 mod diagnostic;
 mod generated;
 mod handwritten;
+mod photos;
 mod support;
