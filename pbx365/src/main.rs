@@ -4,6 +4,8 @@
 
 mod init;
 mod jobs_cmd;
+mod photos_cmd;
+mod progress;
 mod sim;
 mod sync_cmd;
 
@@ -34,10 +36,14 @@ enum Command {
     /// Reads the changes since the last run (or everything with --full), plans creates,
     /// updates and removals, stops before removing more extensions than the mass-deletion
     /// guard allows (--allow-mass-delete to confirm), and records the job. Progress goes to
-    /// stderr; the exit code is non-zero when a job failed.
+    /// stderr: a progress bar on a terminal, plain lines in a pipe. --diagnostic adds a
+    /// summary of every Graph request (secrets and tokens redacted) to the job's log. The exit
+    /// code is non-zero when a job failed. Photos have their own job: `pbx365 photos sync`.
     Sync(sync_cmd::SyncArgs),
     /// List a site's recent sync jobs, or show one with `jobs show ID`.
     Jobs(jobs_cmd::JobsArgs),
+    /// Users' photos → avatars: `photos sync` downloads the photos changed since the last run.
+    Photos(photos_cmd::PhotosArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
             Command::Init(args) => init::run(args),
             Command::Sync(args) => sync_cmd::run(args).await,
             Command::Jobs(args) => jobs_cmd::run(args).await,
+            Command::Photos(args) => photos_cmd::run(args).await,
         }
     });
     match result {
