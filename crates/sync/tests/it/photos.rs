@@ -1,7 +1,7 @@
 //! Photos → avatars: downloaded once, then only when `@odata.mediaEtag` changes; a removed
 //! photo clears the avatar. Requests counted by the emulator's own log.
 
-use crate::departments::{users_toml, PHONES, REST};
+use crate::departments::{PHONES, REST};
 use crate::support::Env;
 use graph_sim::tenant_file::TenantFile;
 use serde_json::{json, Value};
@@ -103,7 +103,7 @@ fn counts(r: &sync::PhotosReport) -> (u64, u64, u64, u64, u64) {
 async fn photos_on(postgres: bool) {
     let env = Env::new(
         crate::support::sim(Some(tenant()), 0).await,
-        &users_toml().lines().next().expect("group line").to_string(),
+        &format!("group_id = \"{PHONES}\""),
         REST,
         postgres,
     )
@@ -223,7 +223,7 @@ async fn photos_are_fetched_only_when_their_etag_changes_postgres() {
 async fn a_photo_that_cannot_be_read_fails_the_job_and_keeps_the_avatar() {
     let env = Env::new(
         crate::support::sim(Some(tenant()), 0).await,
-        &users_toml().lines().next().expect("group line").to_string(),
+        &format!("group_id = \"{PHONES}\""),
         REST,
         false,
     )
