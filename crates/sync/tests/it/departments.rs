@@ -92,9 +92,34 @@ async fn departments_on(postgres: bool) {
         postgres,
     )
     .await;
+    // A dry run reads the groups but keeps none of their state.
+    let r = env
+        .run(SyncOptions {
+            dry_run: true,
+            ..SyncOptions::default()
+        })
+        .await;
+    assert!(r.succeeded, "{:?} {:?}", r.error, r.log);
+    let site = directory::SiteId::new("main").expect("site");
+    let scope = sync::departments::scope(SALES_A).expect("scope");
+    assert_eq!(
+        env.store
+            .get_delta_token(&site, &scope)
+            .await
+            .ok()
+            .flatten(),
+        None
+    );
+
     let r = env.run(SyncOptions::default()).await;
     assert!(r.succeeded, "{:?} {:?}", r.error, r.log);
     assert_eq!(r.counts.created, 4);
+    assert!(env
+        .store
+        .get_delta_token(&site, &scope)
+        .await
+        .expect("store")
+        .is_some());
     assert_eq!(
         departments(&env).await,
         want(&[
@@ -198,6 +223,37 @@ async fn without_department_groups_the_users_attribute_stays() {
             ("Ann Lee", Some("Engineering")),
             ("Bob Berg", None),
             ("Cara Diaz", Some("Finance")),
+            ("Eve Extra", None),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_department_group_is_a_warning() {
+    let unknown = "99999999-0000-4000-8000-0000000000ff";
+    let users =
+        format!("group_id = \"{PHONES}\"\ndepartment_groups = [\"{SALES_A}\", \"{unknown}\"]");
+    let env = Env::new(
+        crate::support::sim(Some(tenant()), 0).await,
+        &users,
+        REST,
+        false,
+    )
+    .await;
+    let r = env.run(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with(&format!("department group {unknown} is not a group")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        departments(&env).await,
+        want(&[
+            ("Ann Lee", Some("Sales")),
+            ("Bob Berg", None),
+            ("Cara Diaz", None),
             ("Eve Extra", None),
         ])
     );
