@@ -2,8 +2,8 @@
 //! [`run_photos_job`], as does `pbx365 photos sync`).
 //!
 //! Graph's user delta never reports photo changes, so every extension's photo metadata is read
-//! (`GET /users/{id}/photo`) and its `@odata.mediaEtag` compared with the etag stored on the
-//! extension. Only a changed etag downloads the image (`/photo/$value`); a user without photo
+//! (`GET /users/{id}/photo`, 20 users per `$batch`) and its `@odata.mediaEtag` compared with
+//! the etag stored on the extension. Only a changed etag downloads the image (`/photo/$value`); a user without photo
 //! (404, or metadata without an etag) has their avatar removed. `full` downloads every photo
 //! again whatever its etag.
 //!
@@ -16,14 +16,16 @@ use crate::report::SyncOptions;
 use config::registration::admin_consent_url;
 use directory::{Extension, SiteId};
 use futures_util::stream::{self, StreamExt};
+use graph::batch::{BatchRequest, MAX_BATCH};
+use graph::models::PhotoMeta;
 use graph::GraphClient;
 use serde::Serialize;
 use std::sync::Arc;
 use store::{Avatar, JobEnd, JobId, JobKind, JobOutcome, Store};
 
-/// Photo reads in flight at once (Outlook allows 4 per mailbox; these are all different
-/// mailboxes, and the client's global limit still applies).
-pub const CONCURRENCY: usize = 8;
+/// Batches of photo metadata in flight at once (each holds up to 20 different mailboxes; the
+/// client's global limit still applies).
+pub const CONCURRENCY: usize = 4;
 
 /// Any one of these application permissions lets the app read photos.
 pub const PHOTO_ROLES: [&str; 3] = [
@@ -257,15 +259,26 @@ impl PhotosJob<'_> {
         let store = self.store.clone();
         let full = self.options.full;
         let dry_run = self.options.dry_run;
-        let mut results = stream::iter(extensions.into_iter().map(|ext| {
+        let chunks: Vec<Vec<Extension>> = extensions
+            .chunks(MAX_BATCH)
+            .map(<[Extension]>::to_vec)
+            .collect();
+        let mut results = stream::iter(chunks.into_iter().map(|chunk| {
             let store = store.clone();
             let site_id = site_id.clone();
             async move {
-                let outcome = one(client, store.as_ref(), &site_id, &ext, full, dry_run).await;
-                (ext, outcome)
+                let metas = metadata(client, &chunk).await;
+                let mut out = Vec::with_capacity(chunk.len());
+                for (ext, meta) in chunk.into_iter().zip(metas) {
+                    let outcome =
+                        one(client, store.as_ref(), &site_id, &ext, meta, full, dry_run).await;
+                    out.push((ext, outcome));
+                }
+                out
             }
         }))
-        .buffer_unordered(CONCURRENCY);
+        .buffer_unordered(CONCURRENCY)
+        .flat_map(stream::iter);
         let mut done = 0;
         while let Some((ext, outcome)) = results.next().await {
             done += 1;
@@ -298,12 +311,40 @@ impl PhotosJob<'_> {
     }
 }
 
-/// Brings one extension's avatar up to date with its photo in Microsoft 365.
+/// The photo metadata of each extension in `chunk` (at most 20), in order, by one `$batch`:
+/// `None` for a user without photo (404), an error text for one that could not be read.
+async fn metadata(
+    client: &GraphClient,
+    chunk: &[Extension],
+) -> Vec<Result<Option<PhotoMeta>, String>> {
+    let requests = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, e)| BatchRequest::get(i.to_string(), format!("/users/{}/photo", e.user_id)))
+        .collect();
+    match client.batch(requests).await {
+        Ok(answers) => answers
+            .iter()
+            .map(|a| match a.status {
+                404 => Ok(None),
+                _ => a.json::<PhotoMeta>().map(Some).map_err(|e| e.to_string()),
+            })
+            .collect(),
+        Err(e) => {
+            let why = e.to_string();
+            chunk.iter().map(|_| Err(why.clone())).collect()
+        }
+    }
+}
+
+/// Brings one extension's avatar up to date with its photo in Microsoft 365, given its photo
+/// metadata.
 async fn one(
     client: &GraphClient,
     store: &dyn Store,
     site: &SiteId,
     ext: &Extension,
+    meta: Result<Option<PhotoMeta>, String>,
     full: bool,
     dry_run: bool,
 ) -> Outcome {
@@ -320,9 +361,9 @@ async fn one(
             Err(e) => Outcome::Failed(format!("the store failed: {e}")),
         }
     };
-    let meta = match client.photo_meta(user).await {
+    let meta = match meta {
         Ok(m) => m,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(e),
     };
     // No photo: 404, or (as Graph sometimes answers) metadata without an etag.
     let Some((etag, content_type)) = meta.and_then(|m| {
