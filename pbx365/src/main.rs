@@ -5,6 +5,8 @@
 mod directory_cmd;
 mod init;
 mod jobs_cmd;
+mod photos_cmd;
+mod progress;
 mod serve;
 mod sim;
 mod sync_cmd;
@@ -36,7 +38,9 @@ enum Command {
     /// Reads the changes since the last run (or everything with --full), plans creates,
     /// updates and removals, stops before removing more extensions than the mass-deletion
     /// guard allows (--allow-mass-delete to confirm), and records the job. Progress goes to
-    /// stderr; the exit code is non-zero when a job failed.
+    /// stderr: a progress bar on a terminal, plain lines in a pipe. --diagnostic adds a
+    /// summary of every Graph request (secrets and tokens redacted) to the job's log. The exit
+    /// code is non-zero when a job failed. Photos have their own job: `pbx365 photos sync`.
     Sync(sync_cmd::SyncArgs),
     /// List a site's recent sync jobs, or show one with `jobs show ID`.
     Jobs(jobs_cmd::JobsArgs),
@@ -55,6 +59,8 @@ enum Command {
     Lookup(directory_cmd::LookupArgs),
     /// Issue, list and revoke the credentials phones bind with (LDAP, HTTP).
     Credentials(directory_cmd::CredentialsArgs),
+    /// Users' photos → avatars: `photos sync` downloads the photos changed since the last run.
+    Photos(photos_cmd::PhotosArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Credentials(args) => directory_cmd::credentials(args).await,
+            Command::Photos(args) => photos_cmd::run(args).await,
         }
         .map_err(Some)
     });

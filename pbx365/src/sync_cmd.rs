@@ -27,6 +27,10 @@ pub struct SyncArgs {
     /// Apply removals even when there are more than the mass-deletion guard allows.
     #[arg(long)]
     allow_mass_delete: bool,
+    /// Add a summary of every Graph request (method, URL, status, request-id, duration,
+    /// bytes; secrets and tokens never) to the job's log.
+    #[arg(long)]
+    diagnostic: bool,
     /// Print the job reports as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -51,26 +55,29 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store {}", config.store.url))?;
     let mut reports: Vec<(String, JobReport)> = Vec::new();
     let mut failed = Vec::new();
+    let display = crate::progress::Display::new();
     for site in sites {
         if !site.sources.users {
-            eprintln!("site {}: the users source is off; nothing to do", site.name);
+            display.line(&format!(
+                "site {}: the users source is off; nothing to do",
+                site.name
+            ));
             continue;
         }
-        eprintln!(
+        display.line(&format!(
             "site {}: syncing users → extensions{}{}…",
             site.name,
             if args.full { " (full)" } else { "" },
             if args.dry_run { " (dry run)" } else { "" }
-        );
+        ));
         let client = sync::client_for_site(site)?;
-        let name = site.name.clone();
         let options = SyncOptions {
-            progress: Some(std::sync::Arc::new(move |line: &str| {
-                eprintln!("site {name}: {line}")
-            })),
+            progress: Some(display.progress(&site.name)),
+            steps: display.steps(&site.name),
             full: args.full,
             dry_run: args.dry_run,
             allow_mass_delete: args.allow_mass_delete,
+            diagnostic: args.diagnostic,
             ..SyncOptions::default()
         };
         let report = sync::run_users_job(store.clone(), &client, site, options).await;
@@ -79,6 +86,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         }
         reports.push((site.name.clone(), report));
     }
+    display.finish();
     if args.json {
         let out: Vec<serde_json::Value> = reports
             .iter()

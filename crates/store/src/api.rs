@@ -2,9 +2,9 @@
 
 use crate::error::StoreError;
 use crate::model::{
-    AllocationRule, AppliedDeletions, Change, CredentialInfo, CredentialOwner, CredentialUsername,
-    IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog, NumberHit,
-    PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site, StoredContact,
+    AllocationRule, AppliedDeletions, Avatar, Change, CredentialInfo, CredentialOwner,
+    CredentialUsername, IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog,
+    NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site, StoredContact,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
@@ -169,6 +169,13 @@ pub trait Store: Send + Sync {
         username: &str,
         secret: &str,
     ) -> Result<Option<CredentialOwner>>;
+    /// Stores a user's avatar and records its etag on their extension (`photo_etag`), in one
+    /// transaction; `None` removes the avatar and clears the etag (the user has no photo).
+    /// Fails with [`StoreError::UnknownExtension`] when storing for a user without extension.
+    async fn set_avatar(&self, site: &SiteId, user_id: &str, avatar: Option<&Avatar>)
+        -> Result<()>;
+    /// A user's avatar, if one is stored (what the HTTP front end serves).
+    async fn get_avatar(&self, site: &SiteId, user_id: &str) -> Result<Option<Avatar>>;
 }
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`

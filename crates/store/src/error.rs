@@ -81,4 +81,12 @@ pub enum StoreError {
     /// Other writers kept conflicting with this one.
     #[error("gave up after {0} attempts because of concurrent writers; try again")]
     Contention(u32),
+    /// The user has no extension on the site (an avatar belongs to an extension).
+    #[error("user {user_id} has no extension on site {site}; sync users first")]
+    UnknownExtension {
+        /// The site.
+        site: String,
+        /// The user.
+        user_id: String,
+    },
 }

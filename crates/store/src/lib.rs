@@ -26,7 +26,7 @@ pub mod model;
 pub use api::{open, Store};
 pub use error::StoreError;
 pub use model::{
-    AllocationRule, AppliedDeletions, Change, ChangeKind, CredentialInfo, CredentialOwner,
+    AllocationRule, AppliedDeletions, Avatar, Change, ChangeKind, CredentialInfo, CredentialOwner,
     CredentialUsername, CredentialUsernameError, Deletion, IssuedCredential, Job, JobEnd, JobId,
     JobKind, JobLogLine, JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner,
     PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site, StoredContact,

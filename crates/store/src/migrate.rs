@@ -29,6 +29,11 @@ pub const SQLITE: &[Migration] = &[
         name: "change_log",
         sql: include_str!("../migrations/sqlite/0003_change_log.sql"),
     },
+    Migration {
+        version: 5,
+        name: "avatars",
+        sql: include_str!("../migrations/sqlite/0005_avatars.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations.
@@ -47,5 +52,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "change_log",
         sql: include_str!("../migrations/postgres/0003_change_log.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "avatars",
+        sql: include_str!("../migrations/postgres/0005_avatars.sql"),
     },
 ];

@@ -265,6 +265,8 @@ text_enum!(
         Full = "full",
         /// A full read that writes nothing, with verbose output.
         Diagnostic = "diagnostic",
+        /// Photos → avatars: each extension's photo re-read where its etag changed.
+        Photos = "photos",
     }
 );
 
@@ -533,4 +535,26 @@ pub struct CredentialInfo {
     pub created_at: DateTime<Utc>,
     /// When it was revoked; a revoked credential signs in no one.
     pub revoked_at: Option<DateTime<Utc>>,
+}
+/// A user's photo as kept for phones and directories: the image bytes, their MIME type and
+/// Graph's `@odata.mediaEtag` (which says whether the photo changed since).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Avatar {
+    /// MIME type, e.g. `image/jpeg`.
+    pub content_type: String,
+    /// Graph's `@odata.mediaEtag` of the photo these bytes are.
+    pub etag: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Avatar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes would flood logs: their length says enough.
+        f.debug_struct("Avatar")
+            .field("content_type", &self.content_type)
+            .field("etag", &self.etag)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }

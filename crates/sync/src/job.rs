@@ -34,11 +34,20 @@ pub async fn run_users_job(
     site: &config::Site,
     options: SyncOptions,
 ) -> JobReport {
+    let (observed, diagnostic) = match options.diagnostic {
+        true => {
+            let (c, l) = crate::diagnostic::DiagnosticLog::attach(client);
+            (Some(c), Some(l))
+        }
+        false => (None, None),
+    };
+    let client = observed.as_ref().unwrap_or(client);
     let mut job = Job {
         store,
         client,
         site,
         options,
+        diagnostic,
         report: JobReport {
             job: None,
             succeeded: false,
@@ -95,19 +104,29 @@ struct Job<'a> {
     client: &'a GraphClient,
     site: &'a config::Site,
     options: SyncOptions,
+    /// Request summaries waiting to be logged (`--diagnostic`).
+    diagnostic: Option<Arc<crate::diagnostic::DiagnosticLog>>,
     report: JobReport,
 }
 
 impl Job<'_> {
     async fn log(&mut self, line: String) {
-        if let Some(p) = &self.options.progress {
-            p(&line);
+        let mut lines = self
+            .diagnostic
+            .as_ref()
+            .map(|d| d.drain())
+            .unwrap_or_default();
+        lines.push(line);
+        for line in lines {
+            if let Some(p) = &self.options.progress {
+                p(&line);
+            }
+            if let Some(id) = self.report.job {
+                // The log is best effort: a store failure shows up in the outcome.
+                let _ = self.store.append_job_log(&id, &line).await;
+            }
+            self.report.log.push(line);
         }
-        if let Some(id) = self.report.job {
-            // The log is best effort: a store failure shows up in the outcome.
-            let _ = self.store.append_job_log(&id, &line).await;
-        }
-        self.report.log.push(line);
     }
 
     async fn warn(&mut self, line: String) {
@@ -245,6 +264,22 @@ impl Job<'_> {
         ))
         .await;
 
+        // Departments from groups, when configured (they replace the users' own attribute).
+        let departments = crate::departments::read(
+            self.client,
+            self.store.as_ref(),
+            &site_id,
+            &self.site.users.department_groups,
+            !self.options.dry_run,
+        )
+        .await?;
+        if let Some(d) = &departments {
+            self.log(d.summary()).await;
+            for w in d.warnings().to_vec() {
+                self.warn(w).await;
+            }
+        }
+
         let existing: BTreeMap<String, Extension> = self
             .store
             .list_extensions(&site_id)
@@ -308,7 +343,10 @@ impl Job<'_> {
         for (id, u) in &users {
             match decide(rules, u, in_scope.contains(id)) {
                 Decision::Extension { enabled } => {
-                    selected.insert(id.clone(), (u.clone(), enabled));
+                    let u = departments
+                        .as_ref()
+                        .map_or_else(|| u.clone(), |d| d.stamp(u));
+                    selected.insert(id.clone(), (u, enabled));
                 }
                 Decision::Skip(_) => {
                     if existing.contains_key(id) {
@@ -318,13 +356,21 @@ impl Job<'_> {
             }
         }
         // Users the round did not bring keep their extension while still in scope; after a
-        // full read, anyone missing from it is gone. (Included users were fetched above.)
+        // full read, anyone missing from it is gone. (Included users were fetched above.) Their
+        // department may still have changed, through group membership.
+        let mut restamped = Vec::new();
         for id in existing.keys() {
             if users.contains_key(id) || gone.contains(id) {
                 continue;
             }
             if full || !in_scope.contains(id) {
                 leaving.insert(id.clone());
+            } else if let Some(ext) = departments
+                .as_ref()
+                .zip(existing.get(id))
+                .and_then(|(d, e)| d.restamp(e))
+            {
+                restamped.push(ext);
             } else {
                 self.report.counts.unchanged += 1;
             }
@@ -437,6 +483,11 @@ impl Job<'_> {
                 self.report.counts.updated += 1;
                 upserts.push(ScopeUpsert::Extension(ext));
             }
+        }
+        for ext in restamped {
+            plan.push(line("update", &ext));
+            self.report.counts.updated += 1;
+            upserts.push(ScopeUpsert::Extension(ext));
         }
         let mut deletions = Vec::new();
         for id in &leaving {

@@ -8,6 +8,10 @@ use store::{JobId, JobTrigger};
 /// Receives each log line of a job as it is written (the CLI prints them on stderr).
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Receives how far a job's long step is: `(step, done, total)`, e.g. `("photos", 120, 800)`
+/// (the CLI draws a progress bar from it on a terminal).
+pub type Steps = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
 /// How a job runs.
 #[derive(Clone)]
 pub struct SyncOptions {
@@ -23,6 +27,11 @@ pub struct SyncOptions {
     pub now: DateTime<Utc>,
     /// Called with every log line as the job goes (none by default).
     pub progress: Option<Progress>,
+    /// Write a summary of every Graph request (method, URL with secrets redacted, status,
+    /// request-id, duration, bytes) into the job's log.
+    pub diagnostic: bool,
+    /// Called as a long step advances (none by default).
+    pub steps: Option<Steps>,
 }
 
 impl std::fmt::Debug for SyncOptions {
@@ -34,6 +43,8 @@ impl std::fmt::Debug for SyncOptions {
             .field("trigger", &self.trigger)
             .field("now", &self.now)
             .field("progress", &self.progress.is_some())
+            .field("diagnostic", &self.diagnostic)
+            .field("steps", &self.steps.is_some())
             .finish()
     }
 }
@@ -47,6 +58,8 @@ impl Default for SyncOptions {
             trigger: JobTrigger::Manual,
             now: Utc::now(),
             progress: None,
+            diagnostic: false,
+            steps: None,
         }
     }
 }

@@ -92,7 +92,13 @@ impl DelegatedAuth {
             ("client_id", self.client_id.clone()),
             ("scope", scopes.join(" ")),
         ];
-        let (_, body) = post_form(&self.http, &format!("{}/devicecode", self.base), &form).await?;
+        let (_, body) = post_form(
+            &self.http,
+            &format!("{}/devicecode", self.base),
+            &form,
+            None,
+        )
+        .await?;
         serde_json::from_slice(&body).map_err(|e| {
             AuthError::local(
                 "unexpected_response",
@@ -164,7 +170,7 @@ impl DelegatedAuth {
     }
 
     async fn token_request(&self, form: &[(&str, String)]) -> Result<DelegatedTokens, AuthError> {
-        let (_, body) = post_form(&self.http, &format!("{}/token", self.base), form).await?;
+        let (_, body) = post_form(&self.http, &format!("{}/token", self.base), form, None).await?;
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             AuthError::local(
                 "unexpected_response",

@@ -7,6 +7,7 @@ use super::credential::{Credential, Secret};
 use super::token::{AccessToken, TokenResponse};
 use super::GRAPH_DEFAULT_SCOPE;
 use crate::error::AuthError;
+use crate::http::observe::{RequestObserver, RequestSummary};
 use chrono::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,13 +76,21 @@ impl TokenProvider {
     /// A valid token: the cached one while it has more than five minutes left, else a new
     /// one. Callers arriving during a refresh wait for it instead of starting their own.
     pub async fn token(&self) -> Result<AccessToken, AuthError> {
+        self.token_observed(None).await
+    }
+
+    /// [`TokenProvider::token`], with a token request (if one is needed) shown to `observer`.
+    pub(crate) async fn token_observed(
+        &self,
+        observer: Option<&dyn RequestObserver>,
+    ) -> Result<AccessToken, AuthError> {
         let mut cache = self.cache.lock().await;
         if let Some(t) = cache.as_ref() {
             if t.info.expires_at - RENEW_BEFORE > self.clock.now() {
                 return Ok(t.clone());
             }
         }
-        let fresh = self.request().await?;
+        let fresh = self.request(observer).await?;
         *cache = Some(fresh.clone());
         Ok(fresh)
     }
@@ -96,7 +105,10 @@ impl TokenProvider {
         self.requests.load(Ordering::Relaxed)
     }
 
-    async fn request(&self) -> Result<AccessToken, AuthError> {
+    async fn request(
+        &self,
+        observer: Option<&dyn RequestObserver>,
+    ) -> Result<AccessToken, AuthError> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".into()),
             ("client_id", self.client_id.clone()),
@@ -115,7 +127,7 @@ impl TokenProvider {
             }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let (_, body) = post_form(&self.http, &self.token_url, &form).await?;
+        let (_, body) = post_form(&self.http, &self.token_url, &form, observer).await?;
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             AuthError::local(
                 "unexpected_response",
@@ -132,16 +144,34 @@ impl TokenProvider {
 const TOKEN_ATTEMPTS: u32 = 3;
 
 /// Posts a form to an Entra endpoint; a non-2xx answer becomes an [`AuthError`]. Refused
-/// connections and 429/5xx answers (nothing was granted) are tried again, briefly.
+/// connections and 429/5xx answers (nothing was granted) are tried again, briefly. Each
+/// attempt is shown to `observer` (URL and sizes only: the form holds the secret).
 pub(crate) async fn post_form(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, String)],
+    observer: Option<&dyn RequestObserver>,
 ) -> Result<(u16, bytes::Bytes), AuthError> {
     let mut attempt = 1;
     loop {
         let pause = std::time::Duration::from_millis(250 * u64::from(attempt));
-        let resp = match http.post(url).form(form).send().await {
+        let started = std::time::Instant::now();
+        let observe = |status: Option<u16>, bytes: usize, error: Option<String>| {
+            if let Some(o) = observer {
+                let mut s = RequestSummary::new("POST", url, started.elapsed());
+                s.status = status;
+                s.bytes = bytes as u64;
+                if let Some(e) = error {
+                    s = s.failed(url, &e);
+                }
+                o.observe(&s);
+            }
+        };
+        let sent = http.post(url).form(form).send().await;
+        if let Err(e) = &sent {
+            observe(None, 0, Some(e.to_string()));
+        }
+        let resp = match sent {
             Ok(r) => r,
             Err(e) if e.is_connect() && attempt < TOKEN_ATTEMPTS => {
                 attempt += 1;
@@ -161,7 +191,12 @@ pub(crate) async fn post_form(
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::http::parse_retry_after(v, chrono::Utc::now()));
-        let body = resp.bytes().await.map_err(|e| {
+        let body = resp.bytes().await;
+        match &body {
+            Ok(b) => observe(Some(status), b.len(), None),
+            Err(e) => observe(Some(status), 0, Some(e.to_string())),
+        }
+        let body = body.map_err(|e| {
             AuthError::local(
                 "unreachable",
                 format!("the token endpoint's answer was cut off: {e}"),

@@ -2,6 +2,7 @@
 //! retry loop every request runs through.
 
 use super::limits::{mailbox_of, AdaptiveLimit, MailboxLimits};
+use super::observe::{ObserverSlot, RequestObserver, RequestSummary};
 use super::retry::{backoff_delay, parse_retry_after};
 use super::stats::{Counters, Stats};
 use crate::auth::{DelegatedAuth, TokenInfo, TokenProvider};
@@ -12,7 +13,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One request to Graph. GETs are retried after transient failures; other methods only
 /// when marked [`Request::retry_safe`] (e.g. `getPresencesByUserId`) — except after a 429,
@@ -169,6 +170,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     inner: Arc<Inner>,
+    observer: ObserverSlot,
 }
 
 impl GraphClient {
@@ -209,7 +211,18 @@ impl GraphClient {
                 tokens,
                 config,
             }),
+            observer: ObserverSlot::default(),
         })
+    }
+
+    /// This client with `observer` seeing a summary of every HTTP exchange it makes (token
+    /// requests included) — for diagnostic logs. Tokens, limits and counters stay shared
+    /// with `self`; `self` itself is not observed.
+    pub fn with_observer(&self, observer: Arc<dyn RequestObserver>) -> GraphClient {
+        GraphClient {
+            inner: self.inner.clone(),
+            observer: ObserverSlot(Some(observer)),
+        }
     }
 
     /// The configuration in use.
@@ -224,7 +237,12 @@ impl GraphClient {
 
     /// What the current app-only token grants (fetching one if needed).
     pub async fn token_info(&self) -> Result<TokenInfo, GraphError> {
-        Ok(self.inner.tokens.token().await?.info)
+        Ok(self
+            .inner
+            .tokens
+            .token_observed(self.observer.get())
+            .await?
+            .info)
     }
 
     /// Delegated sign-in (device code, refresh tokens) against the same authority and tenant.
@@ -363,7 +381,7 @@ impl GraphClient {
         // The token first: a slow token endpoint must not hold request slots.
         let token = inner
             .tokens
-            .token()
+            .token_observed(self.observer.get())
             .await
             .map_err(|e| Failure::Never(e.into()))?;
         let _mailbox_slot = match mailbox {
@@ -387,26 +405,29 @@ impl GraphClient {
             rb = rb.header("content-length", "0");
         }
         Counters::bump(&inner.counters.requests);
-        let resp = rb.send().await.map_err(|e| classify(url, e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let request_id = headers
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                Failure::IfSafe(GraphError::Timeout {
-                    url: url.to_string(),
-                })
-            } else {
-                Failure::IfSafe(GraphError::Decode {
-                    url: url.to_string(),
-                    message: format!("the body was cut off: {e}"),
-                    request_id: request_id.clone(),
-                })
+        let started = Instant::now();
+        let result = exchange(rb, url).await;
+        self.observer.notify(|| {
+            let mut s = RequestSummary::new(req.method.as_str(), url, started.elapsed());
+            match &result {
+                Ok(r) => {
+                    s.status = Some(r.status);
+                    s.request_id = r.request_id.clone();
+                    s.bytes = r.body.len() as u64;
+                }
+                Err(Failure::Always(e) | Failure::IfSafe(e) | Failure::Never(e)) => {
+                    s = s.failed(url, &e.to_string());
+                }
             }
-        })?;
+            s
+        });
+        let Response {
+            status,
+            headers,
+            body,
+            request_id,
+            ..
+        } = result?;
         let is_json = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
@@ -429,6 +450,37 @@ impl GraphClient {
             url: url.to_string(),
         })
     }
+}
+
+/// Sends one request and reads its whole body.
+async fn exchange(rb: reqwest::RequestBuilder, url: &str) -> Result<Response, Failure> {
+    let resp = rb.send().await.map_err(|e| classify(url, e))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let request_id = headers
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.bytes().await.map_err(|e| {
+        if e.is_timeout() {
+            Failure::IfSafe(GraphError::Timeout {
+                url: url.to_string(),
+            })
+        } else {
+            Failure::IfSafe(GraphError::Decode {
+                url: url.to_string(),
+                message: format!("the body was cut off: {e}"),
+                request_id: request_id.clone(),
+            })
+        }
+    })?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+        request_id,
+        url: url.to_string(),
+    })
 }
 
 fn classify(url: &str, e: reqwest::Error) -> Failure {

@@ -6,5 +6,6 @@ mod batch;
 mod calls;
 mod common;
 mod delta;
+mod observe;
 mod paging;
 mod pipeline;

@@ -4,7 +4,7 @@
 use crate::api::{Result, Store};
 use crate::model::{
     AllocationRule, AppliedDeletions, Change, ChangeKind, CredentialInfo, CredentialOwner,
-    CredentialUsername, Deletion, IssuedCredential, StoredContact, Job, JobId, JobKind, JobLogLine, JobOutcome,
+    CredentialUsername, Deletion, IssuedCredential, StoredContact, Avatar, Job, JobId, JobKind, JobLogLine, JobOutcome,
     JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, RenormaliseReport,
     ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };
@@ -1683,6 +1683,75 @@ impl Store for SqlStore {
         }
         let kind: String = r.try_get("principal_kind")?;
         owner_of(&kind, r.try_get("principal")?).map(Some)
+    }
+
+    async fn set_avatar(
+        &self,
+        site: &SiteId,
+        user_id: &str,
+        avatar: Option<&Avatar>,
+    ) -> Result<()> {
+        let mut tx = begin_write(&self.pool).await?;
+        let updated = sqlx::query(
+            "UPDATE extensions SET photo_etag = $3 WHERE site_id = $1 AND user_id = $2",
+        )
+        .bind(site.as_str())
+        .bind(user_id)
+        .bind(avatar.map(|a| a.etag.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        match avatar {
+            Some(a) => {
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::UnknownExtension {
+                        site: site.to_string(),
+                        user_id: user_id.to_string(),
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO avatars (site_id, user_id, content_type, etag, bytes, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (site_id, user_id) DO UPDATE SET
+                         content_type = excluded.content_type, etag = excluded.etag,
+                         bytes = excluded.bytes, updated_at = excluded.updated_at",
+                )
+                .bind(site.as_str())
+                .bind(user_id)
+                .bind(a.content_type.as_str())
+                .bind(a.etag.as_str())
+                .bind(a.bytes.as_slice())
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM avatars WHERE site_id = $1 AND user_id = $2")
+                    .bind(site.as_str())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_avatar(&self, site: &SiteId, user_id: &str) -> Result<Option<Avatar>> {
+        let row = sqlx::query(
+            "SELECT content_type, etag, bytes FROM avatars WHERE site_id = $1 AND user_id = $2",
+        )
+        .bind(site.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Avatar {
+                content_type: r.try_get("content_type")?,
+                etag: r.try_get("etag")?,
+                bytes: r.try_get("bytes")?,
+            })
+        })
+        .transpose()
     }
 }
 

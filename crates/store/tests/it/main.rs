@@ -56,4 +56,5 @@ on_both_backends!(
     change_log_follows_every_write,
     contacts_by_store_id,
     credentials_issue_verify_revoke,
+    avatars_follow_their_extension,
 );

@@ -1202,7 +1202,7 @@ pub async fn migrations_upgrade_an_old_schema_in_order(db: Db) {
     )
     .await;
     let s = db.open().await;
-    // Migration 2 (leases) was applied on top; the old data is there.
+    // The later migrations (leases, avatars, …) were applied on top; the old data is there.
     assert_eq!(
         s.get_site(&site_id("a")).await.unwrap().map(|x| x.name),
         Some("Old".into())
@@ -1217,7 +1217,12 @@ pub async fn migrations_upgrade_an_old_schema_in_order(db: Db) {
         .await;
     match store::open(&db.url).await {
         Err(StoreError::SchemaTooNew { found: 99, known })
-            if known == store::migrate::SQLITE.len() as i64 => {}
+            if known
+                == store::migrate::SQLITE
+                    .iter()
+                    .map(|m| m.version)
+                    .max()
+                    .unwrap_or(0) => {}
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a newer schema was opened"),
     }
@@ -1661,4 +1666,62 @@ pub async fn credentials_issue_verify_revoke(db: Db) {
     ));
     assert!(CredentialUsername::new("has space").is_err());
     assert!(CredentialUsername::new("").is_err());
+}
+
+pub async fn avatars_follow_their_extension(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let r = rule(100, 3, 24);
+    let n = s.allocate_extension(&a, "u1", &r).await.unwrap();
+    let mut e = extension(&a, "u1", &n, "Ann Lee");
+    e.photo_etag = None;
+    s.upsert_extension(&e).await.unwrap();
+    assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), None);
+
+    // Stored: the bytes come back exactly, and the extension carries the etag.
+    let jpeg = store::Avatar {
+        content_type: "image/jpeg".into(),
+        etag: "\"A1B2\"".into(),
+        bytes: vec![0xff, 0xd8, 0xff, 0x00, 0x01, 0xfe, 0xff, 0xd9],
+    };
+    s.set_avatar(&a, "u1", Some(&jpeg)).await.unwrap();
+    assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), Some(jpeg.clone()));
+    let ext = s.get_extension_by_user(&a, "u1").await.unwrap().unwrap();
+    assert_eq!(ext.photo_etag.as_deref(), Some("\"A1B2\""));
+    assert!(!format!("{jpeg:?}").contains("255"), "no bytes in Debug");
+
+    // Replaced by a newer photo.
+    let png = store::Avatar {
+        content_type: "image/png".into(),
+        etag: "\"C3D4\"".into(),
+        bytes: vec![0x89, b'P', b'N', b'G'],
+    };
+    s.set_avatar(&a, "u1", Some(&png)).await.unwrap();
+    assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), Some(png.clone()));
+    // Other sites see nothing of it.
+    s.upsert_site(&site("b")).await.unwrap();
+    assert_eq!(s.get_avatar(&site_id("b"), "u1").await.unwrap(), None);
+
+    // Removed: no avatar, no etag.
+    s.set_avatar(&a, "u1", None).await.unwrap();
+    assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), None);
+    let ext = s.get_extension_by_user(&a, "u1").await.unwrap().unwrap();
+    assert_eq!(ext.photo_etag, None);
+    // Removing twice, or for a user without extension, is no error.
+    s.set_avatar(&a, "u1", None).await.unwrap();
+    s.set_avatar(&a, "nobody", None).await.unwrap();
+
+    // Storing for a user without extension is refused and writes nothing.
+    match s.set_avatar(&a, "nobody", Some(&png)).await {
+        Err(StoreError::UnknownExtension { user_id, .. }) => assert_eq!(user_id, "nobody"),
+        other => panic!("wrong outcome: {other:?}"),
+    }
+    assert_eq!(s.get_avatar(&a, "nobody").await.unwrap(), None);
+
+    // The avatar goes with its extension when the number is released.
+    s.set_avatar(&a, "u1", Some(&jpeg)).await.unwrap();
+    s.release_extension(&a, "u1", chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), None);
 }

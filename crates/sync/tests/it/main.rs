@@ -1,5 +1,8 @@
 //! The sync against the emulator over HTTP and a real store (SQLite file, PostgreSQL).
 
+mod departments;
+mod diagnostic;
 mod generated;
 mod handwritten;
+mod photos;
 mod support;
