@@ -2,6 +2,7 @@
 //!
 //! The binary only wires: each subcommand lives in its own module and calls into the crates.
 
+mod demo;
 mod directory_cmd;
 mod init;
 mod jobs_cmd;
@@ -24,6 +25,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Try pbx365 with nothing to set up: an emulated tenant, synced into SQLite, served over
+    /// LDAP and HTTP on loopback; prints what to try. Ctrl-C stops it.
+    Demo(demo::DemoArgs),
     /// Run the Microsoft 365 tenant emulator (Entra ID + Graph) for tests and trials.
     Sim(sim::SimArgs),
     /// Write an example configuration and print what the Entra app registration needs.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Init(args) => init::run(args),
             Command::Sync(args) => sync_cmd::run(args).await,
