@@ -1,6 +1,7 @@
 //! One integration-test binary for the `pbx365` command line: each module runs the built
 //! binary the way an admin would.
 
+mod demo;
 mod extras;
 mod init;
 mod resume;
