@@ -1,0 +1,367 @@
+//! The running bridge for one site: polls Teams, watches the PBX through a
+//! [`PresenceAgent`], feeds both into [`BridgeCore`] and carries out its commands; renews the
+//! Teams sessions, refreshes publications (recovering them after a presence-server restart)
+//! and keeps the status snapshot and its state file current.
+
+use crate::bridge::{BridgeCore, Command, MappedUser};
+use crate::guard::FlapLimits;
+use crate::maps::{StatusMaps, TeamsAction};
+use crate::status::StatusSnapshot;
+use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
+use graph::GraphClient;
+use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How a bridge runs.
+#[derive(Debug, Clone)]
+pub struct BridgeSettings {
+    /// The site's name (in logs and the status).
+    pub site: String,
+    /// The checked status maps (their keep-alive sets the Teams session renewal).
+    pub maps: StatusMaps,
+    /// The flap detector's limits.
+    pub flap: FlapLimits,
+    /// How often a poll round of Teams presence starts.
+    pub poll_every: Duration,
+    /// `getPresencesByUserId` requests allowed per 30 s.
+    pub rate: PollRate,
+    /// How often keep-alives are checked and the state file written.
+    pub tick: Duration,
+    /// How often every publication is refreshed (a server that lost it answers 412 and the
+    /// agent publishes it again).
+    pub republish_every: Duration,
+    /// Where the status snapshot is written (`pbx365 presence status` reads it).
+    pub status_file: Option<PathBuf>,
+}
+
+impl BridgeSettings {
+    /// Defaults for `site`: poll every 10 s at [`PollRate::DEFAULT`], tick every second,
+    /// refresh publications every minute, default flap limits, no state file.
+    pub fn new(site: impl Into<String>, maps: StatusMaps) -> BridgeSettings {
+        BridgeSettings {
+            site: site.into(),
+            maps,
+            flap: FlapLimits::default(),
+            poll_every: Duration::from_secs(10),
+            rate: PollRate::DEFAULT,
+            tick: Duration::from_secs(1),
+            republish_every: Duration::from_secs(60),
+            status_file: None,
+        }
+    }
+}
+
+/// A bridge running in the background.
+#[derive(Debug)]
+pub struct BridgeHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    status: Arc<Mutex<StatusSnapshot>>,
+}
+
+impl BridgeHandle {
+    /// The status of every user now.
+    pub fn status(&self) -> StatusSnapshot {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Stops the bridge cleanly: clears its Teams sessions, withdraws its publications and
+    /// ends its subscriptions; waits for that to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Whether the bridge stopped on its own (its agent's event stream ended).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Starts the bridge for `users`: Teams through `client`, the PBX through `agent` (whose
+/// events are `events`). Subscribes to each extension's presence and dialog state first.
+pub async fn start(
+    settings: BridgeSettings,
+    client: GraphClient,
+    agent: PresenceAgent,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    users: Vec<MappedUser>,
+) -> BridgeHandle {
+    let core = BridgeCore::new(
+        settings.site.clone(),
+        settings.maps.clone(),
+        users,
+        settings.flap,
+    );
+    let keepalive = Duration::from_secs(u64::from(settings.maps.keepalive_minutes().max(1)) * 60);
+    let status = Arc::new(Mutex::new(StatusSnapshot::default()));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let mut runner = Runner {
+        reader: TeamsReader::new(client.clone(), settings.rate),
+        writer: TeamsWriter::new(client.clone(), keepalive),
+        clock: client.config().clock.clone(),
+        core,
+        agent,
+        settings,
+        status: status.clone(),
+    };
+    runner.subscribe_all().await;
+    let task = tokio::spawn(async move { runner.run(events, stop_rx).await });
+    BridgeHandle {
+        stop: Some(stop_tx),
+        task,
+        status,
+    }
+}
+
+struct Runner {
+    reader: TeamsReader,
+    writer: TeamsWriter,
+    clock: graph::auth::Clock,
+    core: BridgeCore,
+    agent: PresenceAgent,
+    settings: BridgeSettings,
+    status: Arc<Mutex<StatusSnapshot>>,
+}
+
+impl Runner {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
+    }
+
+    async fn subscribe_all(&mut self) {
+        let users: Vec<MappedUser> = self.core.users().cloned().collect();
+        for u in users {
+            for package in [EventPackage::Presence, EventPackage::Dialog] {
+                if let Err(e) = self.agent.subscribe(&u.extension, package).await {
+                    tracing::warn!(
+                        site = %self.settings.site,
+                        extension = %u.extension,
+                        "subscribing to {} failed: {e}",
+                        package.as_str()
+                    );
+                    self.core.failed(
+                        &u.user_id,
+                        format!("subscribing to {}: {e}", package.as_str()),
+                    );
+                }
+            }
+        }
+        self.publish_status();
+    }
+
+    async fn run(
+        &mut self,
+        mut events: mpsc::UnboundedReceiver<AgentEvent>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut poll = tokio::time::interval(self.settings.poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval(self.settings.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut republish = tokio::time::interval(self.settings.republish_every);
+        republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        republish.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                event = events.recv() => match event {
+                    Some(e) => self.agent_event(e).await,
+                    None => {
+                        tracing::error!(site = %self.settings.site, "the SIP presence agent stopped; the bridge stops");
+                        break;
+                    }
+                },
+                _ = poll.tick() => self.poll().await,
+                _ = tick.tick() => {
+                    self.keepalive().await;
+                    self.save_status();
+                }
+                _ = republish.tick() => self.republish().await,
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn agent_event(&mut self, event: AgentEvent) {
+        match event {
+            AgentEvent::State {
+                extension,
+                package,
+                state,
+            } => {
+                let now = self.now_ms();
+                let commands = self.core.pbx_observed(&extension, package, state, now);
+                self.execute(commands).await;
+            }
+            AgentEvent::PublishFailed {
+                extension,
+                error,
+                retrying,
+            } => self.agent_trouble(&extension, format!("publishing: {error}"), retrying),
+            AgentEvent::SubscriptionLost {
+                extension,
+                package,
+                reason,
+                retrying,
+            } => self.agent_trouble(
+                &extension,
+                format!("{} subscription: {reason}", package.as_str()),
+                retrying,
+            ),
+            AgentEvent::Published { extension, .. } | AgentEvent::Subscribed { extension, .. } => {
+                if let Some(user) = self.core.user_of(&extension).map(str::to_owned) {
+                    self.core.succeeded(&user);
+                }
+            }
+        }
+        self.publish_status();
+    }
+
+    fn agent_trouble(&mut self, extension: &str, what: String, retrying: bool) {
+        tracing::warn!(site = %self.settings.site, extension, retrying, "{what}");
+        if let Some(user) = self.core.user_of(extension).map(str::to_owned) {
+            self.core.failed(&user, what);
+        }
+    }
+
+    async fn poll(&mut self) {
+        let ids: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        match self.reader.poll(&ids).await {
+            Ok(updates) => {
+                for u in updates {
+                    let now = self.now_ms();
+                    let commands = self.core.teams_observed(&u.user_id, u.presence, now);
+                    self.execute(commands).await;
+                }
+            }
+            Err(e) => tracing::warn!(
+                site = %self.settings.site,
+                "reading Teams presence failed (tried again next round): {e}"
+            ),
+        }
+        self.publish_status();
+    }
+
+    async fn execute(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            let (user, result) = match c {
+                Command::Publish { extension, state } => (
+                    self.core.user_of(&extension).map(str::to_owned),
+                    self.agent
+                        .publish(&extension, Presence::for_state(state))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("publishing for {extension}: {e}")),
+                ),
+                Command::Withdraw { extension } => (
+                    self.core.user_of(&extension).map(str::to_owned),
+                    self.agent
+                        .unpublish(&extension)
+                        .await
+                        .map_err(|e| format!("withdrawing {extension}'s publication: {e}")),
+                ),
+                Command::Teams { user_id, action } => {
+                    let now = self.now_ms();
+                    let r = self
+                        .writer
+                        .apply(&user_id, action, now)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("writing Teams presence {action}: {e}"));
+                    (Some(user_id), r)
+                }
+                Command::Latched { user_id } => {
+                    self.writer.forget(&user_id);
+                    self.core.failed(
+                        &user_id,
+                        "latched by the flap detector: bridging frozen for this user".into(),
+                    );
+                    continue;
+                }
+            };
+            if let Some(user) = user {
+                match result {
+                    Ok(()) => self.core.succeeded(&user),
+                    Err(e) => {
+                        tracing::warn!(site = %self.settings.site, user = %user, "{e}");
+                        self.core.failed(&user, e);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn keepalive(&mut self) {
+        let now = self.now_ms();
+        let (renewed, error) = self.writer.renew_due(now).await;
+        if !renewed.is_empty() {
+            tracing::debug!(site = %self.settings.site, count = renewed.len(), "Teams sessions renewed");
+        }
+        if let Some(e) = error {
+            tracing::warn!(site = %self.settings.site, "renewing Teams sessions: {e}");
+        }
+    }
+
+    async fn republish(&mut self) {
+        let extensions: Vec<String> = self.core.users().map(|u| u.extension.clone()).collect();
+        for ext in extensions {
+            match self.agent.refresh(&ext).await {
+                Ok(_) | Err(sip::SipError::NotPublished(_)) => {}
+                Err(e) => {
+                    tracing::warn!(site = %self.settings.site, extension = %ext, "refreshing the publication: {e}")
+                }
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        let now = self.now_ms();
+        for user in users {
+            if self.writer.session(&user).is_some() {
+                if let Err(e) = self.writer.apply(&user, TeamsAction::Clear, now).await {
+                    tracing::warn!(site = %self.settings.site, user = %user, "clearing the bridge's Teams session at stop: {e}");
+                }
+            }
+        }
+        if let Err(e) = self.agent.shutdown().await {
+            tracing::warn!(site = %self.settings.site, "ending SIP publications and subscriptions at stop: {e}");
+        }
+        self.publish_status();
+        self.save_status();
+    }
+
+    fn publish_status(&self) {
+        let snap = self.core.snapshot(self.now_ms());
+        match self.status.lock() {
+            Ok(mut s) => *s = snap,
+            Err(poisoned) => *poisoned.into_inner() = snap,
+        }
+    }
+
+    fn save_status(&self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        let snap = match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Err(e) = snap.save(path) {
+            tracing::warn!(site = %self.settings.site, "{e}");
+        }
+    }
+}
