@@ -18,6 +18,10 @@ pub struct MappedUser {
     pub extension: String,
 }
 
+/// The alert a latched user's status carries.
+pub const LATCH_ALERT: &str = "the Teams and PBX states kept overriding each other: bridging is \
+     frozen for this user; check the status maps, then restart the bridge to release the latch";
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -221,6 +225,13 @@ impl BridgeCore {
         }
     }
 
+    /// The driver renewed `user_id`'s Teams session to `presence`: what Teams shows next is the
+    /// bridge's own doing, not a change to carry.
+    pub fn renewed(&mut self, user_id: &str, presence: TeamsPresence) {
+        self.teams_guard
+            .wrote(&user_id.to_owned(), Side::Teams, presence);
+    }
+
     /// Records that carrying out a command for `user_id` failed (shown in the status).
     pub fn failed(&mut self, user_id: &str, error: String) {
         self.errors.insert(user_id.to_owned(), error);
@@ -273,6 +284,7 @@ impl BridgeCore {
                         .get(&key)
                         .map_or("none".into(), |s| pbx_state_name(*s).to_owned()),
                     latched_at_ms: self.flap.latched_at(&key),
+                    alert: self.flap.latched_at(&key).map(|_| LATCH_ALERT.to_owned()),
                     last_error: self.errors.get(&key).cloned(),
                 };
                 (key, status)
@@ -319,6 +331,12 @@ mod tests {
             }]
         );
         assert!(c.teams_observed("u1", call, 2).is_empty(), "echo");
+        // The session faded to something else, then the keep-alive renewed it: that is the
+        // bridge's doing too.
+        let away = TeamsPresence::new(Av::Away, Ac::Away);
+        assert!(!c.teams_observed("u1", away, 2).is_empty());
+        c.renewed("u1", call);
+        assert!(c.teams_observed("u1", call, 2).is_empty(), "renewal echo");
         let s = c.snapshot(3);
         assert_eq!(s.users["u1"].teams.as_ref().unwrap().origin, "bridge");
         assert_eq!(s.users["u1"].pbx.as_ref().unwrap().state, "on_call");
@@ -373,7 +391,12 @@ mod tests {
         }
         assert_eq!(latched, 1);
         assert!(c.is_latched("u1"));
-        assert!(c.snapshot(100).users["u1"].latched_at_ms.is_some());
+        let snap = c.snapshot(100);
+        assert!(snap.users["u1"].latched_at_ms.is_some());
+        assert!(
+            snap.users["u1"].alert.is_some(),
+            "the latch raises an alert"
+        );
         assert!(c
             .pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 200)
             .is_empty());

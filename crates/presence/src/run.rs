@@ -110,9 +110,10 @@ pub async fn start(
         writer: TeamsWriter::new(client.clone(), keepalive),
         clock: client.config().clock.clone(),
         core,
-        agent,
+        agent: Arc::new(agent),
         settings,
         status: status.clone(),
+        republishing: None,
     };
     runner.subscribe_all().await;
     let task = tokio::spawn(async move { runner.run(events, stop_rx).await });
@@ -128,9 +129,10 @@ struct Runner {
     writer: TeamsWriter,
     clock: graph::auth::Clock,
     core: BridgeCore,
-    agent: PresenceAgent,
+    agent: Arc<PresenceAgent>,
     settings: BridgeSettings,
     status: Arc<Mutex<StatusSnapshot>>,
+    republishing: Option<JoinHandle<()>>,
 }
 
 impl Runner {
@@ -186,7 +188,7 @@ impl Runner {
                     self.keepalive().await;
                     self.save_status();
                 }
-                _ = republish.tick() => self.republish().await,
+                _ = republish.tick() => self.republish(),
             }
         }
         self.shutdown().await;
@@ -285,10 +287,6 @@ impl Runner {
                 }
                 Command::Latched { user_id } => {
                     self.writer.forget(&user_id);
-                    self.core.failed(
-                        &user_id,
-                        "latched by the flap detector: bridging frozen for this user".into(),
-                    );
                     continue;
                 }
             };
@@ -307,6 +305,11 @@ impl Runner {
     async fn keepalive(&mut self) {
         let now = self.now_ms();
         let (renewed, error) = self.writer.renew_due(now).await;
+        for user in &renewed {
+            if let Some(p) = self.writer.session(user) {
+                self.core.renewed(user, p);
+            }
+        }
         if !renewed.is_empty() {
             tracing::debug!(site = %self.settings.site, count = renewed.len(), "Teams sessions renewed");
         }
@@ -315,19 +318,31 @@ impl Runner {
         }
     }
 
-    async fn republish(&mut self) {
+    /// Refreshes every publication in the background (a refresh waits for a server that is
+    /// down; the loop must not), one round at a time.
+    fn republish(&mut self) {
+        if self.republishing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
         let extensions: Vec<String> = self.core.users().map(|u| u.extension.clone()).collect();
-        for ext in extensions {
-            match self.agent.refresh(&ext).await {
-                Ok(_) | Err(sip::SipError::NotPublished(_)) => {}
-                Err(e) => {
-                    tracing::warn!(site = %self.settings.site, extension = %ext, "refreshing the publication: {e}")
+        let agent = self.agent.clone();
+        let site = self.settings.site.clone();
+        self.republishing = Some(tokio::spawn(async move {
+            for ext in extensions {
+                match agent.refresh(&ext).await {
+                    Ok(_) | Err(sip::SipError::NotPublished(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(site = %site, extension = %ext, "refreshing the publication: {e}")
+                    }
                 }
             }
-        }
+        }));
     }
 
     async fn shutdown(&mut self) {
+        if let Some(t) = self.republishing.take() {
+            t.abort();
+        }
         let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
         let now = self.now_ms();
         for user in users {

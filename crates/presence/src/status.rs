@@ -35,6 +35,8 @@ pub struct UserStatus {
     pub bridge_pbx: String,
     /// When the flap detector latched this user (bridging frozen), if it did.
     pub latched_at_ms: Option<u64>,
+    /// An alert that stays until an admin acts (the flap latch), if any.
+    pub alert: Option<String>,
     /// The last error bridging this user met, if any.
     pub last_error: Option<String>,
 }
