@@ -94,11 +94,13 @@ impl Config {
                 message: e.to_string().trim_end().to_owned(),
             })?;
         let secret_in_file = secrets_in_file(&table);
+        let presence_password_in_file = crate::presence_bridge::passwords_in_file(&table);
         env::apply(&mut table, env)?;
         let raw = typed(table)?;
         let mut v = Validator {
             base_dir,
             secret_in_file,
+            presence_password_in_file,
             warnings: Vec::new(),
         };
         let store = v.store(raw.store)?;
@@ -211,7 +213,9 @@ fn plain_type(expected: &str) -> &str {
         | "struct RawDeprovisioning"
         | "struct RawGuards"
         | "struct RawSources"
-        | "struct RawPhotos" => "a table",
+        | "struct RawPhotos"
+        | "struct RawPresence"
+        | "struct RawMaps" => "a table",
         other => other,
     }
 }
@@ -246,7 +250,7 @@ fn lookup<'a>(value: &'a Value, segments: &[Seg]) -> Option<&'a Value> {
 
 /// A value as TOML, except secrets.
 fn show(segments: &[Seg], v: &Value) -> String {
-    if matches!(segments.last(), Some(Seg::Key(k)) if k == "client_secret") {
+    if matches!(segments.last(), Some(Seg::Key(k)) if k == "client_secret" || k == "password") {
         return "[redacted]".into();
     }
     v.to_string()

@@ -38,6 +38,8 @@ pub struct Site {
     pub shared_mailboxes: Vec<String>,
     /// When user photos are refreshed.
     pub photos: Photos,
+    /// The presence bridge (`[site.presence]`), when configured.
+    pub presence: Option<crate::presence_bridge::PresenceBridge>,
 }
 
 /// App-only access to one tenant.

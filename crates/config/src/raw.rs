@@ -64,6 +64,7 @@ pub(crate) struct RawSite {
     pub sources: RawSources,
     #[serde(default)]
     pub photos: RawPhotos,
+    pub presence: Option<crate::presence_bridge::RawPresence>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod example;
 mod fingerprint;
+mod presence_section;
 mod registration;
 mod secrets;
 
