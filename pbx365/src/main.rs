@@ -4,6 +4,7 @@
 
 mod init;
 mod jobs_cmd;
+mod presence_cmd;
 mod sim;
 mod sync_cmd;
 
@@ -38,6 +39,8 @@ enum Command {
     Sync(sync_cmd::SyncArgs),
     /// List a site's recent sync jobs, or show one with `jobs show ID`.
     Jobs(jobs_cmd::JobsArgs),
+    /// The presence bridge Teams ↔ PBX: `presence run`, `presence status [USER] [--json]`.
+    Presence(presence_cmd::PresenceArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             Command::Init(args) => init::run(args),
             Command::Sync(args) => sync_cmd::run(args).await,
             Command::Jobs(args) => jobs_cmd::run(args).await,
+            Command::Presence(args) => presence_cmd::run(args).await,
         }
     });
     match result {

@@ -2,4 +2,5 @@
 //! binary the way an admin would.
 
 mod init;
+mod presence;
 mod sync;
