@@ -170,10 +170,7 @@ async fn a_forced_bad_map_latches_and_then_writes_nothing_for_an_emulated_hour()
     let status = b.status();
     let u = &status.users[&ids[0]];
     assert_eq!(u.latched_at_ms, Some(latched));
-    assert!(
-        u.alert.as_deref().unwrap_or("").contains("frozen"),
-        "{u:?}"
-    );
+    assert!(u.alert.as_deref().unwrap_or("").contains("frozen"), "{u:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let saved = presence::StatusSnapshot::load(&file).expect("state file");
     assert_eq!(saved.users[&ids[0]].latched_at_ms, Some(latched));
@@ -259,4 +256,56 @@ fn fading_map() -> RawMaps {
 /// `raw` built without the loop check.
 fn unchecked(raw: &RawMaps, keepalive: u32) -> StatusMaps {
     StatusMaps::unchecked_from_raw(raw, keepalive).expect("well-formed map")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_between_two_baresips_shows_in_teams_and_clears_after_hang_up() {
+    let k = Kamailio::start();
+    let (sim, ids) = sim().await;
+    let b = bridge(&k, &sim, &ids, settings(StatusMaps::defaults(4))).await;
+    let kport = k.addr().port();
+    // baresip is driven synchronously; this runtime has a second worker for the bridge
+    let (mut alice, bob) = tokio::task::block_in_place(|| {
+        (
+            crate::baresip::Baresip::start(&k, "alice"),
+            crate::baresip::Baresip::start(&k, "bob"),
+        )
+    });
+    let started = Instant::now();
+    let target = format!("sip:bob@{}:{kport}", crate::kamailio::DOMAIN);
+    let reply = tokio::task::block_in_place(|| alice.command("dial", Some(&target)));
+    assert_eq!(reply["ok"], true);
+    // Both ends of the call show "In a call" in Teams.
+    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(2)).await;
+    let took = until_shown(&sim, &ids[1], ("Busy", "InACall"), Duration::from_secs(10)).await;
+    eprintln!(
+        "baresip call → Teams: callee shown {took:?} after the caller, {:?} after dial",
+        started.elapsed()
+    );
+
+    tokio::task::block_in_place(|| alice.command("hangup", None));
+    until_shown(
+        &sim,
+        &ids[0],
+        ("Offline", "Offline"),
+        Duration::from_secs(2),
+    )
+    .await;
+    until_shown(
+        &sim,
+        &ids[1],
+        ("Offline", "Offline"),
+        Duration::from_secs(2),
+    )
+    .await;
+    let status = b.status();
+    assert_eq!(
+        status
+            .find("bob")
+            .and_then(|u| u.pbx.as_ref())
+            .map(|s| s.state.as_str()),
+        Some("idle")
+    );
+    drop(bob);
+    b.stop().await;
 }

@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod kamailio;
 
+mod baresip;
 mod common;
 mod e2e;
 mod graph_calls;
