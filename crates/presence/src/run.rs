@@ -81,6 +81,13 @@ impl BridgeHandle {
         let _ = (&mut self.task).await;
     }
 
+    /// Ends the bridge at once without any clean-up, as a crash would (its Teams sessions and
+    /// publications stay until they expire); the next start clears the Teams sessions it
+    /// finds in the state file.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Whether the bridge stopped on its own (its agent's event stream ended).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
@@ -115,6 +122,7 @@ pub async fn start(
         status: status.clone(),
         republishing: None,
     };
+    runner.clear_leftover_sessions().await;
     runner.subscribe_all().await;
     let task = tokio::spawn(async move { runner.run(events, stop_rx).await });
     BridgeHandle {
@@ -138,6 +146,48 @@ struct Runner {
 impl Runner {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
+    }
+
+    /// Clears the Teams sessions a previous run left behind (it crashed or was killed): the
+    /// state file lists the users it had a session for. Read back, a leftover session would
+    /// look like the user's own state and be carried to the PBX.
+    async fn clear_leftover_sessions(&mut self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        let previous = match StatusSnapshot::load(path) {
+            Ok(p) => p,
+            Err(crate::status::StatusError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return
+            }
+            Err(e) => {
+                tracing::warn!(site = %self.settings.site, "{e}; leftover Teams sessions are not cleared");
+                return;
+            }
+        };
+        let session_id = self.writer.session_id().to_owned();
+        for u in previous.users.values().filter(|u| u.bridge_teams != "none") {
+            match self
+                .writer
+                .client()
+                .clear_presence(&u.user_id, &session_id)
+                .await
+            {
+                Ok(found) => tracing::info!(
+                    site = %self.settings.site,
+                    user = %u.user_id,
+                    found,
+                    "cleared the Teams session a previous run left"
+                ),
+                Err(e) => tracing::warn!(
+                    site = %self.settings.site,
+                    user = %u.user_id,
+                    "clearing a leftover Teams session failed (it lapses on its own): {e}"
+                ),
+            }
+        }
     }
 
     async fn subscribe_all(&mut self) {

@@ -189,6 +189,16 @@ impl TeamsWriter {
         }
     }
 
+    /// The session id written with (the app's client id).
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The Graph client written through.
+    pub fn client(&self) -> &GraphClient {
+        &self.client
+    }
+
     /// The session expiry asked of Graph.
     pub fn expiration(&self) -> Duration {
         (self.keepalive * 2).max(Duration::from_secs(300))

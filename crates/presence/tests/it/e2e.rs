@@ -309,3 +309,52 @@ async fn a_call_between_two_baresips_shows_in_teams_and_clears_after_hang_up() {
     drop(bob);
     b.stop().await;
 }
+
+/// A bridge that died while a user was on the phone leaves its Teams session behind; the
+/// next run must clear it rather than read it as the user's own state and publish it.
+#[tokio::test]
+async fn a_restarted_bridge_clears_the_session_a_crashed_run_left() {
+    let k = Kamailio::start();
+    let (sim, ids) = sim().await;
+    let dir = std::env::temp_dir().join(format!("pbx365-presence-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut s = settings(StatusMaps::defaults(4));
+    s.status_file = Some(dir.join("presence-status.json"));
+    let first = bridge(&k, &sim, &ids, s.clone()).await;
+    let (phone, _pe) = agent(&k, "alice").await;
+    phone
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("call");
+    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // a tick writes the state file
+    first.abort();
+    phone
+        .publish("alice", Presence::for_state(PbxState::Idle))
+        .await
+        .expect("hang up while no bridge runs");
+    assert_eq!(
+        shown(&sim, &ids[0]).await,
+        ("Busy".into(), "InACall".into()),
+        "the dead bridge's session lingers"
+    );
+
+    let second = bridge(&k, &sim, &ids, s).await;
+    until_shown(
+        &sim,
+        &ids[0],
+        ("Offline", "Offline"),
+        Duration::from_secs(2),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = second.status();
+    let alice = status.find("alice").expect("alice");
+    assert_eq!(
+        alice.bridge_pbx, "none",
+        "nothing carried to the PBX: {alice:?}"
+    );
+    assert_eq!(alice.pbx.as_ref().map(|p| p.state.as_str()), Some("idle"));
+    second.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
