@@ -21,7 +21,13 @@ pub const EXTENSIONS: [&str; 2] = ["alice", "bob"];
 /// An emulator whose tenant holds one user per extension, no presence sessions, and the
 /// pbx365 app with presence permissions; returns it with the user ids.
 pub async fn sim() -> (RunningSim, Vec<String>) {
-    let ids: Vec<String> = (0..EXTENSIONS.len())
+    let names: Vec<String> = EXTENSIONS.iter().map(|s| s.to_string()).collect();
+    sim_with(&names).await
+}
+
+/// An emulator whose tenant holds one user per name in `names` (UPN `name@contoso…`).
+pub async fn sim_with(names: &[String]) -> (RunningSim, Vec<String>) {
+    let ids: Vec<String> = (0..names.len())
         .map(|i| format!("00000000-0000-4000-8000-{:012}", i + 1))
         .collect();
     let users = ids
@@ -31,8 +37,8 @@ pub async fn sim() -> (RunningSim, Vec<String>) {
             user: UserWithInternals {
                 user: User {
                     id: id.clone(),
-                    display_name: Some(format!("User {}", EXTENSIONS[i])),
-                    user_principal_name: Some(format!("{}@contoso.onmicrosoft.com", EXTENSIONS[i])),
+                    display_name: Some(format!("User {}", names[i])),
+                    user_principal_name: Some(format!("{}@contoso.onmicrosoft.com", names[i])),
                     ..Default::default()
                 },
                 mailbox: MailboxKind::User,

@@ -9,3 +9,4 @@ mod baresip;
 mod common;
 mod e2e;
 mod graph_calls;
+mod load;
