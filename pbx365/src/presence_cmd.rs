@@ -167,9 +167,14 @@ fn side(s: &Option<presence::status::SideStatus>) -> String {
 /// One user as lines of text.
 fn render(u: &UserStatus) -> String {
     let mut out = format!(
-        "{} ext {}\n  teams: {}\n  pbx:   {}\n  bridge writes: teams {}, pbx {}",
+        "{} ext {}{}\n  teams: {}\n  pbx:   {}\n  bridge writes: teams {}, pbx {}",
         u.user_id,
         u.extension,
+        if u.watching {
+            ""
+        } else {
+            " (not watched on the SIP server yet)"
+        },
         side(&u.teams),
         side(&u.pbx),
         u.bridge_teams,

@@ -65,6 +65,7 @@ pub struct BridgeCore {
     teams_session: HashMap<String, TeamsPresence>,
     pbx_parts: HashMap<String, (PbxState, PbxState)>,
     errors: HashMap<String, String>,
+    watching: std::collections::HashSet<String>,
 }
 
 impl BridgeCore {
@@ -91,6 +92,7 @@ impl BridgeCore {
             teams_session: HashMap::new(),
             pbx_parts: HashMap::new(),
             errors: HashMap::new(),
+            watching: std::collections::HashSet::new(),
         }
     }
 
@@ -232,6 +234,16 @@ impl BridgeCore {
             .wrote(&user_id.to_owned(), Side::Teams, presence);
     }
 
+    /// Records whether the user's extension is watched (its presence and dialog
+    /// subscriptions were accepted).
+    pub fn watching(&mut self, user_id: &str, yes: bool) {
+        if yes {
+            self.watching.insert(user_id.to_owned());
+        } else {
+            self.watching.remove(user_id);
+        }
+    }
+
     /// Records that carrying out a command for `user_id` failed (shown in the status).
     pub fn failed(&mut self, user_id: &str, error: String) {
         self.errors.insert(user_id.to_owned(), error);
@@ -283,6 +295,7 @@ impl BridgeCore {
                         .published
                         .get(&key)
                         .map_or("none".into(), |s| pbx_state_name(*s).to_owned()),
+                    watching: self.watching.contains(&key),
                     latched_at_ms: self.flap.latched_at(&key),
                     alert: self.flap.latched_at(&key).map(|_| LATCH_ALERT.to_owned()),
                     last_error: self.errors.get(&key).cloned(),

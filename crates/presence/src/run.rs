@@ -112,19 +112,25 @@ pub async fn start(
     let keepalive = Duration::from_secs(u64::from(settings.maps.keepalive_minutes().max(1)) * 60);
     let status = Arc::new(Mutex::new(StatusSnapshot::default()));
     let (stop_tx, stop_rx) = oneshot::channel();
+    let agent = Arc::new(agent);
+    let (sip_jobs, jobs_rx) = mpsc::unbounded_channel();
+    let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
+    let sip_worker = tokio::spawn(sip_worker(agent.clone(), jobs_rx, outcomes_tx));
     let mut runner = Runner {
         reader: TeamsReader::new(client.clone(), settings.rate),
         writer: TeamsWriter::new(client.clone(), keepalive),
         clock: client.config().clock.clone(),
         core,
-        agent: Arc::new(agent),
+        agent,
         settings,
         status: status.clone(),
         republishing: None,
+        sip_jobs,
+        sip_worker,
     };
     runner.clear_leftover_sessions().await;
-    runner.subscribe_all().await;
-    let task = tokio::spawn(async move { runner.run(events, stop_rx).await });
+    runner.subscribe_all();
+    let task = tokio::spawn(async move { runner.run(events, outcomes, stop_rx).await });
     BridgeHandle {
         stop: Some(stop_tx),
         task,
@@ -141,6 +147,85 @@ struct Runner {
     settings: BridgeSettings,
     status: Arc<Mutex<StatusSnapshot>>,
     republishing: Option<JoinHandle<()>>,
+    sip_jobs: mpsc::UnboundedSender<SipJob>,
+    sip_worker: JoinHandle<()>,
+}
+
+/// SIP work, done in order by one worker so that a stalled server (a transaction waits up to
+/// 32 s) never holds up Teams polling, keep-alives or the other side.
+#[derive(Debug)]
+enum SipJob {
+    Subscribe {
+        user_id: String,
+        extension: String,
+    },
+    Publish {
+        user_id: String,
+        extension: String,
+        state: sip::PbxState,
+    },
+    Withdraw {
+        user_id: String,
+        extension: String,
+    },
+}
+
+/// How a [`SipJob`] ended, for the status.
+#[derive(Debug)]
+struct SipOutcome {
+    user_id: String,
+    subscribe: bool,
+    result: Result<(), String>,
+}
+
+async fn sip_worker(
+    agent: Arc<PresenceAgent>,
+    mut jobs: mpsc::UnboundedReceiver<SipJob>,
+    outcomes: mpsc::UnboundedSender<SipOutcome>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let subscribe = matches!(job, SipJob::Subscribe { .. });
+        let (user_id, result) = match job {
+            SipJob::Subscribe { user_id, extension } => {
+                let mut result = Ok(());
+                for package in [EventPackage::Presence, EventPackage::Dialog] {
+                    if let Err(e) = agent.subscribe(&extension, package).await {
+                        result = Err(format!("subscribing to {}: {e}", package.as_str()));
+                    }
+                }
+                (user_id, result)
+            }
+            SipJob::Publish {
+                user_id,
+                extension,
+                state,
+            } => (
+                user_id,
+                agent
+                    .publish(&extension, Presence::for_state(state))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("publishing for {extension}: {e}")),
+            ),
+            SipJob::Withdraw { user_id, extension } => (
+                user_id,
+                agent
+                    .unpublish(&extension)
+                    .await
+                    .map_err(|e| format!("withdrawing {extension}'s publication: {e}")),
+            ),
+        };
+        if outcomes
+            .send(SipOutcome {
+                user_id,
+                subscribe,
+                result,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 impl Runner {
@@ -190,23 +275,13 @@ impl Runner {
         }
     }
 
-    async fn subscribe_all(&mut self) {
-        let users: Vec<MappedUser> = self.core.users().cloned().collect();
-        for u in users {
-            for package in [EventPackage::Presence, EventPackage::Dialog] {
-                if let Err(e) = self.agent.subscribe(&u.extension, package).await {
-                    tracing::warn!(
-                        site = %self.settings.site,
-                        extension = %u.extension,
-                        "subscribing to {} failed: {e}",
-                        package.as_str()
-                    );
-                    self.core.failed(
-                        &u.user_id,
-                        format!("subscribing to {}: {e}", package.as_str()),
-                    );
-                }
-            }
+    /// Queues the subscriptions to every extension's presence and dialog state.
+    fn subscribe_all(&mut self) {
+        for u in self.core.users() {
+            let _ = self.sip_jobs.send(SipJob::Subscribe {
+                user_id: u.user_id.clone(),
+                extension: u.extension.clone(),
+            });
         }
         self.publish_status();
     }
@@ -214,6 +289,7 @@ impl Runner {
     async fn run(
         &mut self,
         mut events: mpsc::UnboundedReceiver<AgentEvent>,
+        mut outcomes: mpsc::UnboundedReceiver<SipOutcome>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut poll = tokio::time::interval(self.settings.poll_every);
@@ -233,6 +309,19 @@ impl Runner {
                         break;
                     }
                 },
+                Some(o) = outcomes.recv() => {
+                    if o.subscribe {
+                        self.core.watching(&o.user_id, o.result.is_ok());
+                    }
+                    match o.result {
+                        Ok(()) => self.core.succeeded(&o.user_id),
+                        Err(e) => {
+                            tracing::warn!(site = %self.settings.site, user = %o.user_id, "{e}");
+                            self.core.failed(&o.user_id, e);
+                        }
+                    }
+                    self.publish_status();
+                }
                 _ = poll.tick() => self.poll().await,
                 _ = tick.tick() => {
                     self.keepalive().await;
@@ -309,45 +398,33 @@ impl Runner {
 
     async fn execute(&mut self, commands: Vec<Command>) {
         for c in commands {
-            let (user, result) = match c {
-                Command::Publish { extension, state } => (
-                    self.core.user_of(&extension).map(str::to_owned),
-                    self.agent
-                        .publish(&extension, Presence::for_state(state))
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("publishing for {extension}: {e}")),
-                ),
-                Command::Withdraw { extension } => (
-                    self.core.user_of(&extension).map(str::to_owned),
-                    self.agent
-                        .unpublish(&extension)
-                        .await
-                        .map_err(|e| format!("withdrawing {extension}'s publication: {e}")),
-                ),
-                Command::Teams { user_id, action } => {
-                    let now = self.now_ms();
-                    let r = self
-                        .writer
-                        .apply(&user_id, action, now)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("writing Teams presence {action}: {e}"));
-                    (Some(user_id), r)
-                }
-                Command::Latched { user_id } => {
-                    self.writer.forget(&user_id);
-                    continue;
-                }
-            };
-            if let Some(user) = user {
-                match result {
-                    Ok(()) => self.core.succeeded(&user),
-                    Err(e) => {
-                        tracing::warn!(site = %self.settings.site, user = %user, "{e}");
-                        self.core.failed(&user, e);
+            match c {
+                Command::Publish { extension, state } => {
+                    if let Some(user_id) = self.core.user_of(&extension).map(str::to_owned) {
+                        let _ = self.sip_jobs.send(SipJob::Publish {
+                            user_id,
+                            extension,
+                            state,
+                        });
                     }
                 }
+                Command::Withdraw { extension } => {
+                    if let Some(user_id) = self.core.user_of(&extension).map(str::to_owned) {
+                        let _ = self.sip_jobs.send(SipJob::Withdraw { user_id, extension });
+                    }
+                }
+                Command::Teams { user_id, action } => {
+                    let now = self.now_ms();
+                    match self.writer.apply(&user_id, action, now).await {
+                        Ok(_) => self.core.succeeded(&user_id),
+                        Err(e) => {
+                            let e = format!("writing Teams presence {action}: {e}");
+                            tracing::warn!(site = %self.settings.site, user = %user_id, "{e}");
+                            self.core.failed(&user_id, e);
+                        }
+                    }
+                }
+                Command::Latched { user_id } => self.writer.forget(&user_id),
             }
         }
     }
@@ -393,6 +470,7 @@ impl Runner {
         if let Some(t) = self.republishing.take() {
             t.abort();
         }
+        self.sip_worker.abort();
         let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
         let now = self.now_ms();
         for user in users {

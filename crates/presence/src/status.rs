@@ -33,6 +33,9 @@ pub struct UserStatus {
     pub bridge_teams: String,
     /// What the bridge publishes for the extension (`none` when nothing).
     pub bridge_pbx: String,
+    /// Whether the bridge watches the extension (its SIP subscriptions were accepted).
+    #[serde(default)]
+    pub watching: bool,
     /// When the flap detector latched this user (bridging frozen), if it did.
     pub latched_at_ms: Option<u64>,
     /// An alert that stays until an admin acts (the flap latch), if any.

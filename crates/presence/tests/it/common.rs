@@ -143,7 +143,26 @@ pub async fn bridge(
             extension: ext.to_string(),
         })
         .collect();
-    presence::run::start(settings, client(sim), agent, events, users).await
+    let b = presence::run::start(settings, client(sim), agent, events, users).await;
+    watching(&b).await;
+    b
+}
+
+/// Waits (bounded) until the bridge watches every mapped extension: a second SUBSCRIBE to the
+/// same presentity at the same moment makes the test Kamailio's SQLite answer 500.
+pub async fn watching(b: &BridgeHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = b.status();
+        if !s.users.is_empty() && s.users.values().all(|u| u.watching) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bridge never watched every extension: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A `/_sim` control call; status and JSON body.

@@ -358,3 +358,64 @@ async fn a_restarted_bridge_clears_the_session_a_crashed_run_left() {
     second.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A SIP server that never answers (each transaction waits 32 s) must not hold up the Teams
+/// side: polling goes on and the status follows Teams.
+#[tokio::test]
+async fn a_silent_sip_server_does_not_stall_the_teams_side() {
+    let (sim, ids) = sim().await;
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent UDP socket");
+    let cfg = sip::AgentConfig::new(
+        silent.local_addr().expect("addr"),
+        crate::kamailio::DOMAIN,
+        sip::Credentials::new("bridge", "secret-bridge"),
+    );
+    let (agent, events) = sip::PresenceAgent::start(cfg).await.expect("agent");
+    let users = ids
+        .iter()
+        .zip(EXTENSIONS)
+        .map(|(id, ext)| presence::MappedUser {
+            user_id: id.clone(),
+            extension: ext.to_string(),
+        })
+        .collect();
+    let started = Instant::now();
+    let b = presence::run::start(
+        settings(StatusMaps::defaults(4)),
+        client(&sim),
+        agent,
+        events,
+        users,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "start does not wait for the subscriptions"
+    );
+    for (a, act) in [
+        ("Busy", "InAMeeting"),
+        ("Away", "Away"),
+        ("Busy", "InACall"),
+    ] {
+        teams_client(&sim, &ids[0], a, act).await;
+        let want = format!("{a}/{act}");
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let seen = b
+                .status()
+                .users
+                .get(&ids[0])
+                .and_then(|u| u.teams.as_ref().map(|t| t.state.clone()));
+            if seen.as_deref() == Some(want.as_str()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the status still shows {seen:?}, not {want}: the Teams side stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(silent);
+    b.abort();
+}

@@ -29,7 +29,6 @@ async fn sixty_users_changes_both_ways_p95_and_requests_per_change() {
             extension: n.clone(),
         })
         .collect();
-    let started = Instant::now();
     let b = presence::run::start(
         settings(StatusMaps::defaults(4)),
         client(&sim),
@@ -38,7 +37,7 @@ async fn sixty_users_changes_both_ways_p95_and_requests_per_change() {
         users,
     )
     .await;
-    let subscribed = started.elapsed();
+    watching(&b).await;
     let (watcher, mut wev) = agent(&k, "watcher").await;
     for n in &names[..N / 2] {
         watcher
@@ -89,7 +88,7 @@ async fn sixty_users_changes_both_ways_p95_and_requests_per_change() {
 
     let (p_pbx, p_teams) = (p95(to_pbx), p95(to_teams));
     eprintln!(
-        "{N} users: subscribed in {subscribed:?}; Teams → PBX p95 {p_pbx:?} (poll every 100 ms, \
+        "{N} users: Teams → PBX p95 {p_pbx:?} (poll every 100 ms, \
          {rounds_per_s:.1} getPresencesByUserId/s for {N} ids); PBX → Teams p95 {p_teams:?}; \
          {writes} Graph writes for {} PBX changes",
         N / 2
