@@ -244,6 +244,14 @@ impl BridgeCore {
         }
     }
 
+    /// The Teams write for `user_id` failed for good (Graph's client already retried): the
+    /// bridge has no session there, and the next PBX change writes again.
+    pub fn teams_write_failed(&mut self, user_id: &str) {
+        let key = user_id.to_owned();
+        self.teams_session.remove(&key);
+        self.teams_guard.unwrote(&key, Side::Teams);
+    }
+
     /// Records that carrying out a command for `user_id` failed (shown in the status).
     pub fn failed(&mut self, user_id: &str, error: String) {
         self.errors.insert(user_id.to_owned(), error);
@@ -359,6 +367,28 @@ mod tests {
             vec![Command::Teams {
                 user_id: "u1".into(),
                 action: TeamsAction::Clear
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_teams_write_is_forgotten_so_the_next_change_writes_again() {
+        let mut c = core();
+        let call = TeamsAction::Set(TeamsPresence::new(Av::Busy, Ac::InACall));
+        assert_eq!(
+            c.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 1)
+                .len(),
+            1
+        );
+        c.teams_write_failed("u1");
+        assert_eq!(c.snapshot(2).users["u1"].bridge_teams, "none");
+        c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 3);
+        let again = c.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 4);
+        assert_eq!(
+            again,
+            vec![Command::Teams {
+                user_id: "u1".into(),
+                action: call
             }]
         );
     }

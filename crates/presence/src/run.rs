@@ -418,6 +418,7 @@ impl Runner {
                     match self.writer.apply(&user_id, action, now).await {
                         Ok(_) => self.core.succeeded(&user_id),
                         Err(e) => {
+                            self.core.teams_write_failed(&user_id);
                             let e = format!("writing Teams presence {action}: {e}");
                             tracing::warn!(site = %self.settings.site, user = %user_id, "{e}");
                             self.core.failed(&user_id, e);
