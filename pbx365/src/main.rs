@@ -7,6 +7,7 @@ mod directory_cmd;
 mod init;
 mod jobs_cmd;
 mod photos_cmd;
+mod presence_cmd;
 mod progress;
 mod serve;
 mod sim;
@@ -65,6 +66,8 @@ enum Command {
     Credentials(directory_cmd::CredentialsArgs),
     /// Users' photos → avatars: `photos sync` downloads the photos changed since the last run.
     Photos(photos_cmd::PhotosArgs),
+    /// The presence bridge Teams ↔ PBX: `presence run`, `presence status [USER] [--json]`.
+    Presence(presence_cmd::PresenceArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             },
             Command::Credentials(args) => directory_cmd::credentials(args).await,
             Command::Photos(args) => photos_cmd::run(args).await,
+            Command::Presence(args) => presence_cmd::run(args).await,
         }
         .map_err(Some)
     });

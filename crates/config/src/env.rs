@@ -8,7 +8,7 @@ pub const ENV_PREFIX: &str = "PBX365_";
 
 /// Keys whose environment value is always taken verbatim as a string (a secret may look like a
 /// number or an array, and must never be reinterpreted).
-const VERBATIM_KEYS: &[&str] = &["client_secret"];
+const VERBATIM_KEYS: &[&str] = &["client_secret", "password"];
 
 /// One override: the variable, its key path segments (lower-cased) and the raw value.
 struct Override {

@@ -43,6 +43,7 @@ mod error;
 mod fingerprint;
 mod load;
 mod model;
+mod presence_bridge;
 mod raw;
 pub mod registration;
 mod secret;
@@ -57,6 +58,7 @@ pub use model::{
     CaFile, Credential, Deprovisioning, Dialling, DidRange, DisabledUsers, Extensions, Guards,
     PhotoSchedule, Photos, Site, Source, Sources, Store, Tenant, UserScope, UserSelection,
 };
+pub use presence_bridge::{PresenceBridge, SipTransport};
 pub use secret::Secret;
 pub use uuid::Uuid;
 pub use validate::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, DEFAULT_STORE_URL};

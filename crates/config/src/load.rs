@@ -100,11 +100,13 @@ impl Config {
                 message: e.to_string().trim_end().to_owned(),
             })?;
         let secret_in_file = secrets_in_file(&table);
+        let presence_password_in_file = crate::presence_bridge::passwords_in_file(&table);
         env::apply(&mut table, env)?;
         let raw = typed(table)?;
         let mut v = Validator {
             base_dir,
             secret_in_file,
+            presence_password_in_file,
             warnings: Vec::new(),
         };
         let store = v.store(raw.store)?;
@@ -228,7 +230,9 @@ fn plain_type(expected: &str) -> &str {
         | "struct RawHttp"
         | "struct RawLdap"
         | "struct RawDirectoryService"
-        | "struct RawSiteDirectory" => "a table",
+        | "struct RawSiteDirectory"
+        | "struct RawPresence"
+        | "struct RawMaps" => "a table",
         other => other,
     }
 }
@@ -263,7 +267,7 @@ fn lookup<'a>(value: &'a Value, segments: &[Seg]) -> Option<&'a Value> {
 
 /// A value as TOML, except secrets.
 fn show(segments: &[Seg], v: &Value) -> String {
-    if matches!(segments.last(), Some(Seg::Key(k)) if k == "client_secret") {
+    if matches!(segments.last(), Some(Seg::Key(k)) if k == "client_secret" || k == "password") {
         return "[redacted]".into();
     }
     v.to_string()

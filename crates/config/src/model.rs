@@ -41,6 +41,8 @@ pub struct Site {
     pub photos: Photos,
     /// Who may read the site's directory and whose fields win.
     pub directory: crate::serve::SiteDirectory,
+    /// The presence bridge (`[site.presence]`), when configured.
+    pub presence: Option<crate::presence_bridge::PresenceBridge>,
 }
 
 /// App-only access to one tenant.

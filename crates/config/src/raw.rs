@@ -72,6 +72,7 @@ pub(crate) struct RawSite {
     pub photos: RawPhotos,
     #[serde(default)]
     pub directory: crate::serve::RawSiteDirectory,
+    pub presence: Option<crate::presence_bridge::RawPresence>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,8 @@ pub(crate) struct Validator<'a> {
     pub base_dir: &'a Path,
     /// Whether `site[i].tenant.client_secret` came from the file (forbidden) per site index.
     pub secret_in_file: Vec<bool>,
+    /// Whether `site[i].presence.password` came from the file (forbidden) per site index.
+    pub presence_password_in_file: Vec<bool>,
     pub warnings: Vec<String>,
 }
 
@@ -120,6 +122,20 @@ impl Validator<'_> {
             schedule: photo_schedule(&p, raw.photos.schedule)?,
         };
         let directory = crate::serve::site_directory(&p, raw.directory)?;
+        let presence = match raw.presence {
+            None => None,
+            Some(rp) => Some(crate::presence_bridge::validate(
+                &p,
+                i,
+                rp,
+                self.presence_password_in_file
+                    .get(i)
+                    .copied()
+                    .unwrap_or(false),
+                self.base_dir,
+                &mut self.warnings,
+            )?),
+        };
         Ok(Site {
             name,
             tenant,
@@ -132,6 +148,7 @@ impl Validator<'_> {
             shared_mailboxes,
             photos,
             directory,
+            presence,
         })
     }
 

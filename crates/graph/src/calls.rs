@@ -25,6 +25,47 @@ impl GraphClient {
         Ok(all)
     }
 
+    /// Sets the application's presence session `session_id` (the app's client id) for `user`
+    /// to `availability`/`activity` for `expiration` (Graph accepts 5 minutes to 4 hours;
+    /// shorter or longer is clamped into that range). Only the pairs Graph documents are
+    /// accepted; the server refuses others with 400.
+    pub async fn set_presence(
+        &self,
+        user: &str,
+        session_id: &str,
+        availability: &str,
+        activity: &str,
+        expiration: std::time::Duration,
+    ) -> Result<(), GraphError> {
+        let minutes = (expiration.as_secs() / 60).clamp(5, 240);
+        let req = Request::post(
+            format!("/users/{user}/presence/setPresence"),
+            serde_json::json!({
+                "sessionId": session_id,
+                "availability": availability,
+                "activity": activity,
+                "expirationDuration": format!("PT{minutes}M"),
+            }),
+        )
+        .retry_safe();
+        self.send(req).await.map(|_| ())
+    }
+
+    /// Clears the application's presence session for `user`; `Ok(false)` when there was none
+    /// (404: expired or already cleared), which is not an error for the caller.
+    pub async fn clear_presence(&self, user: &str, session_id: &str) -> Result<bool, GraphError> {
+        let req = Request::post(
+            format!("/users/{user}/presence/clearPresence"),
+            serde_json::json!({ "sessionId": session_id }),
+        )
+        .retry_safe();
+        match self.send(req).await {
+            Ok(_) => Ok(true),
+            Err(GraphError::Api { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A user's photo metadata (its `@odata.mediaEtag` tells whether it changed), or `None`
     /// when the user has no photo or no mailbox.
     pub async fn photo_meta(&self, user: &str) -> Result<Option<PhotoMeta>, GraphError> {

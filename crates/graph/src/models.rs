@@ -219,6 +219,9 @@ pub struct Presence {
     pub availability: Option<String>,
     /// `InACall`, `InAMeeting`, …
     pub activity: Option<String>,
+    /// Orders a user's presence changes: lexicographically larger is newer (drops stale or
+    /// out-of-order updates).
+    pub sequence_number: Option<String>,
 }
 
 #[cfg(test)]

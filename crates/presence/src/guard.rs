@@ -71,6 +71,12 @@ impl<U: Clone + Eq + Hash, S: Clone + PartialEq> EchoGuard<U, S> {
         self.written.insert((user.clone(), side), state);
     }
 
+    /// Forgets the bridge's pending write to `side` for `user` (it withdrew it before it came
+    /// back), so that the same state made later by someone else is carried.
+    pub fn unwrote(&mut self, user: &U, side: Side) {
+        self.written.remove(&(user.clone(), side));
+    }
+
     /// Judges a state observed on `side` for `user` and records it.
     pub fn observe(&mut self, user: &U, side: Side, state: S, at_ms: u64) -> Verdict {
         let key = (user.clone(), side);
@@ -208,6 +214,14 @@ mod tests {
         assert_eq!(g.observe(&"ann", Side::Pbx, "idle", 30), Verdict::Carry);
         assert_eq!(g.observe(&"ann", Side::Pbx, "dnd", 40), Verdict::Carry);
         assert_eq!(g.seen(&"ann", Side::Pbx).unwrap().origin, Origin::External);
+    }
+
+    #[test]
+    fn a_withdrawn_write_is_no_echo() {
+        let mut g: EchoGuard<&str, &str> = EchoGuard::default();
+        g.wrote(&"ann", Side::Pbx, "dnd");
+        g.unwrote(&"ann", Side::Pbx);
+        assert_eq!(g.observe(&"ann", Side::Pbx, "dnd", 0), Verdict::Carry);
     }
 
     #[test]

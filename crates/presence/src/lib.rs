@@ -6,14 +6,28 @@
 //! - [`maps`]: the status map per direction ([`StatusMaps`]), its defaults, and the check at
 //!   load time that refuses any pair under which a state does not survive a round trip;
 //! - [`guard`]: the run-time guards — never echo the bridge's own change ([`EchoGuard`]), and a
-//!   per-user flap detector that latches ([`FlapDetector`]).
+//!   per-user flap detector that latches ([`FlapDetector`]);
+//! - [`teams_side`]: Graph I/O — polling `getPresencesByUserId` within a rate with
+//!   `sequenceNumber` ordering ([`TeamsReader`]), the app's `setPresence` session with
+//!   keep-alive and `clearPresence` ([`TeamsWriter`]);
+//! - [`bridge`]: the decisions per observation, with both guards ([`BridgeCore`]);
+//! - [`run`]: the running bridge of one site ([`run::start`], [`BridgeSettings`]);
+//! - [`status`]: the per-user status snapshot and its state file ([`StatusSnapshot`]).
 
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod guard;
 pub mod maps;
+pub mod run;
+pub mod status;
 pub mod teams;
+pub mod teams_side;
 
+pub use bridge::{BridgeCore, Command, MappedUser};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
+pub use run::{BridgeHandle, BridgeSettings};
+pub use status::{StatusError, StatusSnapshot, UserStatus};
 pub use teams::{Activity, Availability, TeamsPresence};
+pub use teams_side::{PollRate, TeamsReader, TeamsWriter};

@@ -223,53 +223,15 @@ impl StatusMaps {
 
     /// Reads and checks a pair as written in the configuration.
     pub fn from_raw(raw: &RawMaps, keepalive_minutes: u32) -> Result<Self, MapError> {
-        let mut rules = Vec::new();
-        for (i, r) in raw.teams_to_pbx.iter().enumerate() {
-            let (availability, activity) = parse_pattern(&r.teams).ok_or_else(|| MapError::Invalid {
-                key: format!("teams_to_pbx[{i}].teams"),
-                value: r.teams.clone(),
-                expected: "Availability/Activity as Graph writes them (e.g. Busy/InACall), either part * for any, or *".into(),
-            })?;
-            let action = match r.pbx.as_str() {
-                "none" => PbxAction::Withdraw,
-                s => PbxAction::Publish(parse_pbx_state(s).ok_or_else(|| MapError::Invalid {
-                    key: format!("teams_to_pbx[{i}].pbx"),
-                    value: r.pbx.clone(),
-                    expected: "one of idle, ringing, on_call, dnd, away, offline, none".into(),
-                })?),
-            };
-            rules.push(TeamsRule {
-                availability,
-                activity,
-                action,
-            });
-        }
-        let mut to_teams = Vec::new();
-        for (k, v) in &raw.pbx_to_teams {
-            let state = parse_pbx_state(k).ok_or_else(|| MapError::Invalid {
-                key: format!("pbx_to_teams.{k}"),
-                value: k.clone(),
-                expected: "a PBX state: idle, ringing, on_call, dnd, away, offline".into(),
-            })?;
-            let action = if v == "clear" {
-                TeamsAction::Clear
-            } else {
-                match parse_pattern(v) {
-                    Some((Some(a), Some(b))) if settable(TeamsPresence::new(a, b)) => {
-                        TeamsAction::Set(TeamsPresence::new(a, b))
-                    }
-                    _ => {
-                        return Err(MapError::Invalid {
-                            key: format!("pbx_to_teams.{k}"),
-                            value: v.clone(),
-                            expected: settable_expected(),
-                        })
-                    }
-                }
-            };
-            to_teams.push((state, action));
-        }
+        let (rules, to_teams) = parse_raw(raw)?;
         Self::new(rules, to_teams, keepalive_minutes)
+    }
+
+    /// Reads a pair as written in the configuration with its shape checked but without the
+    /// loop check: only for tests that must prove the run-time guards hold on their own.
+    pub fn unchecked_from_raw(raw: &RawMaps, keepalive_minutes: u32) -> Result<Self, MapError> {
+        let (rules, to_teams) = parse_raw(raw)?;
+        Self::unchecked(rules, to_teams, keepalive_minutes)
     }
 
     /// The default pair: a call on the phone shows "In a call" in Teams; Teams calls and
@@ -396,6 +358,58 @@ impl StatusMaps {
         out.dedup();
         out
     }
+}
+
+/// The rules and actions of a written pair, each value checked.
+#[allow(clippy::type_complexity)]
+fn parse_raw(raw: &RawMaps) -> Result<(Vec<TeamsRule>, Vec<(PbxState, TeamsAction)>), MapError> {
+    let mut rules = Vec::new();
+    for (i, r) in raw.teams_to_pbx.iter().enumerate() {
+        let (availability, activity) = parse_pattern(&r.teams).ok_or_else(|| MapError::Invalid {
+                key: format!("teams_to_pbx[{i}].teams"),
+                value: r.teams.clone(),
+                expected: "Availability/Activity as Graph writes them (e.g. Busy/InACall), either part * for any, or *".into(),
+            })?;
+        let action = match r.pbx.as_str() {
+            "none" => PbxAction::Withdraw,
+            s => PbxAction::Publish(parse_pbx_state(s).ok_or_else(|| MapError::Invalid {
+                key: format!("teams_to_pbx[{i}].pbx"),
+                value: r.pbx.clone(),
+                expected: "one of idle, ringing, on_call, dnd, away, offline, none".into(),
+            })?),
+        };
+        rules.push(TeamsRule {
+            availability,
+            activity,
+            action,
+        });
+    }
+    let mut to_teams = Vec::new();
+    for (k, v) in &raw.pbx_to_teams {
+        let state = parse_pbx_state(k).ok_or_else(|| MapError::Invalid {
+            key: format!("pbx_to_teams.{k}"),
+            value: k.clone(),
+            expected: "a PBX state: idle, ringing, on_call, dnd, away, offline".into(),
+        })?;
+        let action = if v == "clear" {
+            TeamsAction::Clear
+        } else {
+            match parse_pattern(v) {
+                Some((Some(a), Some(b))) if settable(TeamsPresence::new(a, b)) => {
+                    TeamsAction::Set(TeamsPresence::new(a, b))
+                }
+                _ => {
+                    return Err(MapError::Invalid {
+                        key: format!("pbx_to_teams.{k}"),
+                        value: v.clone(),
+                        expected: settable_expected(),
+                    })
+                }
+            }
+        };
+        to_teams.push((state, action));
+    }
+    Ok((rules, to_teams))
 }
 
 /// Every Teams state the check walks: what users' clients show and what app sessions fade to.

@@ -4,5 +4,6 @@
 mod demo;
 mod extras;
 mod init;
+mod presence;
 mod resume;
 mod sync;

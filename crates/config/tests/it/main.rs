@@ -6,6 +6,7 @@ mod env;
 mod errors;
 mod example;
 mod fingerprint;
+mod presence_section;
 mod registration;
 mod secrets;
 mod serve;

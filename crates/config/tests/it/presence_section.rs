@@ -1,0 +1,184 @@
+//! `[site.presence]`: defaults, the bridge password's sources, the map loop check at load,
+//! opt-outs and bad values.
+
+use crate::{assert_invalid, load, load_with, no_env, TempDir, MINIMAL};
+use config::{Config, ConfigError, SipTransport};
+use presence::{StatusMaps, TeamsAction, TeamsPresence};
+use sip::PbxState;
+
+const SECTION: &str = r#"
+[site.presence]
+sip_server = "127.0.0.1:5060"
+sip_domain = "pbx.example.com"
+username = "bridge"
+"#;
+
+fn with(extra: &str) -> String {
+    format!("{MINIMAL}{SECTION}{extra}")
+}
+
+fn pw_env() -> Vec<(&'static str, &'static str)> {
+    vec![("PBX365_SITE__0__PRESENCE__PASSWORD", "123456")]
+}
+
+#[test]
+fn a_site_without_the_section_has_no_bridge() {
+    let c = load(MINIMAL).expect("loads");
+    assert!(c.sites[0].presence.is_none());
+}
+
+#[test]
+fn defaults_and_a_password_from_the_environment_taken_verbatim() {
+    let c = load_with(&with(""), pw_env()).expect("loads");
+    let p = c.sites[0].presence.as_ref().expect("presence");
+    assert!(p.enabled);
+    assert_eq!(p.sip_server, "127.0.0.1:5060".parse().unwrap());
+    assert_eq!(p.transport, SipTransport::Udp);
+    assert_eq!(p.password.expose(), "123456", "not read as a number");
+    assert_eq!(p.keepalive_minutes, 4);
+    assert_eq!(p.maps, StatusMaps::defaults(4));
+    assert_eq!(p.poll_rate.per_30s(), 300);
+    assert_eq!(p.status_file.file_name().unwrap(), "presence-status.json");
+    assert!(format!("{p:?}").contains("[redacted]"));
+}
+
+#[test]
+fn password_file_and_the_refusal_of_a_password_in_the_file() {
+    let dir = TempDir::create();
+    dir.write("secret", "s\n", 0o600);
+    dir.write("sip.pw", "pw-from-file\n", 0o600);
+    let path = dir.write(
+        "config.toml",
+        &with("password_file = \"sip.pw\"\ntransport = \"tcp\"\n"),
+        0o600,
+    );
+    let c = Config::load(&path, no_env()).expect("loads");
+    let p = c.sites[0].presence.as_ref().expect("presence");
+    assert_eq!(p.password.expose(), "pw-from-file");
+    assert_eq!(p.transport, SipTransport::Tcp);
+
+    assert_invalid(
+        load(&with("password = \"hunter2\"\n")),
+        "site[0].presence.password",
+        "[redacted]",
+        "no password in the file: use password_file = \"PATH\" or the variable \
+         PBX365_SITE__0__PRESENCE__PASSWORD",
+    );
+    match load(&with("")) {
+        Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "site[0].presence.password_file"),
+        other => panic!("expected the missing password, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_looping_map_is_refused_at_load_with_the_checks_message() {
+    let maps = r#"
+[site.presence.maps]
+teams_to_pbx = [
+  { teams = "Available/*", pbx = "idle" },
+  { teams = "*/InACall", pbx = "on_call" },
+  { teams = "Away/*", pbx = "away" },
+  { teams = "*", pbx = "none" },
+]
+[site.presence.maps.pbx_to_teams]
+idle = "clear"
+ringing = "clear"
+on_call = "Busy/InACall"
+dnd = "Available/Available"
+away = "clear"
+offline = "clear"
+"#;
+    match load_with(&with(maps), pw_env()) {
+        Err(ConfigError::Invalid { key, expected, .. }) => {
+            assert_eq!(key, "site[0].presence.maps");
+            assert!(
+                expected.contains(
+                    "PBX dnd → Teams Available/Available (shows Available/Available) → PBX idle"
+                ),
+                "{expected}"
+            );
+        }
+        other => panic!("expected the loop check to refuse it, got {other:?}"),
+    }
+    // The same map with DND kept off Teams passes and is used.
+    let fixed = maps.replace("dnd = \"Available/Available\"", "dnd = \"clear\"");
+    let c = load_with(&with(&fixed), pw_env()).expect("loads");
+    let m = &c.sites[0].presence.as_ref().unwrap().maps;
+    assert_eq!(
+        m.to_teams(PbxState::OnCall),
+        Some(TeamsAction::Set(TeamsPresence::new(
+            presence::Availability::Busy,
+            presence::Activity::InACall
+        )))
+    );
+    assert_eq!(m.to_teams(PbxState::Dnd), Some(TeamsAction::Clear));
+}
+
+#[test]
+fn opt_outs_by_upn_or_id() {
+    let c = load_with(
+        &with("opt_out = [\"Ann@Contoso.com\", \"3fa85f64-5717-4562-b3fc-2c963f66afa6\"]\n"),
+        pw_env(),
+    )
+    .expect("loads");
+    let p = c.sites[0].presence.as_ref().unwrap();
+    assert!(p.opted_out("x", Some("ann@contoso.com")));
+    assert!(p.opted_out("3FA85F64-5717-4562-B3FC-2C963F66AFA6", None));
+    assert!(!p.opted_out("x", Some("bob@contoso.com")));
+    assert_invalid(
+        load_with(&with("opt_out = [\"ann\"]\n"), pw_env()),
+        "site[0].presence.opt_out[0]",
+        "\"ann\"",
+        "a user principal name (ann@contoso.com) or an Entra object id (GUID)",
+    );
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    assert_invalid(
+        load_with(&with("poll_requests_per_30s = 2000\n"), pw_env()),
+        "site[0].presence.poll_requests_per_30s",
+        "2000",
+        "1 to 1500 requests per 30 seconds (Graph's presence limit)",
+    );
+    assert_invalid(
+        load_with(
+            &format!(
+                "{MINIMAL}{}",
+                SECTION.replace("127.0.0.1:5060", "pbx.example.com")
+            ),
+            pw_env(),
+        ),
+        "site[0].presence.sip_server",
+        "\"pbx.example.com\"",
+        "an IP address and port, e.g. \"192.0.2.10:5060\" (host names are not resolved)",
+    );
+    assert_invalid(
+        load_with(&with("transport = \"tls\"\n"), pw_env()),
+        "site[0].presence.transport",
+        "\"tls\"",
+        "\"udp\" or \"tcp\"",
+    );
+    match load_with(&with("colour = 1\n"), pw_env()) {
+        Err(ConfigError::UnknownKey { key, .. }) => assert_eq!(key, "site[0].presence.colour"),
+        other => panic!("expected an unknown key, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_examples_commented_section_loads_and_spells_out_the_defaults() {
+    let example = Config::example();
+    let start = example
+        .find("# [site.presence]")
+        .expect("the example has a presence section");
+    let section: String = example[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .filter(|l| !l.starts_with("password_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = load_with(&format!("{MINIMAL}{section}"), pw_env()).expect("loads");
+    let p = c.sites[0].presence.as_ref().expect("presence");
+    assert_eq!(p.maps, StatusMaps::defaults(4));
+    assert_eq!(p.opt_out_upns, vec!["someone@contoso.com".to_string()]);
+}

@@ -1,0 +1,447 @@
+//! The bridge's decisions, without I/O: what to write on which side when a state is observed,
+//! with the echo guard both ways and the flap detector's latch. The driver
+//! ([`crate::run`]) feeds it observations and carries out the [`Command`]s it returns.
+
+use crate::guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
+use crate::maps::{pbx_state_name, PbxAction, StatusMaps, TeamsAction};
+use crate::status::{SideStatus, StatusSnapshot, UserStatus};
+use crate::teams::TeamsPresence;
+use sip::{EventPackage, PbxState};
+use std::collections::{BTreeMap, HashMap};
+
+/// A user the bridge carries: their Entra id and their extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedUser {
+    /// Entra object id (what Graph's presence calls take).
+    pub user_id: String,
+    /// The extension number (the SIP user part).
+    pub extension: String,
+}
+
+/// The alert a latched user's status carries.
+pub const LATCH_ALERT: &str = "the Teams and PBX states kept overriding each other: bridging is \
+     frozen for this user; check the status maps, then restart the bridge to release the latch";
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Publish `state` for the extension.
+    Publish {
+        /// The extension.
+        extension: String,
+        /// The state.
+        state: PbxState,
+    },
+    /// Withdraw the bridge's publication for the extension.
+    Withdraw {
+        /// The extension.
+        extension: String,
+    },
+    /// Apply `action` to the user's Teams session.
+    Teams {
+        /// Entra id.
+        user_id: String,
+        /// Set or clear.
+        action: TeamsAction,
+    },
+    /// The user was latched now: stop every write for them, keep-alives included.
+    Latched {
+        /// Entra id.
+        user_id: String,
+    },
+}
+
+/// The bridge's state for one site.
+#[derive(Debug)]
+pub struct BridgeCore {
+    site: String,
+    maps: StatusMaps,
+    users: BTreeMap<String, MappedUser>,
+    by_extension: HashMap<String, String>,
+    teams_guard: EchoGuard<String, TeamsPresence>,
+    pbx_guard: EchoGuard<String, PbxState>,
+    flap: FlapDetector<String>,
+    published: HashMap<String, PbxState>,
+    teams_session: HashMap<String, TeamsPresence>,
+    pbx_parts: HashMap<String, (PbxState, PbxState)>,
+    errors: HashMap<String, String>,
+    watching: std::collections::HashSet<String>,
+}
+
+impl BridgeCore {
+    /// A bridge for `site` carrying `users` under `maps` with these flap limits.
+    pub fn new(
+        site: impl Into<String>,
+        maps: StatusMaps,
+        users: Vec<MappedUser>,
+        limits: FlapLimits,
+    ) -> BridgeCore {
+        let by_extension = users
+            .iter()
+            .map(|u| (u.extension.clone(), u.user_id.clone()))
+            .collect();
+        BridgeCore {
+            site: site.into(),
+            maps,
+            users: users.into_iter().map(|u| (u.user_id.clone(), u)).collect(),
+            by_extension,
+            teams_guard: EchoGuard::default(),
+            pbx_guard: EchoGuard::default(),
+            flap: FlapDetector::new(limits),
+            published: HashMap::new(),
+            teams_session: HashMap::new(),
+            pbx_parts: HashMap::new(),
+            errors: HashMap::new(),
+            watching: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The users carried.
+    pub fn users(&self) -> impl Iterator<Item = &MappedUser> {
+        self.users.values()
+    }
+
+    /// Whether `user_id` is latched.
+    pub fn is_latched(&self, user_id: &str) -> bool {
+        self.flap.latched_at(&user_id.to_owned()).is_some()
+    }
+
+    /// Teams shows `presence` for `user_id` (read at `now_ms`).
+    pub fn teams_observed(
+        &mut self,
+        user_id: &str,
+        presence: TeamsPresence,
+        now_ms: u64,
+    ) -> Vec<Command> {
+        let Some(user) = self.users.get(user_id).cloned() else {
+            return Vec::new();
+        };
+        let key = user.user_id.clone();
+        if self
+            .teams_guard
+            .observe(&key, Side::Teams, presence, now_ms)
+            != Verdict::Carry
+        {
+            return Vec::new();
+        }
+        let command = match self.maps.to_pbx(presence) {
+            PbxAction::Publish(s) if self.published.get(&key) != Some(&s) => Command::Publish {
+                extension: user.extension.clone(),
+                state: s,
+            },
+            PbxAction::Withdraw if self.published.contains_key(&key) => Command::Withdraw {
+                extension: user.extension.clone(),
+            },
+            _ => return Vec::new(),
+        };
+        match self.permit(&key, now_ms) {
+            Some(latched) => latched,
+            None => {
+                match &command {
+                    Command::Publish { state, .. } => {
+                        self.pbx_guard.wrote(&key, Side::Pbx, *state);
+                        self.published.insert(key, *state);
+                    }
+                    _ => {
+                        self.pbx_guard.unwrote(&key, Side::Pbx);
+                        self.published.remove(&key);
+                    }
+                }
+                vec![command]
+            }
+        }
+    }
+
+    /// A NOTIFY of `package` told `state` for `extension` (at `now_ms`). Presence and dialog
+    /// combine into one PBX state (a call outranks presence).
+    pub fn pbx_observed(
+        &mut self,
+        extension: &str,
+        package: EventPackage,
+        state: PbxState,
+        now_ms: u64,
+    ) -> Vec<Command> {
+        let Some(key) = self.by_extension.get(extension).cloned() else {
+            return Vec::new();
+        };
+        let parts = self
+            .pbx_parts
+            .entry(extension.to_owned())
+            .or_insert((PbxState::Unknown, PbxState::Unknown));
+        match package {
+            EventPackage::Presence => parts.0 = state,
+            EventPackage::Dialog => parts.1 = state,
+        }
+        let combined = PbxState::combine(parts.0, parts.1);
+        if combined == PbxState::Unknown {
+            return Vec::new();
+        }
+        if self.pbx_guard.observe(&key, Side::Pbx, combined, now_ms) != Verdict::Carry {
+            return Vec::new();
+        }
+        let Some(action) = self.maps.to_teams(combined) else {
+            return Vec::new();
+        };
+        let current = self.teams_session.get(&key).copied();
+        match (action, current) {
+            (TeamsAction::Set(p), Some(c)) if p == c => return Vec::new(),
+            (TeamsAction::Clear, None) => return Vec::new(),
+            _ => {}
+        }
+        if let Some(latched) = self.permit(&key, now_ms) {
+            return latched;
+        }
+        match action {
+            TeamsAction::Set(p) => {
+                self.teams_guard.wrote(&key, Side::Teams, p);
+                self.teams_session.insert(key.clone(), p);
+            }
+            TeamsAction::Clear => {
+                self.teams_guard.unwrote(&key, Side::Teams);
+                self.teams_session.remove(&key);
+            }
+        }
+        vec![Command::Teams {
+            user_id: key,
+            action,
+        }]
+    }
+
+    /// `None` when the write may go ahead; otherwise the commands for a latch (empty when
+    /// the user was latched before).
+    fn permit(&mut self, key: &String, now_ms: u64) -> Option<Vec<Command>> {
+        match self.flap.permit(key, now_ms) {
+            Permit::Write => None,
+            Permit::LatchedNow => {
+                tracing::error!(
+                    site = %self.site,
+                    user = %key,
+                    "presence bridging for this user is flapping and has been frozen; check the \
+                     status maps, then restart the bridge to release the latch"
+                );
+                Some(vec![Command::Latched {
+                    user_id: key.clone(),
+                }])
+            }
+            Permit::Latched => Some(Vec::new()),
+        }
+    }
+
+    /// The driver renewed `user_id`'s Teams session to `presence`: what Teams shows next is the
+    /// bridge's own doing, not a change to carry.
+    pub fn renewed(&mut self, user_id: &str, presence: TeamsPresence) {
+        self.teams_guard
+            .wrote(&user_id.to_owned(), Side::Teams, presence);
+    }
+
+    /// Records whether the user's extension is watched (its presence and dialog
+    /// subscriptions were accepted).
+    pub fn watching(&mut self, user_id: &str, yes: bool) {
+        if yes {
+            self.watching.insert(user_id.to_owned());
+        } else {
+            self.watching.remove(user_id);
+        }
+    }
+
+    /// The Teams write for `user_id` failed for good (Graph's client already retried): the
+    /// bridge has no session there, and the next PBX change writes again.
+    pub fn teams_write_failed(&mut self, user_id: &str) {
+        let key = user_id.to_owned();
+        self.teams_session.remove(&key);
+        self.teams_guard.unwrote(&key, Side::Teams);
+    }
+
+    /// Records that carrying out a command for `user_id` failed (shown in the status).
+    pub fn failed(&mut self, user_id: &str, error: String) {
+        self.errors.insert(user_id.to_owned(), error);
+    }
+
+    /// Clears the error recorded for `user_id` after a success.
+    pub fn succeeded(&mut self, user_id: &str) {
+        self.errors.remove(user_id);
+    }
+
+    /// The Entra id of the user with `extension`.
+    pub fn user_of(&self, extension: &str) -> Option<&str> {
+        self.by_extension.get(extension).map(String::as_str)
+    }
+
+    /// The status of every user now.
+    pub fn snapshot(&self, now_ms: u64) -> StatusSnapshot {
+        fn side<S>(
+            seen: Option<&crate::guard::Seen<S>>,
+            show: impl Fn(&S) -> String,
+        ) -> Option<SideStatus> {
+            seen.map(|s| SideStatus {
+                state: show(&s.state),
+                origin: match s.origin {
+                    Origin::External => "external".into(),
+                    Origin::Bridge => "bridge".into(),
+                },
+                version: s.version,
+                at_ms: s.at_ms,
+            })
+        }
+        let users = self
+            .users
+            .values()
+            .map(|u| {
+                let key = u.user_id.clone();
+                let status = UserStatus {
+                    user_id: key.clone(),
+                    extension: u.extension.clone(),
+                    teams: side(self.teams_guard.seen(&key, Side::Teams), |p| p.to_string()),
+                    pbx: side(self.pbx_guard.seen(&key, Side::Pbx), |s| {
+                        pbx_state_name(*s).to_owned()
+                    }),
+                    bridge_teams: self
+                        .teams_session
+                        .get(&key)
+                        .map_or("none".into(), |p| p.to_string()),
+                    bridge_pbx: self
+                        .published
+                        .get(&key)
+                        .map_or("none".into(), |s| pbx_state_name(*s).to_owned()),
+                    watching: self.watching.contains(&key),
+                    latched_at_ms: self.flap.latched_at(&key),
+                    alert: self.flap.latched_at(&key).map(|_| LATCH_ALERT.to_owned()),
+                    last_error: self.errors.get(&key).cloned(),
+                };
+                (key, status)
+            })
+            .collect();
+        StatusSnapshot {
+            site: self.site.clone(),
+            at_ms: now_ms,
+            users,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::teams::{Activity as Ac, Availability as Av};
+
+    fn core() -> BridgeCore {
+        BridgeCore::new(
+            "hq",
+            StatusMaps::defaults(4),
+            vec![MappedUser {
+                user_id: "u1".into(),
+                extension: "201".into(),
+            }],
+            FlapLimits {
+                max_writes: 3,
+                window_ms: 60_000,
+            },
+        )
+    }
+
+    #[test]
+    fn a_call_on_the_phone_sets_teams_and_its_echo_is_not_carried_back() {
+        let mut c = core();
+        let cmds = c.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 1);
+        let call = TeamsPresence::new(Av::Busy, Ac::InACall);
+        assert_eq!(
+            cmds,
+            vec![Command::Teams {
+                user_id: "u1".into(),
+                action: TeamsAction::Set(call)
+            }]
+        );
+        assert!(c.teams_observed("u1", call, 2).is_empty(), "echo");
+        // The session faded to something else, then the keep-alive renewed it: that is the
+        // bridge's doing too.
+        let away = TeamsPresence::new(Av::Away, Ac::Away);
+        assert!(!c.teams_observed("u1", away, 2).is_empty());
+        c.renewed("u1", call);
+        assert!(c.teams_observed("u1", call, 2).is_empty(), "renewal echo");
+        let s = c.snapshot(3);
+        assert_eq!(s.users["u1"].teams.as_ref().unwrap().origin, "bridge");
+        assert_eq!(s.users["u1"].pbx.as_ref().unwrap().state, "on_call");
+        let cmds = c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 4);
+        assert_eq!(
+            cmds,
+            vec![Command::Teams {
+                user_id: "u1".into(),
+                action: TeamsAction::Clear
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_teams_write_is_forgotten_so_the_next_change_writes_again() {
+        let mut c = core();
+        let call = TeamsAction::Set(TeamsPresence::new(Av::Busy, Ac::InACall));
+        assert_eq!(
+            c.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 1)
+                .len(),
+            1
+        );
+        c.teams_write_failed("u1");
+        assert_eq!(c.snapshot(2).users["u1"].bridge_teams, "none");
+        c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 3);
+        let again = c.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 4);
+        assert_eq!(
+            again,
+            vec![Command::Teams {
+                user_id: "u1".into(),
+                action: call
+            }]
+        );
+    }
+
+    #[test]
+    fn a_teams_meeting_publishes_dnd_and_its_end_withdraws() {
+        let mut c = core();
+        let meeting = TeamsPresence::new(Av::Busy, Ac::InAMeeting);
+        assert_eq!(
+            c.teams_observed("u1", meeting, 1),
+            vec![Command::Publish {
+                extension: "201".into(),
+                state: PbxState::Dnd
+            }]
+        );
+        assert!(c
+            .pbx_observed("201", EventPackage::Presence, PbxState::Dnd, 2)
+            .is_empty());
+        let free = TeamsPresence::new(Av::Available, Ac::Available);
+        assert_eq!(
+            c.teams_observed("u1", free, 3),
+            vec![Command::Withdraw {
+                extension: "201".into()
+            }]
+        );
+        assert!(c.teams_observed("u1", free, 4).is_empty(), "unchanged");
+        assert!(c.teams_observed("nobody", meeting, 5).is_empty());
+    }
+
+    #[test]
+    fn flapping_latches_once_then_stays_silent() {
+        let mut c = core();
+        let call = TeamsPresence::new(Av::Busy, Ac::InACall);
+        let away = TeamsPresence::new(Av::Away, Ac::Away);
+        let mut latched = 0;
+        for i in 0..10u64 {
+            let t = if i % 2 == 0 { call } else { away };
+            for cmd in c.teams_observed("u1", t, i * 10) {
+                if matches!(cmd, Command::Latched { .. }) {
+                    latched += 1;
+                }
+            }
+        }
+        assert_eq!(latched, 1);
+        assert!(c.is_latched("u1"));
+        let snap = c.snapshot(100);
+        assert!(snap.users["u1"].latched_at_ms.is_some());
+        assert!(
+            snap.users["u1"].alert.is_some(),
+            "the latch raises an alert"
+        );
+        assert!(c
+            .pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 200)
+            .is_empty());
+    }
+}

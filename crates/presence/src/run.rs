@@ -1,0 +1,511 @@
+//! The running bridge for one site: polls Teams, watches the PBX through a
+//! [`PresenceAgent`], feeds both into [`BridgeCore`] and carries out its commands; renews the
+//! Teams sessions, refreshes publications (recovering them after a presence-server restart)
+//! and keeps the status snapshot and its state file current.
+
+use crate::bridge::{BridgeCore, Command, MappedUser};
+use crate::guard::FlapLimits;
+use crate::maps::{StatusMaps, TeamsAction};
+use crate::status::StatusSnapshot;
+use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
+use graph::GraphClient;
+use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How a bridge runs.
+#[derive(Debug, Clone)]
+pub struct BridgeSettings {
+    /// The site's name (in logs and the status).
+    pub site: String,
+    /// The checked status maps (their keep-alive sets the Teams session renewal).
+    pub maps: StatusMaps,
+    /// The flap detector's limits.
+    pub flap: FlapLimits,
+    /// How often a poll round of Teams presence starts.
+    pub poll_every: Duration,
+    /// `getPresencesByUserId` requests allowed per 30 s.
+    pub rate: PollRate,
+    /// How often keep-alives are checked and the state file written.
+    pub tick: Duration,
+    /// How often every publication is refreshed (a server that lost it answers 412 and the
+    /// agent publishes it again).
+    pub republish_every: Duration,
+    /// Where the status snapshot is written (`pbx365 presence status` reads it).
+    pub status_file: Option<PathBuf>,
+}
+
+impl BridgeSettings {
+    /// Defaults for `site`: poll every 10 s at [`PollRate::DEFAULT`], tick every second,
+    /// refresh publications every minute, default flap limits, no state file.
+    pub fn new(site: impl Into<String>, maps: StatusMaps) -> BridgeSettings {
+        BridgeSettings {
+            site: site.into(),
+            maps,
+            flap: FlapLimits::default(),
+            poll_every: Duration::from_secs(10),
+            rate: PollRate::DEFAULT,
+            tick: Duration::from_secs(1),
+            republish_every: Duration::from_secs(60),
+            status_file: None,
+        }
+    }
+}
+
+/// A bridge running in the background.
+#[derive(Debug)]
+pub struct BridgeHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    status: Arc<Mutex<StatusSnapshot>>,
+}
+
+impl BridgeHandle {
+    /// The status of every user now.
+    pub fn status(&self) -> StatusSnapshot {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Stops the bridge cleanly: clears its Teams sessions, withdraws its publications and
+    /// ends its subscriptions; waits for that to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Ends the bridge at once without any clean-up, as a crash would (its Teams sessions and
+    /// publications stay until they expire); the next start clears the Teams sessions it
+    /// finds in the state file.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
+    /// Whether the bridge stopped on its own (its agent's event stream ended).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Starts the bridge for `users`: Teams through `client`, the PBX through `agent` (whose
+/// events are `events`). Subscribes to each extension's presence and dialog state first.
+pub async fn start(
+    settings: BridgeSettings,
+    client: GraphClient,
+    agent: PresenceAgent,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    users: Vec<MappedUser>,
+) -> BridgeHandle {
+    let core = BridgeCore::new(
+        settings.site.clone(),
+        settings.maps.clone(),
+        users,
+        settings.flap,
+    );
+    let keepalive = Duration::from_secs(u64::from(settings.maps.keepalive_minutes().max(1)) * 60);
+    let status = Arc::new(Mutex::new(StatusSnapshot::default()));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let agent = Arc::new(agent);
+    let (sip_jobs, jobs_rx) = mpsc::unbounded_channel();
+    let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
+    let sip_worker = tokio::spawn(sip_worker(agent.clone(), jobs_rx, outcomes_tx));
+    let mut runner = Runner {
+        reader: TeamsReader::new(client.clone(), settings.rate),
+        writer: TeamsWriter::new(client.clone(), keepalive),
+        clock: client.config().clock.clone(),
+        core,
+        agent,
+        settings,
+        status: status.clone(),
+        republishing: None,
+        sip_jobs,
+        sip_worker,
+    };
+    runner.clear_leftover_sessions().await;
+    runner.subscribe_all();
+    let task = tokio::spawn(async move { runner.run(events, outcomes, stop_rx).await });
+    BridgeHandle {
+        stop: Some(stop_tx),
+        task,
+        status,
+    }
+}
+
+struct Runner {
+    reader: TeamsReader,
+    writer: TeamsWriter,
+    clock: graph::auth::Clock,
+    core: BridgeCore,
+    agent: Arc<PresenceAgent>,
+    settings: BridgeSettings,
+    status: Arc<Mutex<StatusSnapshot>>,
+    republishing: Option<JoinHandle<()>>,
+    sip_jobs: mpsc::UnboundedSender<SipJob>,
+    sip_worker: JoinHandle<()>,
+}
+
+/// SIP work, done in order by one worker so that a stalled server (a transaction waits up to
+/// 32 s) never holds up Teams polling, keep-alives or the other side.
+#[derive(Debug)]
+enum SipJob {
+    Subscribe {
+        user_id: String,
+        extension: String,
+    },
+    Publish {
+        user_id: String,
+        extension: String,
+        state: sip::PbxState,
+    },
+    Withdraw {
+        user_id: String,
+        extension: String,
+    },
+}
+
+/// How a [`SipJob`] ended, for the status.
+#[derive(Debug)]
+struct SipOutcome {
+    user_id: String,
+    subscribe: bool,
+    result: Result<(), String>,
+}
+
+async fn sip_worker(
+    agent: Arc<PresenceAgent>,
+    mut jobs: mpsc::UnboundedReceiver<SipJob>,
+    outcomes: mpsc::UnboundedSender<SipOutcome>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let subscribe = matches!(job, SipJob::Subscribe { .. });
+        let (user_id, result) = match job {
+            SipJob::Subscribe { user_id, extension } => {
+                let mut result = Ok(());
+                for package in [EventPackage::Presence, EventPackage::Dialog] {
+                    if let Err(e) = agent.subscribe(&extension, package).await {
+                        result = Err(format!("subscribing to {}: {e}", package.as_str()));
+                    }
+                }
+                (user_id, result)
+            }
+            SipJob::Publish {
+                user_id,
+                extension,
+                state,
+            } => (
+                user_id,
+                agent
+                    .publish(&extension, Presence::for_state(state))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("publishing for {extension}: {e}")),
+            ),
+            SipJob::Withdraw { user_id, extension } => (
+                user_id,
+                agent
+                    .unpublish(&extension)
+                    .await
+                    .map_err(|e| format!("withdrawing {extension}'s publication: {e}")),
+            ),
+        };
+        if outcomes
+            .send(SipOutcome {
+                user_id,
+                subscribe,
+                result,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+impl Runner {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
+    }
+
+    /// Clears the Teams sessions a previous run left behind (it crashed or was killed): the
+    /// state file lists the users it had a session for. Read back, a leftover session would
+    /// look like the user's own state and be carried to the PBX.
+    async fn clear_leftover_sessions(&mut self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        let previous = match StatusSnapshot::load(path) {
+            Ok(p) => p,
+            Err(crate::status::StatusError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return
+            }
+            Err(e) => {
+                tracing::warn!(site = %self.settings.site, "{e}; leftover Teams sessions are not cleared");
+                return;
+            }
+        };
+        let session_id = self.writer.session_id().to_owned();
+        for u in previous.users.values().filter(|u| u.bridge_teams != "none") {
+            match self
+                .writer
+                .client()
+                .clear_presence(&u.user_id, &session_id)
+                .await
+            {
+                Ok(found) => tracing::info!(
+                    site = %self.settings.site,
+                    user = %u.user_id,
+                    found,
+                    "cleared the Teams session a previous run left"
+                ),
+                Err(e) => tracing::warn!(
+                    site = %self.settings.site,
+                    user = %u.user_id,
+                    "clearing a leftover Teams session failed (it lapses on its own): {e}"
+                ),
+            }
+        }
+    }
+
+    /// Queues the subscriptions to every extension's presence and dialog state.
+    fn subscribe_all(&mut self) {
+        for u in self.core.users() {
+            let _ = self.sip_jobs.send(SipJob::Subscribe {
+                user_id: u.user_id.clone(),
+                extension: u.extension.clone(),
+            });
+        }
+        self.publish_status();
+    }
+
+    async fn run(
+        &mut self,
+        mut events: mpsc::UnboundedReceiver<AgentEvent>,
+        mut outcomes: mpsc::UnboundedReceiver<SipOutcome>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut poll = tokio::time::interval(self.settings.poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval(self.settings.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut republish = tokio::time::interval(self.settings.republish_every);
+        republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        republish.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                event = events.recv() => match event {
+                    Some(e) => self.agent_event(e).await,
+                    None => {
+                        tracing::error!(site = %self.settings.site, "the SIP presence agent stopped; the bridge stops");
+                        break;
+                    }
+                },
+                Some(o) = outcomes.recv() => {
+                    if o.subscribe {
+                        self.core.watching(&o.user_id, o.result.is_ok());
+                    }
+                    match o.result {
+                        Ok(()) => self.core.succeeded(&o.user_id),
+                        Err(e) => {
+                            tracing::warn!(site = %self.settings.site, user = %o.user_id, "{e}");
+                            self.core.failed(&o.user_id, e);
+                        }
+                    }
+                    self.publish_status();
+                }
+                _ = poll.tick() => self.poll().await,
+                _ = tick.tick() => {
+                    self.keepalive().await;
+                    self.save_status();
+                }
+                _ = republish.tick() => self.republish(),
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn agent_event(&mut self, event: AgentEvent) {
+        match event {
+            AgentEvent::State {
+                extension,
+                package,
+                state,
+            } => {
+                let now = self.now_ms();
+                let commands = self.core.pbx_observed(&extension, package, state, now);
+                self.execute(commands).await;
+            }
+            AgentEvent::PublishFailed {
+                extension,
+                error,
+                retrying,
+            } => self.agent_trouble(&extension, format!("publishing: {error}"), retrying),
+            AgentEvent::SubscriptionLost {
+                extension,
+                package,
+                reason,
+                retrying,
+            } => self.agent_trouble(
+                &extension,
+                format!("{} subscription: {reason}", package.as_str()),
+                retrying,
+            ),
+            AgentEvent::Published { extension, .. } | AgentEvent::Subscribed { extension, .. } => {
+                if let Some(user) = self.core.user_of(&extension).map(str::to_owned) {
+                    self.core.succeeded(&user);
+                }
+            }
+        }
+        self.publish_status();
+    }
+
+    fn agent_trouble(&mut self, extension: &str, what: String, retrying: bool) {
+        tracing::warn!(site = %self.settings.site, extension, retrying, "{what}");
+        if let Some(user) = self.core.user_of(extension).map(str::to_owned) {
+            self.core.failed(&user, what);
+        }
+    }
+
+    async fn poll(&mut self) {
+        let ids: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        match self.reader.poll(&ids).await {
+            Ok(updates) => {
+                for u in updates {
+                    let now = self.now_ms();
+                    let commands = self.core.teams_observed(&u.user_id, u.presence, now);
+                    self.execute(commands).await;
+                }
+            }
+            Err(e) => tracing::warn!(
+                site = %self.settings.site,
+                "reading Teams presence failed (tried again next round): {e}"
+            ),
+        }
+        self.publish_status();
+    }
+
+    async fn execute(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            match c {
+                Command::Publish { extension, state } => {
+                    if let Some(user_id) = self.core.user_of(&extension).map(str::to_owned) {
+                        let _ = self.sip_jobs.send(SipJob::Publish {
+                            user_id,
+                            extension,
+                            state,
+                        });
+                    }
+                }
+                Command::Withdraw { extension } => {
+                    if let Some(user_id) = self.core.user_of(&extension).map(str::to_owned) {
+                        let _ = self.sip_jobs.send(SipJob::Withdraw { user_id, extension });
+                    }
+                }
+                Command::Teams { user_id, action } => {
+                    let now = self.now_ms();
+                    match self.writer.apply(&user_id, action, now).await {
+                        Ok(_) => self.core.succeeded(&user_id),
+                        Err(e) => {
+                            self.core.teams_write_failed(&user_id);
+                            let e = format!("writing Teams presence {action}: {e}");
+                            tracing::warn!(site = %self.settings.site, user = %user_id, "{e}");
+                            self.core.failed(&user_id, e);
+                        }
+                    }
+                }
+                Command::Latched { user_id } => self.writer.forget(&user_id),
+            }
+        }
+    }
+
+    async fn keepalive(&mut self) {
+        let now = self.now_ms();
+        let (renewed, error) = self.writer.renew_due(now).await;
+        for user in &renewed {
+            if let Some(p) = self.writer.session(user) {
+                self.core.renewed(user, p);
+            }
+        }
+        if !renewed.is_empty() {
+            tracing::debug!(site = %self.settings.site, count = renewed.len(), "Teams sessions renewed");
+        }
+        if let Some(e) = error {
+            tracing::warn!(site = %self.settings.site, "renewing Teams sessions: {e}");
+        }
+    }
+
+    /// Refreshes every publication in the background (a refresh waits for a server that is
+    /// down; the loop must not), one round at a time.
+    fn republish(&mut self) {
+        if self.republishing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let extensions: Vec<String> = self.core.users().map(|u| u.extension.clone()).collect();
+        let agent = self.agent.clone();
+        let site = self.settings.site.clone();
+        self.republishing = Some(tokio::spawn(async move {
+            for ext in extensions {
+                match agent.refresh(&ext).await {
+                    Ok(_) | Err(sip::SipError::NotPublished(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(site = %site, extension = %ext, "refreshing the publication: {e}")
+                    }
+                }
+            }
+        }));
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(t) = self.republishing.take() {
+            t.abort();
+        }
+        self.sip_worker.abort();
+        let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        let now = self.now_ms();
+        for user in users {
+            if self.writer.session(&user).is_some() {
+                if let Err(e) = self.writer.apply(&user, TeamsAction::Clear, now).await {
+                    tracing::warn!(site = %self.settings.site, user = %user, "clearing the bridge's Teams session at stop: {e}");
+                }
+            }
+        }
+        if let Err(e) = self.agent.shutdown().await {
+            tracing::warn!(site = %self.settings.site, "ending SIP publications and subscriptions at stop: {e}");
+        }
+        self.publish_status();
+        self.save_status();
+    }
+
+    fn publish_status(&self) {
+        let snap = self.core.snapshot(self.now_ms());
+        match self.status.lock() {
+            Ok(mut s) => *s = snap,
+            Err(poisoned) => *poisoned.into_inner() = snap,
+        }
+    }
+
+    fn save_status(&self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        let snap = match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Err(e) = snap.save(path) {
+            tracing::warn!(site = %self.settings.site, "{e}");
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The Teams side of the bridge over Microsoft Graph: reading presence by polling
+//! `getPresencesByUserId` within a request rate, dropping stale updates by `sequenceNumber`,
+//! and writing the bridge's own application session with `setPresence`/`clearPresence`, kept
+//! alive before it expires or fades.
+
+use crate::maps::TeamsAction;
+use crate::teams::{Activity, Availability, TeamsPresence};
+use graph::calls::MAX_PRESENCE_IDS;
+use graph::{GraphClient, GraphError};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Graph's documented presence limit per application and tenant (older figure): requests per
+/// 30 seconds. The default poll rate stays well below it.
+pub const GRAPH_PRESENCE_LIMIT_PER_30S: u32 = 1_500;
+
+/// How many `getPresencesByUserId` requests the bridge may make per 30 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollRate(u32);
+
+impl PollRate {
+    /// The default: 300 requests per 30 s, a fifth of Graph's older 1,500 limit, leaving room
+    /// for `setPresence` writes and other applications.
+    pub const DEFAULT: PollRate = PollRate(300);
+
+    /// A rate of `per_30s` requests per 30 seconds; refused when zero or above Graph's limit.
+    pub fn new(per_30s: u32) -> Result<PollRate, String> {
+        if per_30s == 0 || per_30s > GRAPH_PRESENCE_LIMIT_PER_30S {
+            return Err(format!(
+                "{per_30s} requests per 30 s: expected 1 to {GRAPH_PRESENCE_LIMIT_PER_30S} \
+                 (Graph's presence limit)"
+            ));
+        }
+        Ok(PollRate(per_30s))
+    }
+
+    /// Requests per 30 seconds.
+    pub fn per_30s(self) -> u32 {
+        self.0
+    }
+
+    /// The least time between two requests.
+    pub fn spacing(self) -> Duration {
+        Duration::from_millis(30_000 / u64::from(self.0))
+    }
+}
+
+impl Default for PollRate {
+    fn default() -> Self {
+        PollRate::DEFAULT
+    }
+}
+
+/// Keeps the newest `sequenceNumber` seen per user and refuses anything not newer, so that a
+/// stale or reordered answer never overwrites a newer state.
+#[derive(Debug, Default)]
+pub struct SequenceFilter {
+    last: HashMap<String, String>,
+}
+
+impl SequenceFilter {
+    /// Whether an update for `user` with `seq` is newer than every one accepted before (and
+    /// records it). An update without a sequence number is accepted only when none was seen
+    /// (Graph answers `null` for users it knows nothing about).
+    pub fn accept(&mut self, user: &str, seq: Option<&str>) -> bool {
+        match (self.last.get(user), seq) {
+            (Some(last), Some(s)) if s <= last.as_str() => false,
+            (Some(_), None) => false,
+            (_, Some(s)) => {
+                self.last.insert(user.to_owned(), s.to_owned());
+                true
+            }
+            (None, None) => true,
+        }
+    }
+}
+
+/// One user's presence as read from Graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamsUpdate {
+    /// The user's Entra object id.
+    pub user_id: String,
+    /// What Teams shows.
+    pub presence: TeamsPresence,
+}
+
+/// Reads what Teams shows for a set of users by polling, within a [`PollRate`].
+#[derive(Debug)]
+pub struct TeamsReader {
+    client: GraphClient,
+    rate: PollRate,
+    filter: SequenceFilter,
+    last_request: Option<tokio::time::Instant>,
+}
+
+impl TeamsReader {
+    /// A reader using `client` at `rate`.
+    pub fn new(client: GraphClient, rate: PollRate) -> TeamsReader {
+        TeamsReader {
+            client,
+            rate,
+            filter: SequenceFilter::default(),
+            last_request: None,
+        }
+    }
+
+    /// One round: the presence of every user in `ids`, ≤ 650 per request, each request
+    /// waiting its turn under the rate. Returns only updates newer than those seen before;
+    /// values Graph adds later (unknown to this version) read as `PresenceUnknown`.
+    pub async fn poll(&mut self, ids: &[String]) -> Result<Vec<TeamsUpdate>, GraphError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_PRESENCE_IDS) {
+            if let Some(last) = self.last_request {
+                tokio::time::sleep_until(last + self.rate.spacing()).await;
+            }
+            self.last_request = Some(tokio::time::Instant::now());
+            let answers = self.client.presences_by_user_id(chunk).await?;
+            for p in answers {
+                if !self.filter.accept(&p.id, p.sequence_number.as_deref()) {
+                    tracing::debug!(user = %p.id, seq = ?p.sequence_number, "stale presence dropped");
+                    continue;
+                }
+                out.push(TeamsUpdate {
+                    presence: read_pair(p.availability.as_deref(), p.activity.as_deref()),
+                    user_id: p.id,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads Graph's strings; anything unknown becomes `PresenceUnknown` (logged).
+pub fn read_pair(availability: Option<&str>, activity: Option<&str>) -> TeamsPresence {
+    let a = availability
+        .unwrap_or("PresenceUnknown")
+        .parse::<Availability>()
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            Availability::PresenceUnknown
+        });
+    let b = activity
+        .unwrap_or("PresenceUnknown")
+        .parse::<Activity>()
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            Activity::PresenceUnknown
+        });
+    TeamsPresence::new(a, b)
+}
+
+/// What the writer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// A `setPresence` or `clearPresence` request was made.
+    Sent,
+    /// Nothing: the session already shows that (and is not due for renewal).
+    Unchanged,
+}
+
+/// The bridge's application session per user, as last written.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    presence: TeamsPresence,
+    set_at_ms: u64,
+}
+
+/// Writes the bridge's Teams session per user: `setPresence` with the app's client id as
+/// session id, renewed every keep-alive interval (before it expires and before an `Available`
+/// fades), `clearPresence` for [`TeamsAction::Clear`]. It never touches user-preferred presence.
+#[derive(Debug)]
+pub struct TeamsWriter {
+    client: GraphClient,
+    session_id: String,
+    keepalive: Duration,
+    sessions: HashMap<String, Session>,
+}
+
+impl TeamsWriter {
+    /// A writer for the app `client` signs in as, renewing every `keepalive` (the session is
+    /// asked to live twice as long, at least Graph's 5 minutes).
+    pub fn new(client: GraphClient, keepalive: Duration) -> TeamsWriter {
+        let session_id = client.config().client_id.clone();
+        TeamsWriter {
+            client,
+            session_id,
+            keepalive,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// The session id written with (the app's client id).
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The Graph client written through.
+    pub fn client(&self) -> &GraphClient {
+        &self.client
+    }
+
+    /// The session expiry asked of Graph.
+    pub fn expiration(&self) -> Duration {
+        (self.keepalive * 2).max(Duration::from_secs(300))
+    }
+
+    /// Applies `action` for `user` at `now_ms`. A `Set` equal to the live session and a
+    /// `Clear` with no session are not sent again.
+    pub async fn apply(
+        &mut self,
+        user: &str,
+        action: TeamsAction,
+        now_ms: u64,
+    ) -> Result<Written, GraphError> {
+        match action {
+            TeamsAction::Set(p) => {
+                if self.sessions.get(user).is_some_and(|s| s.presence == p) {
+                    return Ok(Written::Unchanged);
+                }
+                self.set(user, p, now_ms).await?;
+                Ok(Written::Sent)
+            }
+            TeamsAction::Clear => {
+                if self.sessions.remove(user).is_none() {
+                    return Ok(Written::Unchanged);
+                }
+                let existed = self.client.clear_presence(user, &self.session_id).await?;
+                if !existed {
+                    tracing::debug!(user, "the bridge's Teams session had already ended");
+                }
+                Ok(Written::Sent)
+            }
+        }
+    }
+
+    async fn set(&mut self, user: &str, p: TeamsPresence, now_ms: u64) -> Result<(), GraphError> {
+        self.client
+            .set_presence(
+                user,
+                &self.session_id,
+                p.availability.as_str(),
+                p.activity.as_str(),
+                self.expiration(),
+            )
+            .await?;
+        self.sessions.insert(
+            user.to_owned(),
+            Session {
+                presence: p,
+                set_at_ms: now_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// What the bridge's session shows for `user`, if it has one.
+    pub fn session(&self, user: &str) -> Option<TeamsPresence> {
+        self.sessions.get(user).map(|s| s.presence)
+    }
+
+    /// Renews every session older than the keep-alive interval; returns the users renewed
+    /// and the first error (the others are still tried).
+    pub async fn renew_due(&mut self, now_ms: u64) -> (Vec<String>, Option<GraphError>) {
+        let keepalive_ms = self.keepalive.as_millis() as u64;
+        let due: Vec<(String, TeamsPresence)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now_ms.saturating_sub(s.set_at_ms) >= keepalive_ms)
+            .map(|(u, s)| (u.clone(), s.presence))
+            .collect();
+        let mut renewed = Vec::new();
+        let mut first_error = None;
+        for (user, p) in due {
+            match self.set(&user, p, now_ms).await {
+                Ok(()) => renewed.push(user),
+                Err(e) => {
+                    tracing::warn!(user, "renewing the bridge's Teams session failed: {e}");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (renewed, first_error)
+    }
+
+    /// Stops renewing `user`'s session (it lapses on its own); used when a user is latched.
+    pub fn forget(&mut self, user: &str) {
+        self.sessions.remove(user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_drop_stale_and_repeated_updates() {
+        let mut f = SequenceFilter::default();
+        assert!(f.accept("ann", Some("00000000000000000010")));
+        assert!(!f.accept("ann", Some("00000000000000000010")), "repeat");
+        assert!(!f.accept("ann", Some("00000000000000000009")), "older");
+        assert!(f.accept("ann", Some("00000000000000000011")));
+        assert!(!f.accept("ann", None), "no number after a numbered one");
+        assert!(f.accept("bob", None), "first sight without a number");
+        assert!(f.accept("bob", Some("1")));
+    }
+
+    #[test]
+    fn poll_rate_stays_under_graphs_limit() {
+        assert!(PollRate::DEFAULT.per_30s() < GRAPH_PRESENCE_LIMIT_PER_30S);
+        assert_eq!(PollRate::DEFAULT.spacing(), Duration::from_millis(100));
+        assert!(PollRate::new(0).is_err());
+        let e = PollRate::new(1_501).unwrap_err();
+        assert!(e.contains("1 to 1500"), "{e}");
+        assert_eq!(PollRate::new(30).unwrap().spacing(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn unknown_values_read_as_unknown() {
+        let p = read_pair(Some("Busy"), Some("InANewKindOfThing"));
+        assert_eq!(p.availability, Availability::Busy);
+        assert_eq!(p.activity, Activity::PresenceUnknown);
+        assert_eq!(
+            read_pair(None, None).availability,
+            Availability::PresenceUnknown
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! `pbx365 presence status` and `presence run`'s refusals, run as real processes.
+
+use presence::{BridgeCore, FlapLimits, MappedUser, StatusMaps};
+use sip::{EventPackage, PbxState};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let d = std::env::temp_dir().join(format!("pbx365-cli-presence-{}", rand_suffix()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+fn pbx365(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pbx365"))
+        .args(args)
+        .env_remove("PBX365_CONFIG")
+        .output()
+        .expect("run pbx365")
+}
+
+/// A status file as the bridge writes it: alice's phone is on a call, which the bridge carried
+/// to Teams and Teams echoed back.
+fn state_file(dir: &TempDir) -> PathBuf {
+    let mut core = BridgeCore::new(
+        "hq",
+        StatusMaps::defaults(4),
+        vec![
+            MappedUser {
+                user_id: "00000000-0000-4000-8000-000000000001".into(),
+                extension: "201".into(),
+            },
+            MappedUser {
+                user_id: "00000000-0000-4000-8000-000000000002".into(),
+                extension: "202".into(),
+            },
+        ],
+        FlapLimits::default(),
+    );
+    let t0 = 1_795_900_000_000;
+    core.pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, t0);
+    core.teams_observed(
+        "00000000-0000-4000-8000-000000000001",
+        presence::TeamsPresence::new(presence::Availability::Busy, presence::Activity::InACall),
+        t0 + 1_000,
+    );
+    let file = dir.0.join("presence-status.json");
+    core.snapshot(t0 + 2_000).save(&file).expect("save");
+    file
+}
+
+#[test]
+fn status_shows_both_sides_and_the_last_change_with_its_origin() {
+    let dir = TempDir::new();
+    let file = state_file(&dir);
+    let f = file.to_str().expect("utf-8 path");
+
+    let out = pbx365(&["presence", "status", "201", "--state-file", f]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ext 201"), "{text}");
+    assert!(text.contains("teams: Busy/InACall (bridge,"), "{text}");
+    assert!(text.contains("pbx:   on_call (external,"), "{text}");
+    assert!(
+        text.contains("last change: teams → Busy/InACall by bridge"),
+        "{text}"
+    );
+    assert!(!text.contains("ext 202"), "only the user asked for: {text}");
+
+    let out = pbx365(&["presence", "status", "--json", "--state-file", f]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let users = v.as_array().expect("array");
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["pbx"]["state"], "on_call");
+    assert_eq!(users[0]["bridge_teams"], "Busy/InACall");
+    assert!(users[1]["teams"].is_null(), "nothing seen for 202 yet");
+
+    let out = pbx365(&["presence", "status", "999", "--state-file", f]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user \"999\""));
+}
+
+#[test]
+fn status_without_a_state_file_says_what_to_check() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("nope.json");
+    let out = pbx365(&[
+        "presence",
+        "status",
+        "--state-file",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope.json") && err.contains("is the bridge running"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_refuses_a_site_without_a_presence_section() {
+    let dir = TempDir::new();
+    std::fs::write(dir.0.join("secret"), "s\n").expect("secret");
+    let cfg = dir.0.join("pbx365.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[[site]]
+name = "hq"
+[site.tenant]
+tenant_id = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+client_id = "6e2b8a4f-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
+client_secret_file = "secret"
+[site.dialling]
+country = "DE"
+[site.users]
+group_id = "9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"
+[site.extensions]
+first_number = 100
+length = 3
+"#,
+    )
+    .expect("config");
+    let out = pbx365(&["presence", "run", "--config", cfg.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[site.presence]"), "{err}");
+}
+
+#[path = "../../../crates/sip/tests/it/kamailio.rs"]
+#[allow(dead_code)]
+mod kamailio;
+
+/// What Teams shows for `user`, read over HTTP as the app.
+async fn shown(sim: &graph_sim::RunningSim, user: &str) -> (String, String) {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/users/{user}/presence", sim.graph_url()))
+        .bearer_auth(sim.app_token())
+        .send()
+        .await
+        .expect("presence")
+        .json()
+        .await
+        .expect("json");
+    (
+        v["availability"].as_str().unwrap_or("").into(),
+        v["activity"].as_str().unwrap_or("").into(),
+    )
+}
+
+/// The whole binary: `sync` fills the store, `presence run` bridges its extensions through a
+/// real Kamailio, a call published for one extension shows in Teams, `presence status` tells
+/// it, and Ctrl-C (SIGINT) stops the bridge cleanly, clearing its Teams session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
+    let k = kamailio::Kamailio::start();
+    let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 11))
+        .await
+        .expect("emulator");
+    let snapshot = graph_sim::control::snapshot(&sim.state);
+    let group = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group.display_name.as_deref() == Some("Phone Users"))
+        .expect("Phone Users");
+    let dir = TempDir::new();
+    let config = dir.0.join("pbx365.toml");
+    let status_file = dir.0.join("presence-status.json");
+    let text = format!(
+        "[store]\nurl = \"sqlite://{db}\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n\n[site.presence]\nsip_server = \"{sip}\"\nsip_domain = \"{domain}\"\nusername = \"bridge\"\npoll_seconds = 1\nstatus_file = \"{status}\"\n",
+        db = dir.0.join("store.db").display(),
+        tid = sim.credentials.tenant_id,
+        cid = sim.credentials.client_id,
+        http = sim.http_url(),
+        gid = group.group.id,
+        sip = k.addr(),
+        domain = kamailio::DOMAIN,
+        status = status_file.display(),
+    );
+    std::fs::write(&config, text).expect("config");
+    let cfg = config.to_str().expect("utf-8").to_string();
+    let secret = sim.credentials.client_secret.clone();
+    let run = |args: Vec<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pbx365"));
+        c.args(args)
+            .env_remove("PBX365_CONFIG")
+            .env("PBX365_SITE__0__TENANT__CLIENT_SECRET", &secret)
+            .env(
+                "PBX365_SITE__0__PRESENCE__PASSWORD",
+                kamailio::password("bridge"),
+            );
+        c
+    };
+    let out =
+        tokio::task::block_in_place(|| run(vec!["sync", "--config", &cfg]).output().expect("sync"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut child = run(vec!["presence", "run", "--config", &cfg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("presence run");
+    // Wait (bounded) until every extension is watched.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let snap = loop {
+        if let Ok(s) = presence::StatusSnapshot::load(&status_file) {
+            if !s.users.is_empty() && s.users.values().all(|u| u.watching) {
+                break s;
+            }
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("presence run exited with {st}: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge never watched every extension"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // A user whose own Teams state a call outranks and the bridge publishes nothing for (two
+    // publications' RPID activities do not merge in Kamailio's aggregated NOTIFY).
+    let mut target = None;
+    for u in snap.users.values() {
+        let (a, _) = shown(&sim, &u.user_id).await;
+        if ["Offline", "Available", "AvailableIdle"].contains(&a.as_str()) {
+            target = Some((u.user_id.clone(), u.extension.clone(), a));
+            break;
+        }
+    }
+    let (user, ext, before) = target.expect("a user a call outranks");
+    // The PBX side: a call on that extension (published by a second bridge-account agent).
+    let (phone, _events) = sip::PresenceAgent::start(sip::AgentConfig::new(
+        k.addr(),
+        kamailio::DOMAIN,
+        sip::Credentials::new("bridge", kamailio::password("bridge")),
+    ))
+    .await
+    .expect("phone agent");
+    phone
+        .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("publish a call");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while shown(&sim, &user).await != ("Busy".into(), "InACall".into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Teams never showed the call for {ext} (was {before}, now {:?}): {:#?}",
+            shown(&sim, &user).await,
+            presence::StatusSnapshot::load(&status_file)
+                .ok()
+                .and_then(|s| s.find(&ext).cloned())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // `presence status` tells it (the state file is written every second).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let out = tokio::task::block_in_place(|| {
+        run(vec!["presence", "status", &ext, "--config", &cfg])
+            .output()
+            .expect("status")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("ext {ext}")), "{text}");
+    assert!(text.contains("pbx:   on_call (external"), "{text}");
+    assert!(text.contains("bridge writes: teams Busy/InACall"), "{text}");
+
+    // Ctrl-C: the bridge clears its Teams session and exits 0.
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "presence run did not stop on SIGINT"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let after = shown(&sim, &user).await;
+    assert_ne!(
+        after,
+        ("Busy".into(), "InACall".into()),
+        "the session was cleared"
+    );
+}
