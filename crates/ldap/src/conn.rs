@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use directory::{
     BookScope, DirectoryService, Entry, Filter, NumberForm, Principal, ServiceError, SiteId,
 };
-use ldap3_proto::control::{LdapControl, ServerSortResult};
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindRequest, LdapBindResponse, LdapExtendedRequest, LdapExtendedResponse,
     LdapFilter, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode,
@@ -32,6 +32,8 @@ pub(crate) const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
 pub(crate) const OID_PAGED: &str = "1.2.840.113556.1.4.319";
 /// OID of the server-side sort request control (RFC 2891).
 pub(crate) const OID_SORT: &str = "1.2.840.113556.1.4.473";
+/// OID of the server-side sort response control (RFC 2891).
+pub(crate) const OID_SORT_RESULT: &str = "1.2.840.113556.1.4.474";
 
 /// A byte stream a connection runs over: TCP, or TLS over TCP.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -896,16 +898,11 @@ impl Conn {
         let mut done_ctrl = Vec::new();
         if let Some(s) = &sort {
             let sorted = translate::sort(&mut entries, &s.attribute_name, s.reverse_order, form);
-            done_ctrl.push(LdapControl::ServerSortResult {
-                sort_result: ServerSortResult {
-                    result_code: if sorted {
-                        LdapResultCode::Success
-                    } else {
-                        LdapResultCode::NoSuchAttribute
-                    },
-                    attribute_type: (!sorted).then(|| s.attribute_name.clone()),
-                },
-            });
+            done_ctrl.push(sort_result(if sorted {
+                LdapResultCode::Success
+            } else {
+                LdapResultCode::NoSuchAttribute
+            }));
         }
         if let Some((size, _)) = paging {
             let size = usize::try_from(size).ok().filter(|n| *n > 0).unwrap_or(cap);
@@ -984,6 +981,18 @@ impl Conn {
             ("vendorVersion", vec![env!("CARGO_PKG_VERSION").to_owned()]),
         ];
         small_entry(String::new(), attrs, req)
+    }
+}
+
+/// The sort response control (RFC 2891), encoded here: ldap3_proto's own encoding puts the
+/// optional attribute type untagged, which clients (ldap3_proto included) cannot read back.
+/// The attribute type is optional and left out.
+fn sort_result(code: LdapResultCode) -> LdapControl {
+    LdapControl::Unknown {
+        oid: OID_SORT_RESULT.to_owned(),
+        criticality: false,
+        // SEQUENCE { ENUMERATED code }; every code used here fits one byte.
+        value: Some(vec![0x30, 0x03, 0x0a, 0x01, code as i64 as u8]),
     }
 }
 

@@ -1,11 +1,12 @@
 //! pbx365-ldap's integration tests: a fixed fake directory behind the real server, driven by
-//! real clients — OpenLDAP's `ldapsearch`, Python's `ldap3`, and raw TCP with hand-made and
+//! real clients — OpenLDAP's `ldapsearch`, Python's `ldap3`, the `ldap3` Rust crate, and raw TCP with hand-made and
 //! broken requests.
 
 mod fake;
 mod ldapsearch;
 mod python;
 mod raw;
+mod rust_client;
 
 use fake::Fake;
 use pbx365_ldap::{serve, LdapConfig, ServerHandle, TlsSource};

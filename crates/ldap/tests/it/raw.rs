@@ -484,3 +484,132 @@ async fn mutated_requests_never_break_the_server() {
     still_serving(server.plain).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_dse_needs_no_bind_even_with_anonymous_access_off() {
+    let server = start(|_| {}).await;
+    server
+        .fake
+        .anonymous
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut c = Client::connect(server.plain).await;
+    let mut root = search(1, "", LdapFilter::Present("objectClass".into()));
+    if let LdapOp::SearchRequest(s) = &mut root.op {
+        s.scope = LdapSearchScope::Base;
+    }
+    c.send(root).await;
+    let Some(LdapMsg {
+        op: LdapOp::SearchResultEntry(e),
+        ..
+    }) = c.recv().await
+    else {
+        panic!("rootDSE entry expected");
+    };
+    assert_eq!(e.dn, "");
+    assert!(e.attributes.iter().any(|a| a.atype == "namingContexts"));
+    assert!(
+        matches!(c.recv().await.map(|m| m.op), Some(LdapOp::SearchResultDone(r)) if r.code == LdapResultCode::Success)
+    );
+    // A directory search without a bind is refused.
+    assert_eq!(
+        c.search(2, "o=acme,dc=pbx365", carla()).await,
+        (0, LdapResultCode::InsufficentAccessRights)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_control_reports_unknown_attributes() {
+    use ldap3_proto::control::{LdapControl, ServerSortRequet};
+    let server = start(|_| {}).await;
+    let mut c = Client::connect(server.plain).await;
+    for (attr, reverse, expect) in [
+        ("cn", true, LdapResultCode::Success),
+        ("bogus", false, LdapResultCode::NoSuchAttribute),
+    ] {
+        let mut m = search(
+            1,
+            "o=acme,dc=pbx365",
+            LdapFilter::Substring(
+                "cn".into(),
+                LdapSubstringFilter {
+                    initial: Some("Filler".into()),
+                    ..Default::default()
+                },
+            ),
+        );
+        m.ctrl = vec![LdapControl::ServerSort {
+            sort_requests: vec![ServerSortRequet {
+                attribute_name: attr.into(),
+                ordering_rule: None,
+                reverse_order: reverse,
+            }],
+        }];
+        c.send(m).await;
+        let mut names = Vec::new();
+        loop {
+            let m = c.recv().await.unwrap();
+            match m.op {
+                LdapOp::SearchResultEntry(e) => names.push(e.dn),
+                LdapOp::SearchResultDone(r) => {
+                    assert_eq!(r.code, LdapResultCode::Success);
+                    let code = m.ctrl.iter().find_map(|c| match c {
+                        LdapControl::ServerSortResult { sort_result } => {
+                            Some(sort_result.result_code.clone())
+                        }
+                        _ => None,
+                    });
+                    assert_eq!(code, Some(expect.clone()), "{attr}");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(names.len(), 12);
+        if reverse {
+            assert_eq!(names[0], "uid=c-filler12,ou=company,o=acme,dc=pbx365");
+        } else {
+            // Unsorted: the directory's order.
+            assert_eq!(names[0], "uid=c-filler01,ou=company,o=acme,dc=pbx365");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_smuggled_plaintext_is_dropped() {
+    let server = start(|_| {}).await;
+    let mut c = Client::connect(server.plain).await;
+    let mut bytes = encode(LdapMsg {
+        msgid: 1,
+        op: LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: "1.3.6.1.4.1.1466.20037".into(),
+            value: None,
+        }),
+        ctrl: vec![],
+    });
+    // A plaintext request right behind the StartTLS request, before the TLS handshake.
+    bytes.extend(encode(search(2, "o=acme,dc=pbx365", carla())));
+    c.stream.write_all(&bytes).await.unwrap();
+    let first = c.recv().await.expect("StartTLS answer");
+    assert!(
+        matches!(first.op, LdapOp::ExtendedResponse(ref r) if r.res.code == LdapResultCode::Success)
+    );
+    assert!(
+        c.until_closed().await.is_empty(),
+        "no answer to the smuggled request"
+    );
+    still_serving(server.plain).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_connected_clients() {
+    let server = start(|_| {}).await;
+    let mut c = Client::connect(server.plain).await;
+    assert_eq!(c.search(1, "o=acme,dc=pbx365", carla()).await.0, 1);
+    let addr = server.plain;
+    server.stop().await;
+    assert_eq!(c.until_closed().await, vec![LdapResultCode::Unavailable]);
+    assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+}
