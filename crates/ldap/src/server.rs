@@ -107,15 +107,7 @@ pub async fn serve(
         }
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        limits: config.limits.clone(),
-        starttls: config.starttls && acceptor.is_some(),
-        acceptor,
-        default_site: config.default_site.clone(),
-        number_form: config.number_form,
-        service,
-        slots: Arc::new(Semaphore::new(config.limits.max_connections)),
-    });
+    let shared = Arc::new(shared(&config, service, acceptor));
     let task = tokio::spawn(async move {
         let mut tasks = JoinSet::new();
         for (l, is_tls) in listeners {
@@ -130,6 +122,23 @@ pub async fn serve(
         tls: tls_addrs,
         task,
     })
+}
+
+/// What the connections of a server share.
+pub(crate) fn shared(
+    config: &LdapConfig,
+    service: Arc<dyn DirectoryService>,
+    acceptor: Option<TlsAcceptor>,
+) -> Shared {
+    Shared {
+        limits: config.limits.clone(),
+        starttls: config.starttls && acceptor.is_some(),
+        acceptor,
+        default_site: config.default_site.clone(),
+        number_form: config.number_form,
+        service,
+        slots: Arc::new(Semaphore::new(config.limits.max_connections)),
+    }
 }
 
 async fn accept_loop(

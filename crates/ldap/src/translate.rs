@@ -337,6 +337,71 @@ mod tests {
         assert!(filter(&wide, 4, 11).is_ok());
     }
 
+    fn entry_with_numbers() -> Entry {
+        let n = |kind, e164: Option<&str>, dial: &str| directory::EntryNumber {
+            kind,
+            raw: dial.into(),
+            e164: e164.map(|e| directory::E164::new(e).unwrap()),
+            dial: dial.into(),
+            display: dial.into(),
+        };
+        Entry {
+            id: "x".into(),
+            site: directory::SiteId::new("acme").unwrap(),
+            sources: vec![],
+            personal_owner: None,
+            display_name: "X".into(),
+            given_name: None,
+            surname: None,
+            company: Some(String::new()),
+            department: None,
+            title: None,
+            emails: vec![],
+            extension: None,
+            numbers: vec![
+                n(PhoneKind::Business, Some("+49301234201"), "201"),
+                n(PhoneKind::Business, None, "*55"),
+                n(PhoneKind::Other, Some("+4940555123"), "0040555123"),
+            ],
+        }
+    }
+
+    #[test]
+    fn number_forms() {
+        let e = entry_with_numbers();
+        assert_eq!(
+            values(&e, "telephoneNumber", NumberForm::Dialable),
+            ["201", "*55"]
+        );
+        // A number without E.164 keeps its dialable form.
+        assert_eq!(
+            values(&e, "telephoneNumber", NumberForm::E164),
+            ["+49301234201", "*55"]
+        );
+        assert_eq!(
+            values(&e, "telephoneNumber", NumberForm::Both),
+            ["201", "+49301234201", "*55"]
+        );
+        assert_eq!(
+            values(&e, "otherTelephone", NumberForm::Dialable),
+            ["0040555123"]
+        );
+        // sn falls back to the display name; empty values are left out.
+        assert_eq!(values(&e, "sn", NumberForm::Dialable), ["X"]);
+        assert!(values(&e, "o", NumberForm::Dialable).is_empty());
+        // No source: a company contact.
+        assert_eq!(entry_book(&e), BookScope::Company);
+        let ldap = entry(
+            &e,
+            &Selection::new(&["sn".into()]),
+            NumberForm::Dialable,
+            true,
+        );
+        assert_eq!(ldap.dn, "uid=x,ou=company,o=acme,dc=pbx365");
+        assert_eq!(ldap.attributes.len(), 1);
+        assert!(ldap.attributes[0].vals.is_empty());
+    }
+
     #[test]
     fn selection() {
         let s = Selection::new(&["CN".into(), "TelephoneNumber".into(), "bogus".into()]);

@@ -23,6 +23,8 @@ pub struct Call {
 
 pub struct Fake {
     pub site: SiteId,
+    /// Further sites served (with no entries and no credentials).
+    pub extra_sites: Vec<SiteId>,
     pub anonymous: AtomicBool,
     pub entries: Vec<Entry>,
     pub calls: Mutex<Vec<Call>>,
@@ -146,6 +148,7 @@ impl Fake {
         }
         Self {
             site: site(),
+            extra_sites: Vec::new(),
             anonymous: AtomicBool::new(true),
             entries,
             calls: Mutex::new(Vec::new()),
@@ -317,6 +320,9 @@ impl DirectoryService for Fake {
     }
 
     async fn anonymous(&self, site: &SiteId) -> ServiceResult<Principal> {
+        if self.extra_sites.contains(site) {
+            return Ok(Principal::Anonymous { site: site.clone() });
+        }
         if site != &self.site {
             return Err(ServiceError::UnknownSite(site.to_string()));
         }
@@ -376,6 +382,8 @@ impl DirectoryService for Fake {
     }
 
     async fn sites(&self) -> ServiceResult<Vec<SiteId>> {
-        Ok(vec![self.site.clone()])
+        let mut all = vec![self.site.clone()];
+        all.extend(self.extra_sites.iter().cloned());
+        Ok(all)
     }
 }

@@ -2,7 +2,7 @@
 //! name and number filters, rootDSE, binds, visibility, limits, paging, sorting, LDAPS and
 //! StartTLS.
 
-use crate::{start, Server};
+use crate::{start, start_with, Server};
 use directory::{Attribute, BookScope, Filter, Principal};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -99,13 +99,13 @@ async fn run(server: &Server, args: &[&str]) -> Out {
     }
 }
 
-fn url(server: &Server) -> String {
+fn ldap_url(server: &Server) -> String {
     format!("ldap://{}", server.plain)
 }
 
 /// A search bound as extension 201 (Alice) under the site base.
 async fn as_alice(server: &Server, filter: &str, attrs: &[&str]) -> Out {
-    let url = url(server);
+    let url = ldap_url(server);
     let mut args = vec![
         "-H",
         &url,
@@ -139,7 +139,7 @@ fn eq(attribute: Attribute, v: &str) -> Filter {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_dse_lists_naming_contexts_controls_and_starttls() {
     let server = start(|_| {}).await;
-    let url = url(&server);
+    let url = ldap_url(&server);
     let out = run(
         &server,
         &[
@@ -368,7 +368,7 @@ async fn grandstream_fanvil_and_polycom_default_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_and_visibility() {
     let server = start(|_| {}).await;
-    let url = url(&server);
+    let url = ldap_url(&server);
     // The personal phonebook: Alice's extension sees her own contact...
     let out = as_alice(&server, "(cn=Paula*)", &[]).await;
     assert_eq!(out.dns(), vec![PAULA]);
@@ -588,7 +588,7 @@ async fn size_and_time_limits() {
         c.limits.max_time = std::time::Duration::from_millis(300);
     })
     .await;
-    let url = url(&server);
+    let url = ldap_url(&server);
     // The client's sizeLimit: the first entries, then sizeLimitExceeded (exit 4).
     let out = run(
         &server,
@@ -624,7 +624,7 @@ async fn size_and_time_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paged_results_and_controls() {
     let server = start(|_| {}).await;
-    let url = url(&server);
+    let url = ldap_url(&server);
     let out = run(
         &server,
         &[
@@ -688,7 +688,7 @@ async fn ldaps_and_starttls() {
         out.values(ALICE, "telephoneNumber"),
         vec!["201", "+49301234201"]
     );
-    let url = url(&server);
+    let url = ldap_url(&server);
     let out = run(
         &server,
         &[
@@ -731,5 +731,120 @@ async fn ldaps_and_starttls() {
     assert!(!out
         .values("", "supportedExtension")
         .contains(&"1.3.6.1.4.1.1466.20037"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sites() {
+    let mut fake = crate::fake::Fake::new();
+    fake.extra_sites = vec![directory::SiteId::new("other").unwrap()];
+    let server = start_with(fake, |_| {}).await;
+    let url = ldap_url(&server);
+    // Every site is a naming context.
+    let out = run(
+        &server,
+        &[
+            "-H",
+            &url,
+            "-s",
+            "base",
+            "-b",
+            "",
+            "(objectClass=*)",
+            "namingContexts",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out.values("", "namingContexts"),
+        vec!["dc=pbx365", BASE, "o=other,dc=pbx365"]
+    );
+    // A bare username cannot say which site: refused with a hint.
+    let out = run(
+        &server,
+        &[
+            "-H",
+            &url,
+            "-D",
+            "201",
+            "-w",
+            "secret201",
+            "-b",
+            BASE,
+            "(cn=Alice*)",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 49, "{}", out.stderr);
+    assert!(out.stderr.contains("o=<site>"), "{}", out.stderr);
+    // The full DN works, and a bound client stays in its site.
+    let out = run(
+        &server,
+        &[
+            "-H",
+            &url,
+            "-D",
+            "cn=201,o=acme,dc=pbx365",
+            "-w",
+            "secret201",
+            "-b",
+            "dc=pbx365",
+            "(cn=Alice*)",
+        ],
+    )
+    .await;
+    assert_eq!(out.dns(), vec![ALICE], "{}", out.stderr);
+    let out = run(
+        &server,
+        &[
+            "-H",
+            &url,
+            "-D",
+            "cn=201,o=acme,dc=pbx365",
+            "-w",
+            "secret201",
+            "-b",
+            "o=other,dc=pbx365",
+            "(cn=*)",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 50, "{}", out.stderr);
+    // Anonymous: the base names the site.
+    let out = run(&server, &["-H", &url, "-b", BASE, "(cn=Carla*)"]).await;
+    assert_eq!(out.dns(), vec![CARLA], "{}", out.stderr);
+    let out = run(&server, &["-H", &url, "-b", "o=other,dc=pbx365", "(cn=*)"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        server.fake.last_call().unwrap().who,
+        Principal::Anonymous {
+            site: directory::SiteId::new("other").unwrap()
+        }
+    );
+    let out = run(&server, &["-H", &url, "-b", "dc=pbx365", "(cn=Carla*)"]).await;
+    assert_eq!(out.code, 53, "unwillingToPerform: {}", out.stderr);
+    server.stop().await;
+
+    // With a default site configured, the bare username works again.
+    let mut fake = crate::fake::Fake::new();
+    fake.extra_sites = vec![directory::SiteId::new("other").unwrap()];
+    let server = start_with(fake, |c| c.default_site = Some(crate::fake::site())).await;
+    let url = ldap_url(&server);
+    let out = run(
+        &server,
+        &[
+            "-H",
+            &url,
+            "-D",
+            "201",
+            "-w",
+            "secret201",
+            "-b",
+            "dc=pbx365",
+            "(cn=Alice*)",
+        ],
+    )
+    .await;
+    assert_eq!(out.dns(), vec![ALICE], "{}", out.stderr);
     server.stop().await;
 }

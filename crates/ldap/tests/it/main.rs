@@ -59,6 +59,11 @@ pub fn temp_path(name: &str) -> PathBuf {
 /// Starts a server on 127.0.0.1 port 0 (plain and LDAPS, StartTLS on) after `tweak` adjusts the
 /// configuration.
 pub async fn start(tweak: impl FnOnce(&mut LdapConfig)) -> Server {
+    start_with(Fake::new(), tweak).await
+}
+
+/// Like [`start`], over a given fake.
+pub async fn start_with(fake: Fake, tweak: impl FnOnce(&mut LdapConfig)) -> Server {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
         .expect("self-signed certificate");
     let ca = temp_path("ca.pem");
@@ -74,7 +79,7 @@ pub async fn start(tweak: impl FnOnce(&mut LdapConfig)) -> Server {
         ..LdapConfig::default()
     };
     tweak(&mut config);
-    let fake = Arc::new(Fake::new());
+    let fake = Arc::new(fake);
     let (tx, rx) = oneshot::channel();
     let handle = serve(config, fake.clone(), async {
         let _ = rx.await;

@@ -471,6 +471,26 @@ async fn mutated_requests_never_break_the_server() {
         let m = mutate(&seeds[i % seeds.len()], &mut rng);
         pbx365_ldap::fuzzing::request_path(&m, &limits);
     }
+    // Whole in-memory sessions against the fake directory: whatever comes back is valid LDAP.
+    let fake: std::sync::Arc<dyn directory::DirectoryService> =
+        std::sync::Arc::new(crate::fake::Fake::new());
+    let config = pbx365_ldap::LdapConfig::default();
+    let mut answered = 0;
+    for i in 0..1000 {
+        let mut m = seeds[i % seeds.len()].clone();
+        // Several requests in one session, some intact, some broken.
+        m.extend(mutate(&seeds[(i + 1) % seeds.len()], &mut rng));
+        let out = pbx365_ldap::fuzzing::session(&m, &config, fake.clone()).await;
+        let mut buf = BytesMut::from(&out[..]);
+        let mut codec = LdapCodec::new(Some(4 << 20), None);
+        while let Some(msg) = codec.decode(&mut buf).expect("valid LDAP out") {
+            answered += 1;
+            let _ = msg;
+        }
+        assert!(buf.is_empty(), "trailing bytes in the server's output");
+    }
+    // The intact first request of every session was answered.
+    assert!(answered >= 1000, "{answered}");
     // And the live server, a few dozen connections.
     let server = start(|c| c.limits.idle_timeout = Duration::from_millis(300)).await;
     for i in 0..40 {
