@@ -82,6 +82,82 @@ async fn rust_ldap3_client() {
         exop.val.as_deref(),
         Some(&b"dn:cn=201,o=acme,dc=pbx365"[..])
     );
+    // Alice's extension sees her personal contact...
+    let (found, _) = ldap
+        .search(
+            "o=acme,dc=pbx365",
+            Scope::Subtree,
+            "(cn=Paula*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(found.len(), 1);
     ldap.unbind().await.unwrap();
+
+    // ...a phone group does not.
+    let (conn, mut group) = LdapConnAsync::new(&format!("ldap://{}", server.plain))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    group
+        .simple_bind("cn=lobby,o=acme,dc=pbx365", "lobbypw")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let (found, _) = group
+        .search(
+            "o=acme,dc=pbx365",
+            Scope::Subtree,
+            "(cn=Paula*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert!(found.is_empty());
+    group.unbind().await.unwrap();
+
+    // Anonymous access off: the anonymous bind and an unbound search are both refused.
+    server
+        .fake
+        .anonymous
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (conn, mut anon) = LdapConnAsync::new(&format!("ldap://{}", server.plain))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    let r = anon
+        .search("o=acme,dc=pbx365", Scope::Subtree, "(cn=*)", vec!["cn"])
+        .await
+        .unwrap();
+    assert_eq!(r.1.rc, 50, "insufficientAccessRights");
+    assert!(r.0.is_empty());
+    assert_eq!(
+        anon.simple_bind("", "").await.unwrap().rc,
+        48,
+        "inappropriateAuthentication"
+    );
+    server
+        .fake
+        .anonymous
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(anon.simple_bind("", "").await.unwrap().rc, 0);
+    let (found, _) = anon
+        .search(
+            "o=acme,dc=pbx365",
+            Scope::Subtree,
+            "(cn=Paula*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert!(found.is_empty(), "anonymous sees no personal contact");
     server.stop().await;
 }
