@@ -53,11 +53,16 @@ fn ldapsearch_available() -> bool {
 
 /// Runs ldapsearch with `args` (after `-x -LLL -o ldif-wrap=no`), the server's CA trusted.
 async fn run(server: &Server, args: &[&str]) -> Out {
+    run_with(server, "-LLL", args).await
+}
+
+/// Like [`run`], with `-L`, `-LL` or `-LLL` as given (fewer L: more comments in the output).
+async fn run_with(server: &Server, ldif: &str, args: &[&str]) -> Out {
     assert!(ldapsearch_available());
     let mut cmd = Command::new("ldapsearch");
     cmd.args([
         "-x",
-        "-LLL",
+        ldif,
         "-o",
         "ldif-wrap=no",
         "-o",
@@ -356,6 +361,23 @@ async fn grandstream_fanvil_and_polycom_default_filters() {
             }
         ])
     );
+    // OpenLDAP reads the sort result control: success, or noSuchAttribute for an attribute
+    // pbx365 does not serve (the entries then come unsorted).
+    let url = ldap_url(&server);
+    let out = run_with(
+        &server,
+        "-L",
+        &["-H", &url, "-E", "sss=sn", "-b", BASE, "(sn=*e*)", "sn"],
+    )
+    .await;
+    assert!(out.stdout.contains("sortResult: (0)"), "{}", out.stdout);
+    let out = run_with(
+        &server,
+        "-L",
+        &["-H", &url, "-E", "sss=bogus", "-b", BASE, "(sn=*e*)", "sn"],
+    )
+    .await;
+    assert!(out.stdout.contains("sortResult: (16)"), "{}", out.stdout);
     // Proximity search is passed on as such.
     as_alice(&server, "(cn~=Alise)", &[]).await;
     assert_eq!(
