@@ -60,7 +60,9 @@ pub enum TlsSource {
     },
 }
 
-/// Bounds on what one client may ask of the server.
+/// Bounds on what one client may ask of the server. Requests on one connection run one at a
+/// time (the next is not read before the answer is written), so a client never has more than
+/// one request outstanding and pipelined requests wait in its own socket buffer.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections over all listeners; the next one is told "busy" and closed.

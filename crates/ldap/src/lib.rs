@@ -9,7 +9,15 @@
 //! - [`dn`]: the DN layout (`dc=pbx365` / `o=<site>` / `ou=<phonebook>` / `uid=<entry>`);
 //! - [`translate`]: LDAP filters and attribute names → the directory's request model, entries
 //!   → LDAP entries;
-//! - [`fuzzing`]: the request decoding path, exposed for the fuzz target.
+//! - [`fuzzing`]: the request path over raw bytes, for the fuzz target (`crates/ldap/fuzz`).
+//!
+//! What clients get, in short: simple bind with the credentials pbx365 issued (DN
+//! `cn=<username>,o=<site>,dc=pbx365` or the bare username) or anonymous when the site allows
+//! it (refused with inappropriateAuthentication otherwise); searches with the whole filter
+//! grammar, `~=` passed on as a proximity search and phone attributes left to the directory's
+//! number-aware matching; the inetOrgPerson attributes phones read, numbers written as
+//! [`LdapConfig::number_form`] says; rootDSE; size and time limits; paged results and
+//! server-side sort; StartTLS and LDAPS. The directory is read-only over LDAP.
 
 #![warn(missing_docs)]
 
