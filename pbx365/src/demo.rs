@@ -155,6 +155,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .http
         .map(|a| a.to_string())
         .unwrap_or_else(|| "(off)".into());
+    let ldap = running
+        .ldap
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "(off)".into());
     let secret = &issued.secret;
     let cfg = config_file.display();
     println!(
@@ -164,6 +168,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
          curl -u demo-phone:{secret} 'http://{http}/yealink/directory.xml'\n  \
          curl -u demo-phone:{secret} 'http://{http}/lookup?number=030%201234100'\n  \
          curl -u demo-phone:{secret} 'http://{http}/api/v1/search?q=meier'\n  \
+         ldapsearch -x -H ldap://{ldap} -D cn=demo-phone,o=demo,dc=pbx365 -w {secret} -b o=demo,dc=pbx365 '(|(cn=Mei*)(sn=Mei*))' cn telephoneNumber mobile\n  \
+         ldapsearch -x -H ldap://{ldap} -D cn=demo-phone,o=demo,dc=pbx365 -w {secret} -b o=demo,dc=pbx365 '(telephoneNumber=030 1234100)' cn\n  \
          pbx365 search --config {cfg} meier\n  \
          pbx365 lookup --config {cfg} 100\n\n\
          Ctrl-C stops it.",

@@ -52,6 +52,8 @@ impl Shutdown {
 pub struct Running {
     /// The HTTP front end's address, when it runs.
     pub http: Option<SocketAddr>,
+    /// The LDAP front end's plain listener, when it runs.
+    pub ldap: Option<SocketAddr>,
     tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
 }
 
@@ -101,6 +103,34 @@ fn http_config(config: &config::Config) -> anyhow::Result<HttpConfig> {
         number_form: first.dialling.number_form,
         default_site: Some(SiteId::new(&first.name)?),
         ..HttpConfig::default()
+    })
+}
+
+/// The LDAP front end's settings from the configuration; numbers in the first site's form.
+fn ldap_config(config: &config::Config) -> anyhow::Result<pbx365_ldap::LdapConfig> {
+    let l = &config.ldap;
+    let first = &config.sites[0];
+    let tls = match (&l.certificate_file, &l.private_key_file) {
+        (Some(cert), Some(key)) => Some(pbx365_ldap::TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let limits = pbx365_ldap::Limits {
+        max_connections: l.max_connections,
+        idle_timeout: l.idle_timeout,
+        max_results: l.size_limit,
+        ..pbx365_ldap::Limits::default()
+    };
+    Ok(pbx365_ldap::LdapConfig {
+        listen: vec![l.listen],
+        listen_tls: l.ldaps_listen.into_iter().collect(),
+        starttls: l.starttls,
+        tls,
+        default_site: Some(SiteId::new(&first.name)?),
+        number_form: first.dialling.number_form,
+        limits,
     })
 }
 
@@ -174,6 +204,23 @@ pub async fn start(
         ));
     }
 
+    let mut ldap = None;
+    if config.ldap.enabled {
+        let dyn_service: Arc<dyn DirectoryService> = service.clone();
+        let handle =
+            pbx365_ldap::serve(ldap_config(&config)?, dyn_service, shutdown.clone().wait())
+                .await
+                .context("starting the LDAP front end")?;
+        ldap = handle.plain_addrs().first().copied();
+        tasks.push((
+            "LDAP front end",
+            tokio::spawn(async move {
+                handle.stopped().await;
+                Ok(())
+            }),
+        ));
+    }
+
     if let Some(every) = sync_every {
         let (config, store, service, stop) =
             (config.clone(), store.clone(), service.clone(), shutdown);
@@ -198,7 +245,7 @@ pub async fn start(
             }),
         ));
     }
-    Ok(Running { http, tasks })
+    Ok(Running { http, ldap, tasks })
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -247,6 +294,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let running = start(config, store, every, shutdown).await?;
     if let Some(a) = running.http {
         eprintln!("HTTP front end on http://{a} (OpenAPI: http://{a}/api/v1/openapi.json)");
+    }
+    if let Some(a) = running.ldap {
+        eprintln!("LDAP front end on ldap://{a} (base dc=pbx365)");
     }
     eprintln!("serving; Ctrl-C stops");
     interrupted().await;

@@ -70,6 +70,33 @@ async fn demo_serves_what_it_prints_and_stops_on_ctrl_c() {
     let resp = client.get(&curls[0][3]).send().await.expect("request");
     assert_eq!(resp.status(), 401);
 
+    // The ldapsearch lines it printed, run by a shell exactly as printed, find people.
+    let ldap_lines: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.trim_start().starts_with("ldapsearch "))
+        .collect();
+    assert_eq!(ldap_lines.len(), 2, "{printed:#?}");
+    for line in ldap_lines {
+        let line = line.trim().to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .output()
+                .expect("run ldapsearch")
+        })
+        .await
+        .expect("join");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("\ncn: "), "no entry found: {text}");
+        assert!(text.contains("result: 0 Success"), "{text}");
+    }
+
     // The CLI lines it printed work too.
     let search = printed
         .iter()
