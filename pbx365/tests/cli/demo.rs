@@ -4,19 +4,31 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A child process killed when the test ends, however it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_what_it_prints_and_stops_on_ctrl_c() {
     let dir = std::env::temp_dir().join(format!("pbx365-demo-test-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pbx365"))
-        .args(["demo", "--users", "40", "--http-listen", "127.0.0.1:0"])
-        .args(["--ldap-listen", "127.0.0.1:0", "--dir"])
-        .arg(&dir)
-        .env_remove("PBX365_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start demo");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_pbx365"))
+            .args(["demo", "--users", "40", "--http-listen", "127.0.0.1:0"])
+            .args(["--ldap-listen", "127.0.0.1:0", "--dir"])
+            .arg(&dir)
+            .env_remove("PBX365_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start demo"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let printed = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stdout).lines() {
@@ -118,9 +130,9 @@ async fn demo_serves_what_it_prints_and_stops_on_ctrl_c() {
     let started = Instant::now();
     // SAFETY: sending a signal to our own child process.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.0.id() as i32, libc::SIGINT);
     }
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
         .await
         .expect("join")
         .expect("wait");
