@@ -333,7 +333,13 @@ async fn sync_estimate(
     let rtt = latency_ms / 1000.0;
     // Three bounds; the sync can be no faster than the slowest of them.
     let chain = user_pages * rtt;
-    let per_mailbox = longest_mailbox / b.outlook_concurrency.max(1) as f64 * rtt;
+    // The 4-at-a-time limit applies per mailbox (default reading) or to the app across all
+    // mailboxes (the other reading): then every Outlook request queues behind the same 4.
+    let outlook_queue = match b.outlook_concurrency_scope {
+        crate::config::OutlookConcurrencyScope::PerMailbox => longest_mailbox,
+        crate::config::OutlookConcurrencyScope::PerApp => outlook_requests,
+    };
+    let per_mailbox = outlook_queue / b.outlook_concurrency.max(1) as f64 * rtt;
     let throughput = total / (concurrency / rtt.max(1e-9)).min(capacity);
     let bound = chain.max(per_mailbox).max(throughput);
     Ok(Json(json!({
@@ -345,6 +351,7 @@ async fn sync_estimate(
             "meanLatencyMs": latency_ms,
             "clientConcurrency": concurrency,
             "outlookConcurrencyPerMailbox": b.outlook_concurrency,
+            "outlookConcurrencyScope": b.outlook_concurrency_scope,
             "capacityRps": capacity,
         },
         "requests": {"userPages": user_pages, "outlook": outlook_requests, "total": total,
@@ -352,7 +359,7 @@ async fn sync_estimate(
         "bounds": {"userPageChainSeconds": chain, "busiestMailboxSeconds": per_mailbox,
                    "throughputSeconds": throughput},
         "lowerBoundSeconds": bound,
-        "formula": "T >= max(ceil(U/999) * L, max_m(R_m) / 4 * L, R / min(C / L, K))  where U users, L mean latency (s), R_m requests for mailbox m (1 + sum over its folders of ceil(contacts/page)), R = ceil(U/999) + sum_m R_m, C client concurrency, K emulator capacity (requests/s)",
+        "formula": "T >= max(ceil(U/999) * L, Q / 4 * L, R / min(C / L, K))  where U users, L mean latency (s), R_m requests for mailbox m (1 + sum over its folders of ceil(contacts/page)), Q = max_m(R_m) when the Outlook limit is per mailbox or sum_m(R_m) when it is per app (outlookConcurrencyScope), R = ceil(U/999) + sum_m R_m, C client concurrency, K emulator capacity (requests/s)",
     })))
 }
 

@@ -144,9 +144,87 @@ async fn delete_folder(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Body of `POST /_sim/churn`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Churn {
+    /// Share of all live contacts to change, in percent (0–100).
+    contacts_percent: f64,
+    /// Which contacts: the same seed picks the same ones.
+    #[serde(default)]
+    seed: u64,
+}
+
+/// `POST /_sim/churn {"contactsPercent": 1, "seed": 7}`: changes that share of every mailbox's
+/// contacts (their job title), picked deterministically, through the same write path as a
+/// Graph PATCH, so delta rounds report exactly them. Answers how many changed, and where.
+async fn churn(
+    _admin: SimAdmin,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ControlError> {
+    let c: Churn = serde_json::from_slice(&body).map_err(|e| {
+        ControlError(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"contactsPercent\": 0-100, \"seed\": N}}: {e}"),
+        )
+    })?;
+    if !(0.0..=100.0).contains(&c.contacts_percent) {
+        return Err(ControlError(
+            StatusCode::BAD_REQUEST,
+            "contactsPercent must be from 0 to 100".into(),
+        ));
+    }
+    let threshold = (c.contacts_percent * 100.0).round() as u64;
+    let picked: Vec<(String, String)> = {
+        let t = state.tenant.read();
+        let mut owners: Vec<&String> = t.mailboxes.keys().collect();
+        owners.sort();
+        owners
+            .into_iter()
+            .flat_map(|owner| {
+                t.mailboxes[owner]
+                    .contacts
+                    .live()
+                    .filter(|k| pick(c.seed, &k.id) < threshold)
+                    .map(|k| (owner.clone(), k.id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut mailboxes: Vec<&str> = Vec::new();
+    for (n, (owner, id)) in picked.iter().enumerate() {
+        let mut patch = Map::new();
+        patch.insert(
+            "jobTitle".into(),
+            Value::String(format!("Churn {} #{n}", c.seed)),
+        );
+        contacts::update(&state, owner, id, &patch, false).map_err(control)?;
+        if mailboxes.last() != Some(&owner.as_str()) {
+            mailboxes.push(owner);
+        }
+    }
+    Ok(Json(serde_json::json!({
+        "changed": picked.len(),
+        "mailboxes": mailboxes.len(),
+    }))
+    .into_response())
+}
+
+/// A stable number in 0..10000 for (seed, id): FNV-1a, so a pick never depends on the run.
+fn pick(seed: u64, id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % 10_000
+}
+
 /// Routes of the mailbox controls.
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/_sim/churn", post(churn))
         .route("/_sim/mailboxes/{user}/contacts", post(create_contact))
         .route(
             "/_sim/mailboxes/{user}/contacts/{contact}",

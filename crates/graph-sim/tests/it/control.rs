@@ -306,4 +306,30 @@ async fn sync_estimate_publishes_its_formula_and_grows_with_latency() {
     let total = b["requests"]["total"].as_f64().unwrap_or(0.0);
     // With 4 in flight and 50 ms each, at most 80 requests per second.
     assert!((lb - total / 80.0).abs() < 1e-6 || lb > total / 80.0, "{b}");
+
+    // The other reading of Outlook's limit (4 per app across mailboxes): every Outlook request
+    // queues behind the same 4, so the bound is at least all of them, 4 at a time.
+    ctl(
+        &sim,
+        reqwest::Method::PATCH,
+        "/_sim/behaviour",
+        Some(json!({"outlookConcurrencyScope": "per-app"})),
+    )
+    .await;
+    let (_, c) = ctl(
+        &sim,
+        reqwest::Method::GET,
+        "/_sim/sync-estimate?concurrency=64",
+        None,
+    )
+    .await;
+    let outlook = c["requests"]["outlook"].as_f64().unwrap_or(0.0);
+    let lc = c["lowerBoundSeconds"].as_f64().unwrap_or(0.0);
+    assert_eq!(c["inputs"]["outlookConcurrencyScope"], "per-app", "{c}");
+    assert!(lc >= outlook / 4.0 * 0.05 - 1e-9, "{c}");
+    assert!(
+        c["bounds"]["busiestMailboxSeconds"].as_f64()
+            > b["bounds"]["busiestMailboxSeconds"].as_f64(),
+        "{c}"
+    );
 }

@@ -1512,3 +1512,72 @@ async fn contact_writes_are_notified_to_subscriptions() {
         assert_eq!(n["resourceData"]["@odata.type"], "#Microsoft.Graph.Contact");
     }
 }
+
+#[tokio::test]
+async fn churn_changes_a_deterministic_share_that_delta_reports() {
+    let sim = start(|_| {}).await;
+    let tok = sim.app_token();
+    let start_url = format!(
+        "{}/v1.0/users/{ANN}/contactFolders/{F1}/contacts/delta",
+        sim.http_url()
+    );
+    let (before, delta, _) = delta_round(&sim, &start_url, &tok, &[]).await;
+    assert!(!before.is_empty());
+
+    let (s, b) = sim_call(
+        &sim,
+        Method::POST,
+        "/_sim/churn",
+        Some(json!({"contactsPercent": 100, "seed": 3})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let all = b["changed"].as_u64().expect("changed");
+    assert!(all >= before.len() as u64, "{b}");
+    // Every contact of the folder changed: the next round reports each once, with its new title.
+    let (items, _, _) = delta_round(&sim, &delta, &tok, &[]).await;
+    assert_eq!(
+        ids(&json!({"value": items})),
+        ids(&json!({"value": before}))
+    );
+    assert!(items.iter().all(|c| c["jobTitle"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Churn 3"))));
+
+    // 0 % changes nothing; a share picks the same contacts for the same seed.
+    let (_, b) = sim_call(
+        &sim,
+        Method::POST,
+        "/_sim/churn",
+        Some(json!({"contactsPercent": 0})),
+    )
+    .await;
+    assert_eq!(b["changed"], 0);
+    let (_, x) = sim_call(
+        &sim,
+        Method::POST,
+        "/_sim/churn",
+        Some(json!({"contactsPercent": 50, "seed": 9})),
+    )
+    .await;
+    let (_, y) = sim_call(
+        &sim,
+        Method::POST,
+        "/_sim/churn",
+        Some(json!({"contactsPercent": 50, "seed": 9})),
+    )
+    .await;
+    assert_eq!(x["changed"], y["changed"]);
+    assert!(x["changed"].as_u64() < Some(all), "{x} of {all}");
+    // Bad input is refused with what is expected.
+    let (s, b) = sim_call(
+        &sim,
+        Method::POST,
+        "/_sim/churn",
+        Some(json!({"contactsPercent": 150})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _) = sim_call(&sim, Method::POST, "/_sim/churn", Some(json!({"share": 1}))).await;
+    assert_eq!(s, 400);
+}
