@@ -133,7 +133,21 @@ async fn summary(_: SimAdmin, State(state): State<AppState>) -> Json<Value> {
     let t = state.tenant.read();
     let contacts: usize = t.mailboxes.values().map(|m| m.contacts.live_count()).sum();
     let folders: usize = t.mailboxes.values().map(|m| m.folders.live_count()).sum();
+    let mut shared: Vec<&str> = t
+        .users
+        .live()
+        .filter(|u| u.mailbox == crate::model::MailboxKind::Shared)
+        .filter_map(|u| u.user_principal_name.as_deref())
+        .collect();
+    shared.sort_unstable();
+    let groups: Vec<Value> = t
+        .groups
+        .live()
+        .map(|g| json!({"id": g.id, "displayName": g.display_name}))
+        .collect();
     Json(json!({
+        "sharedMailboxes": shared,
+        "groupList": groups,
         "tenantId": t.tenant_id,
         "users": t.users.live_count(),
         "groups": t.groups.live_count(),

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Sync benchmark (issue 3), against the emulator's published lower bound as the reference:
+# a USERS-user tenant with CONTACTS_PER personal contacts each, plus shared-mailbox and org
+# contacts, the emulator at LATENCY ms per request with Graph's limits on. For each reading of
+# Outlook's concurrency limit (per mailbox, per app) it runs a full `pbx365 sync` of a fresh
+# store and prints:
+#   - wall time and peak RSS (goal <= 1 GB),
+#   - the ratio to the emulator's lower bound for that reading (goal <= 1.25),
+#   - the share of requests answered 429 (goal <= 1 %),
+# then, on the per-mailbox run's store:
+#   - a no-change delta round: requests per scope (goal <= 1),
+#   - a round with 1 % of contacts changed (/_sim/churn): rows the store logged as changed
+#     (goal: exactly the changed contacts).
+# Usage: bench/sync.sh        (env: USERS=10000 CONTACTS_PER=100 LATENCY=50 READINGS="per-mailbox per-app")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${USERS:-10000}
+CONTACTS_PER=${CONTACTS_PER:-100}
+LATENCY=${LATENCY:-50}
+READINGS=${READINGS:-"per-mailbox per-app"}
+PORT=${PORT:-18365}
+for tool in curl jq sqlite3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install curl jq sqlite3 time)" >&2; exit 2; }
+done
+cargo build --release --quiet -p pbx365
+BIN=$PWD/target/release/pbx365
+tmp=$(mktemp -d)
+sim_pid=
+cleanup() { [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+start_sim() {
+  [ -n "$sim_pid" ] && { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
+  "$BIN" sim --listen "127.0.0.1:$PORT" --no-tls --users "$USERS" \
+    --contacts $((USERS * CONTACTS_PER)) --latency-ms "$LATENCY" --json >"$tmp/sim.json" 2>"$tmp/sim.err" &
+  sim_pid=$!
+  for _ in $(seq 1 1200); do
+    grep -q '}' "$tmp/sim.json" 2>/dev/null && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$tmp/sim.err" >&2; exit 1; }
+    sleep 0.2
+  done
+  KEY=$(jq -r .adminKey "$tmp/sim.json")
+  HTTP=$(jq -r .http "$tmp/sim.json")
+  jq -r .clientSecret "$tmp/sim.json" >"$tmp/secret"
+  chmod 600 "$tmp/secret"
+}
+
+sim_get() { curl -sf -H "x-sim-key: $KEY" "$HTTP$1"; }
+sim_send() { curl -sf -X "$1" -H "x-sim-key: $KEY" -H 'content-type: application/json' -d "$3" "$HTTP$2"; }
+
+write_config() { # $1 = store file
+  local summary group shared
+  summary=$(sim_get /_sim/summary)
+  group=$(jq -r '.groupList[] | select(.displayName == "Phone Users") | .id' <<<"$summary")
+  shared=$(jq -c '.sharedMailboxes' <<<"$summary")
+  cat >"$tmp/pbx365.toml" <<EOF
+[store]
+url = "sqlite://$1"
+
+[[site]]
+name = "bench"
+shared_mailboxes = $shared
+
+[site.tenant]
+tenant_id = "$(jq -r .tenantId "$tmp/sim.json")"
+client_id = "$(jq -r .clientId "$tmp/sim.json")"
+client_secret_file = "secret"
+authority_url = "$HTTP"
+graph_url = "$HTTP/v1.0"
+
+[site.dialling]
+country = "DE"
+area_code = "30"
+
+[site.users]
+group_id = "$group"
+
+[site.extensions]
+first_number = 10000
+length = 5
+EOF
+}
+
+# run_sync NAME: a sync job; sets WALL, RSS_MB, REQUESTS, THROTTLED, SCOPES from its report.
+run_sync() {
+  /usr/bin/time -f '%e %M' -o "$tmp/time" "$BIN" sync --config "$tmp/pbx365.toml" --json \
+    >"$tmp/$1.json" 2>"$tmp/$1.err" || { tail -5 "$tmp/$1.err" >&2; exit 1; }
+  read -r WALL RSS_KB <"$tmp/time"
+  RSS_MB=$((RSS_KB / 1024))
+  REQUESTS=$(jq '[.[].report.requests] | add' "$tmp/$1.json")
+  THROTTLED=$(jq '[.[].report.throttled] | add' "$tmp/$1.json")
+}
+
+printf 'tenant: %s users x %s personal contacts, %s ms latency, Graph limits on\n' \
+  "$USERS" "$CONTACTS_PER" "$LATENCY"
+first_store=
+for reading in $READINGS; do
+  start_sim
+  sim_send PATCH /_sim/behaviour "{\"outlookConcurrencyScope\": \"$reading\"}" >/dev/null
+  store="$tmp/store-$reading.db"
+  write_config "$store"
+  estimate=$(sim_get /_sim/sync-estimate)
+  bound=$(jq .lowerBoundSeconds <<<"$estimate")
+  sim_send DELETE /_sim/requests '' >/dev/null || true
+  run_sync "full-$reading"
+  ratio=$(echo "scale=3; $WALL / $bound" | bc)
+  share=$(echo "scale=3; 100 * $THROTTLED / $REQUESTS" | bc)
+  contacts=$(sqlite3 "$store" 'SELECT count(*) FROM contacts')
+  printf '%-12s full sync: %8.1f s  peak RSS %5d MB  lower bound %7.1f s  ratio %5.2f  requests %7d  429s %5d (%s %%)  contacts stored %d\n' \
+    "$reading" "$WALL" "$RSS_MB" "$bound" "$ratio" "$REQUESTS" "$THROTTLED" "$share" "$contacts"
+  if [ -z "$first_store" ]; then
+    first_store=$store
+    scopes=$(sqlite3 "$store" "SELECT count(*) FROM delta_tokens WHERE scope NOT LIKE 'selection-fingerprint%'")
+    run_sync nochange
+    printf '%-12s no-change delta: %6.1f s  requests %d over %d scopes (%s per scope)\n' \
+      "$reading" "$WALL" "$REQUESTS" "$scopes" "$(echo "scale=3; $REQUESTS / $scopes" | bc)"
+    before=$(sqlite3 "$store" "SELECT coalesce(max(seq), 0) FROM change_counters")
+    changed=$(sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' | jq .changed)
+    run_sync churn
+    logged=$(sqlite3 "$store" "SELECT count(*) FROM change_log WHERE seq > $before")
+    printf '%-12s 1 %% changed: %6.1f s  %d contacts changed in the tenant, %d rows written, %d requests\n' \
+      "$reading" "$WALL" "$changed" "$logged" "$REQUESTS"
+  fi
+done
