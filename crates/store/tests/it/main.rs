@@ -53,4 +53,6 @@ on_both_backends!(
     migrations_upgrade_an_old_schema_in_order,
     site_leases_hand_work_to_one_node,
     a_contact_with_many_numbers_round_trips,
+    contact_deletions_apply_apart_and_can_be_cancelled,
+    delta_tokens_are_listed_by_prefix,
 );
