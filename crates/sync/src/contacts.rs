@@ -4,7 +4,9 @@
 
 use crate::error::SyncError;
 use crate::job::Job;
-use crate::mailbox::{self, Ctx, MailboxState, Outcome, Owner, PERSONAL_STATE, SHARED_STATE};
+use crate::mailbox::{
+    self, Ctx, MailboxState, Outcome, Owner, RegionOf, PERSONAL_STATE, SHARED_STATE,
+};
 use crate::mapping::{self, Target, ORG_CONTACT_SELECT};
 use crate::report::KindCounts;
 use config::Source;
@@ -90,7 +92,7 @@ impl Job<'_> {
             pending: Arc::new(pending),
         };
         let mut failures: Vec<String> = Vec::new();
-        let mut mailboxes: Vec<(Owner, Option<Region>, bool)> = Vec::new();
+        let mut mailboxes: Vec<(Owner, RegionOf, bool)> = Vec::new();
 
         if sources.contains(&Source::PersonalContacts) {
             self.log("personal contacts → personal phonebooks".into())
@@ -200,7 +202,7 @@ impl Job<'_> {
                     Owner::Shared {
                         mailbox: mb.clone(),
                     },
-                    site_region,
+                    RegionOf::Known(site_region),
                     changed,
                 ));
             }
@@ -219,9 +221,17 @@ impl Job<'_> {
                 futures_util::stream::iter(mailboxes.into_iter().map(|(owner, region, redo)| {
                     let mut c = base.clone();
                     c.full = full || redo;
+                    // Each mailbox runs as its own task, so that it holds no store
+                    // transaction while this loop writes the job's log.
                     async move {
                         let personal = owner.is_personal();
-                        (personal, mailbox::sync_mailbox(c, owner, region).await)
+                        let who = owner.describe();
+                        let task = tokio::spawn(mailbox::sync_mailbox(c, owner, region));
+                        let outcome = task.await.unwrap_or_else(|e| Outcome {
+                            error: Some(format!("{who}: the task reading it failed: {e}")),
+                            ..Outcome::default()
+                        });
+                        (personal, outcome)
                     }
                 }))
                 .buffer_unordered(MAILBOXES_AT_ONCE);
@@ -270,13 +280,14 @@ impl Job<'_> {
 
     /// Every synced user (enabled extension) with their name and the region their numbers
     /// are read in: `usageLocation` from this job's users round, else from the last contacts
-    /// sync, else read from Graph; the site's country when they have none.
+    /// sync, else looked up once their mailbox proves readable; the site's country when they
+    /// have none.
     async fn personal_owners(
         &mut self,
         site_id: &SiteId,
         users_read: &HashMap<String, User>,
         site_region: Option<Region>,
-    ) -> Result<Vec<(String, (String, Option<Region>))>, SyncError> {
+    ) -> Result<Vec<(String, (String, RegionOf))>, SyncError> {
         let exts: Vec<directory::Extension> = self
             .store
             .list_extensions(site_id)
@@ -306,21 +317,13 @@ impl Job<'_> {
                 known.insert(user, region_of(state.region.as_deref()));
             }
         }
-        if exts.iter().any(|e| !known.contains_key(&e.user_id)) {
-            let all: Vec<User> = self
-                .client
-                .get_all_pages("/users?$select=id,usageLocation&$top=999")
-                .await?;
-            for u in all {
-                known
-                    .entry(u.id.clone())
-                    .or_insert_with(|| region_of(u.usage_location.as_deref()));
-            }
-        }
         Ok(exts
             .into_iter()
             .map(|e| {
-                let region = known.get(&e.user_id).copied().unwrap_or(site_region);
+                let region = match known.get(&e.user_id) {
+                    Some(r) => RegionOf::Known(*r),
+                    None => RegionOf::Lookup(site_region),
+                };
                 (e.user_id, (e.display_name, region))
             })
             .collect())
@@ -561,8 +564,6 @@ impl Job<'_> {
 }
 
 /// `(user id, (name, region))` pairs, in a stable order.
-fn owners_named(
-    owners: Vec<(String, (String, Option<Region>))>,
-) -> BTreeMap<String, (String, Option<Region>)> {
+fn owners_named(owners: Vec<(String, (String, RegionOf))>) -> BTreeMap<String, (String, RegionOf)> {
     owners.into_iter().collect()
 }

@@ -165,6 +165,16 @@ impl Outcome {
     }
 }
 
+/// The region a mailbox's numbers are read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionOf {
+    /// Known (`None`: no region at all, only international numbers normalise).
+    Known(Option<Region>),
+    /// Read the owner's `usageLocation` from Graph once the mailbox proved readable; the
+    /// fallback when they have none.
+    Lookup(Option<Region>),
+}
+
 /// Whether a Graph error says this mailbox cannot be read (no Exchange Online mailbox, outside
 /// the app's access policy, unknown), as opposed to a failure of the job.
 pub fn is_unreadable(e: &GraphError) -> bool {
@@ -211,7 +221,7 @@ async fn round<T: serde::de::DeserializeOwned>(
 }
 
 /// Syncs one mailbox. Never fails: what went wrong is in the outcome.
-pub async fn sync_mailbox(ctx: Ctx, owner: Owner, region: Option<Region>) -> Outcome {
+pub async fn sync_mailbox(ctx: Ctx, owner: Owner, region: RegionOf) -> Outcome {
     let mut out = Outcome::default();
     match run(&ctx, &owner, region, &mut out).await {
         Ok(()) => {}
@@ -249,12 +259,7 @@ impl From<store::StoreError> for Failure {
     }
 }
 
-async fn run(
-    ctx: &Ctx,
-    owner: &Owner,
-    region: Option<Region>,
-    out: &mut Outcome,
-) -> Result<(), Failure> {
+async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> Result<(), Failure> {
     let key = owner.key();
     let state_scope = owner.state_scope();
     let stored: Option<MailboxState> = ctx
@@ -262,9 +267,13 @@ async fn run(
         .get_delta_token(&ctx.site, &state_scope)
         .await?
         .and_then(|t| serde_json::from_str(&t).ok());
-    let region_text = region.map(|r| r.as_str().to_owned());
-    let mut full = ctx.full || stored.is_none();
-    if let Some(s) = &stored {
+    let known = match region {
+        RegionOf::Known(r) => Some(r),
+        RegionOf::Lookup(_) => None,
+    };
+    let mut full = ctx.full || stored.is_none() || known.is_none();
+    if let (Some(s), Some(r)) = (&stored, known) {
+        let region_text = r.map(|r| r.as_str().to_owned());
         if s.region != region_text {
             out.log.push(format!(
                 "{}: the owner's country changed ({} → {}): reading every contact again",
@@ -275,16 +284,36 @@ async fn run(
             full = true;
         }
     }
-    let before = stored.clone().unwrap_or_default();
+    let before = if known.is_some() {
+        stored.clone().unwrap_or_default()
+    } else {
+        // Nothing usable was stored: the folders the store knows are found from its contacts.
+        MailboxState::default()
+    };
 
     // The folder list.
-    let (changes, link, whole) = round::<ContactFolder>(
+    let (changes, link, whole_list) = round::<ContactFolder>(
         &ctx.client,
         &format!("/users/{key}/contactFolders/delta?$select=id,displayName,parentFolderId"),
         if full { None } else { before.link.as_deref() },
     )
     .await?;
-    let mut folders = if whole {
+    // Readable: now the owner's country, when it had to be looked up.
+    let region = match region {
+        RegionOf::Known(r) => r,
+        RegionOf::Lookup(fallback) => {
+            let u: graph::models::User = ctx
+                .client
+                .get_json(&format!("/users/{key}?$select=id,usageLocation"))
+                .await?;
+            u.usage_location
+                .as_deref()
+                .and_then(|l| Region::new(l).ok())
+                .or(fallback)
+        }
+    };
+    let region_text = region.map(|r| r.as_str().to_owned());
+    let mut folders = if whole_list {
         BTreeMap::new()
     } else {
         before.folders.clone()
@@ -362,7 +391,8 @@ async fn run(
     }
 
     // Plan against the stored phonebook (read only when something may have changed).
-    let needs_store = !gone.is_empty() || rounds.iter().any(|r| r.whole || !r.changes.is_empty());
+    let needs_store =
+        whole_list || !gone.is_empty() || rounds.iter().any(|r| r.whole || !r.changes.is_empty());
     let mut existing: HashMap<String, HashMap<String, ContactRecord>> = HashMap::new();
     let (phonebook, source) = owner.book();
     if needs_store {
@@ -376,6 +406,17 @@ async fn run(
                 .or_default()
                 .insert(c.source_id.clone(), c);
         }
+    }
+    // After a whole read of the folder list, any other folder the store holds contacts of
+    // is gone too (its state may have been lost).
+    if whole_list {
+        let mut stray: Vec<String> = existing
+            .keys()
+            .filter(|f| !targets.contains(*f) && !gone.contains(*f))
+            .cloned()
+            .collect();
+        stray.sort();
+        gone.extend(stray);
     }
     let target = Target {
         site: ctx.site.clone(),
@@ -454,7 +495,8 @@ async fn run(
         ));
         out.counts.pending_deletion += deletions.len() as u64;
         commit(ctx, &scope, &BTreeSet::new(), Vec::new(), deletions, None).await?;
-        if ctx.job.is_some() {
+        // Its token goes too, unless that prefix would reach a live folder's scope.
+        if ctx.job.is_some() && !targets.iter().any(|f| f.starts_with(folder.as_str())) {
             ctx.store
                 .invalidate_scopes(&ctx.site, scope.as_str())
                 .await?;

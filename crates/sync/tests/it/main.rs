@@ -1,5 +1,6 @@
 //! The sync against the emulator over HTTP and a real store (SQLite file, PostgreSQL).
 
+mod contacts;
 mod generated;
 mod handwritten;
 mod support;
