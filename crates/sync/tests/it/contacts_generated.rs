@@ -19,10 +19,13 @@ fn outlook_entry(c: &graph_sim::model::Contact) -> (String, Vec<String>) {
     (c.display_name.clone().unwrap_or_default(), raws)
 }
 
+/// A contact as Graph holds it: name and raw numbers.
+type Entry = (String, Vec<String>);
+
 /// Every phonebook as the tenant holds it, with the region of each: personal phonebooks of
 /// the synced users who have a mailbox, the company phonebook of `shared`, the directory.
 struct Expected {
-    books: BTreeMap<String, (Vec<(String, Vec<String>)>, Option<String>)>,
+    books: BTreeMap<String, (Vec<Entry>, Option<String>)>,
     unreadable: usize,
 }
 
