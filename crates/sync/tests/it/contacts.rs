@@ -598,3 +598,71 @@ async fn only_the_asked_sources_are_read_and_a_missing_role_is_named() {
     let err = r.error.expect("error");
     assert!(err.contains("OrgContact.Read.All"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failed_mailbox_keeps_every_deletion_pending_until_a_job_succeeds() {
+    let env = env(false).await;
+    assert!(env.run_all(SyncOptions::default()).await.succeeded);
+    for (user, id) in [(ANN, "AnnBob"), (GWEN, "GwenHugh")] {
+        let s = env
+            .call(
+                Method::DELETE,
+                &format!("/_sim/mailboxes/{user}/contacts/{id}"),
+                None,
+                true,
+            )
+            .await;
+        assert!((200..300).contains(&s), "{s}");
+    }
+    // Gwen's folder token is garbled: Graph answers 400 (not retried) and the job fails.
+    let site = directory::SiteId::new("main").expect("id");
+    let scope = store::ScopeKey::contacts(GWEN, "GwenContacts");
+    let good = env
+        .store
+        .get_delta_token(&site, &scope)
+        .await
+        .expect("token")
+        .expect("Gwen's folder has a token");
+    let garbled = format!(
+        "{}/v1.0/users/{GWEN}/contactFolders/GwenContacts/contacts/delta?$deltatoken=garbled",
+        env.sim.http_url()
+    );
+    env.store
+        .set_delta_token(&site, &scope, &garbled)
+        .await
+        .expect("set");
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(!r.succeeded);
+    let err = r.error.clone().expect("error");
+    assert!(err.contains("the mailbox of Gwen Hall"), "{err}");
+    assert!(err.contains("no deletions were applied"), "{err}");
+    // Ann's scope committed its deletion as pending; nothing was deleted.
+    let pending = env.store.list_pending(&site).await.expect("pending");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_books(
+        &env,
+        ann_book(),
+        gwen_book(),
+        company_book(),
+        directory_book(),
+    )
+    .await;
+
+    // The mailbox reads again: both deletions land, Ann's from the job before.
+    env.store
+        .set_delta_token(&site, &scope, &good)
+        .await
+        .expect("set");
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?} {:#?}", r.error, r.log);
+    assert_eq!(r.contacts.personal.deleted, 2);
+    let mut ann = ann_book();
+    ann.remove(0);
+    assert_books(&env, ann, vec![], company_book(), directory_book()).await;
+    assert!(env
+        .store
+        .list_pending(&site)
+        .await
+        .expect("pending")
+        .is_empty());
+}
