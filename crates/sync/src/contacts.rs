@@ -63,13 +63,14 @@ impl Job<'_> {
         }
     }
 
-    /// Runs the contact sources among `sources`; `failed_before` (the users part failed) keeps
-    /// deletions pending.
+    /// Runs the contact sources among `sources`; `planned` are the users a dry run would give
+    /// an extension; `failed_before` (the users part failed) keeps deletions pending.
     pub(crate) async fn contacts(
         &mut self,
         site_id: &SiteId,
         sources: &[Source],
         users_read: &HashMap<String, User>,
+        planned: &[(String, String)],
         failed_before: bool,
     ) -> Result<(), SyncError> {
         let site_region = Region::new(&self.site.dialling.country).ok();
@@ -97,9 +98,17 @@ impl Job<'_> {
         if sources.contains(&Source::PersonalContacts) {
             self.log("personal contacts → personal phonebooks".into())
                 .await;
-            let owners = self
+            let mut owners = self
                 .personal_owners(site_id, users_read, site_region)
                 .await?;
+            for (id, name) in planned {
+                let region = users_read
+                    .get(id)
+                    .and_then(|u| u.usage_location.as_deref())
+                    .and_then(|l| Region::new(l).ok())
+                    .or(site_region);
+                owners.push((id.clone(), (name.clone(), RegionOf::Known(region))));
+            }
             let synced: BTreeSet<String> = owners.iter().map(|(o, _)| o.clone()).collect();
             let states = self
                 .store

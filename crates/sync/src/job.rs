@@ -237,16 +237,20 @@ impl Job<'_> {
         // the contacts' creates and updates through, but no deletions.
         let mut failure = None;
         let mut users_read = HashMap::new();
+        let mut planned = Vec::new();
         if sources.contains(&Source::Users) {
             self.log("users → extensions".into()).await;
             match self.users(&site_id).await {
-                Ok(read) => users_read = read,
+                Ok((read, new)) => {
+                    users_read = read;
+                    planned = new;
+                }
                 Err(e) => failure = Some(e),
             }
         }
         if sources.iter().any(|s| *s != Source::Users) {
             if let Err(e) = self
-                .contacts(&site_id, &sources, &users_read, failure.is_some())
+                .contacts(&site_id, &sources, &users_read, &planned, failure.is_some())
                 .await
             {
                 failure.get_or_insert(e);
@@ -272,8 +276,12 @@ impl Job<'_> {
             .collect()
     }
 
-    /// The users → extensions part; returns the users Graph's round brought.
-    async fn users(&mut self, site_id: &SiteId) -> Result<HashMap<String, User>, SyncError> {
+    /// The users → extensions part; returns the users Graph's round brought and, on a dry
+    /// run, the users who would get an extension (id, name), so their contacts are planned too.
+    async fn users(
+        &mut self,
+        site_id: &SiteId,
+    ) -> Result<(HashMap<String, User>, Vec<(String, String)>), SyncError> {
         let site_id = site_id.clone();
         // A changed selection makes the stored token describe the wrong set: start over.
         let fingerprint = self.site.selection_fingerprint(Source::Users);
@@ -559,7 +567,12 @@ impl Job<'_> {
         self.report.plan = plan;
         if self.options.dry_run {
             self.log("dry run: nothing written".into()).await;
-            return Ok(users);
+            let new = selected
+                .iter()
+                .filter(|(id, (_, enabled))| *enabled && !existing.contains_key(*id))
+                .map(|(id, (u, _))| (id.clone(), u.display_name.clone().unwrap_or_default()))
+                .collect();
+            return Ok((users, new));
         }
 
         // A user back in the selection must not lose their extension to a deletion recorded
@@ -607,7 +620,7 @@ impl Job<'_> {
         if let Deprovisioning::DeleteAfterDays(days) = policy {
             self.apply_due_deletions(&site_id, days).await?;
         }
-        Ok(users)
+        Ok((users, Vec::new()))
     }
 
     /// Applies the pending deletions of every job whose deletions are all `days` old.

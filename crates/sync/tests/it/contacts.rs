@@ -666,3 +666,75 @@ async fn a_failed_mailbox_keeps_every_deletion_pending_until_a_job_succeeds() {
         .expect("pending")
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_dry_run_plans_every_phonebook_and_writes_nothing() {
+    let env = env(false).await;
+    let dry = SyncOptions {
+        dry_run: true,
+        ..SyncOptions::default()
+    };
+    let r = env.run_all(dry.clone()).await;
+    assert!(r.succeeded, "{:?} {:#?}", r.error, r.log);
+    assert_eq!(r.job, None);
+    for line in [
+        "create personal:Ann Lee Bob Berg +49301234567",
+        "create personal:Ann Lee Carl Clay +4915123456789, call me maybe (invalid)",
+        "create personal:Gwen Hall Hugh Ives +442079460123",
+        "create company:reception@contoso.com Taxi Central +49304455667",
+        "create directory Lieferant GmbH +49891234567, +49891234568",
+    ] {
+        assert!(r.plan.contains(&line.to_string()), "{line}: {:#?}", r.plan);
+    }
+    assert_eq!(r.contacts.personal.created, 4);
+    let site = directory::SiteId::new("main").expect("id");
+    assert_eq!(env.store.count_contacts(&site).await.expect("count"), 0);
+    assert!(env
+        .store
+        .list_delta_tokens(&site, "")
+        .await
+        .expect("tokens")
+        .is_empty());
+    assert!(env
+        .store
+        .list_jobs(&site, 10)
+        .await
+        .expect("jobs")
+        .is_empty());
+
+    // After a real run, a dry run shows a deletion and leaves it to the real run.
+    assert!(env.run_all(SyncOptions::default()).await.succeeded);
+    let s = env
+        .call(
+            Method::DELETE,
+            &format!("/_sim/org-contacts/{ORG_SUPPLIER}"),
+            None,
+            true,
+        )
+        .await;
+    assert!((200..300).contains(&s), "{s}");
+    let r = env.run_all(dry).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert_eq!(
+        r.plan,
+        vec!["delete directory Supplier Ltd +442079460958".to_string()]
+    );
+    assert_eq!(r.contacts.directory.pending_deletion, 1);
+    assert!(env
+        .store
+        .list_pending(&site)
+        .await
+        .expect("pending")
+        .is_empty());
+    assert_eq!(
+        env.phonebook(&PhonebookKind::Directory).await,
+        directory_book()
+    );
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    assert_eq!(r.contacts.directory.deleted, 1);
+    assert_eq!(
+        env.phonebook(&PhonebookKind::Directory).await,
+        vec![directory_book().remove(0)]
+    );
+}
