@@ -738,3 +738,54 @@ async fn a_dry_run_plans_every_phonebook_and_writes_nothing() {
         vec![directory_book().remove(0)]
     );
 }
+
+#[tokio::test]
+async fn a_user_whose_extension_goes_loses_their_phonebook_a_disabled_one_keeps_it() {
+    let rest = REST.replace(
+        "policy = \"disable\"",
+        "policy = \"delete_after_days\"\ndays = 1",
+    );
+    let env = Env::with_config(
+        crate::support::sim(Some(tenant()), 0).await,
+        &format!("group_id = \"{GROUP}\""),
+        &rest,
+        false,
+        |t| t,
+    )
+    .await;
+    assert!(env.run_all(SyncOptions::default()).await.succeeded);
+    env.grant("Group.ReadWrite.All").await;
+    let s = env
+        .call(
+            Method::DELETE,
+            &format!("/v1.0/groups/{GROUP}/members/{GWEN}/$ref"),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Disabled: her phonebook stays as it was.
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?} {:#?}", r.error, r.log);
+    assert_eq!(r.counts.disabled, 1);
+    assert_eq!(r.contacts.personal.pending_deletion, 0);
+    assert_eq!(env.phonebook(&personal(GWEN)).await, gwen_book());
+    // A day later the extension is deleted, and her phonebook with it.
+    let r = env
+        .run_all(SyncOptions {
+            now: chrono::Utc::now() + chrono::Duration::days(2),
+            ..SyncOptions::default()
+        })
+        .await;
+    assert!(r.succeeded, "{:?} {:#?}", r.error, r.log);
+    assert_eq!(r.counts.deleted, 1);
+    assert_eq!(
+        (
+            r.contacts.personal.pending_deletion,
+            r.contacts.personal.deleted
+        ),
+        (1, 1)
+    );
+    assert_eq!(env.phonebook(&personal(GWEN)).await, vec![]);
+    assert_eq!(env.phonebook(&personal(ANN)).await, ann_book());
+}
