@@ -93,6 +93,8 @@ impl Job<'_> {
             pending: Arc::new(pending),
         };
         let mut failures: Vec<String> = Vec::new();
+        // Stored once every shared mailbox was read again, so a crash re-reads them next time.
+        let mut shared_fingerprint: Option<String> = None;
         let mut mailboxes: Vec<(Owner, RegionOf, bool)> = Vec::new();
 
         if sources.contains(&Source::PersonalContacts) {
@@ -216,9 +218,7 @@ impl Job<'_> {
                 ));
             }
             if ctx.job.is_some() {
-                self.store
-                    .set_delta_token(site_id, &shared_fingerprint_scope(), &fingerprint)
-                    .await?;
+                shared_fingerprint = Some(fingerprint);
             }
         }
 
@@ -235,8 +235,9 @@ impl Job<'_> {
                     async move {
                         let personal = owner.is_personal();
                         let who = owner.describe();
-                        let task = tokio::spawn(mailbox::sync_mailbox(c, owner, region));
-                        let outcome = task.await.unwrap_or_else(|e| Outcome {
+                        let mut task =
+                            AbortOnDrop(tokio::spawn(mailbox::sync_mailbox(c, owner, region)));
+                        let outcome = (&mut task.0).await.unwrap_or_else(|e| Outcome {
                             error: Some(format!("{who}: the task reading it failed: {e}")),
                             ..Outcome::default()
                         });
@@ -273,6 +274,11 @@ impl Job<'_> {
         ))
         .await;
 
+        if let (Some(fp), true) = (&shared_fingerprint, failures.is_empty()) {
+            self.store
+                .set_delta_token(site_id, &shared_fingerprint_scope(), fp)
+                .await?;
+        }
         if !failures.is_empty() {
             for f in &failures {
                 self.log(format!("failed: {f}")).await;
@@ -575,4 +581,14 @@ impl Job<'_> {
 /// `(user id, (name, region))` pairs, in a stable order.
 fn owners_named(owners: Vec<(String, (String, RegionOf))>) -> BTreeMap<String, (String, RegionOf)> {
     owners.into_iter().collect()
+}
+
+/// A mailbox task that stops when the job dropping it stops (a cancelled job leaves nothing
+/// running behind it).
+struct AbortOnDrop(tokio::task::JoinHandle<Outcome>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
