@@ -336,9 +336,57 @@ async fn a_shared_mailbox_taken_off_the_list_leaves_the_company_phonebook() {
     .await;
     let r = env.run_all(SyncOptions::default()).await;
     assert!(r.succeeded, "{:?}", r.error);
+    let unreadable = r.contacts.unreadable_mailboxes;
+    // Nothing changed: at most one request per scope (each scope's token, less the two
+    // selection fingerprints, plus the group's member page and one per unreadable mailbox).
+    let site = directory::SiteId::new("main").expect("id");
+    let scopes = env
+        .store
+        .list_delta_tokens(&site, "")
+        .await
+        .expect("tokens")
+        .len() as u64;
+    env.call(Method::DELETE, "/_sim/requests", None, true).await;
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?}", r.error);
+    let (_, seen) = env
+        .call_json(Method::GET, "/_sim/requests", None, true)
+        .await;
+    // A readable mailbox with no contacts and no folders never showed its default folder's
+    // id: one probe of `/contacts` stands in for that folder's scope.
+    let t = graph_sim::control::snapshot(&env.sim.state);
+    let (_, users) = crate::generated::oracle(&t);
+    let empty = t
+        .users
+        .iter()
+        .filter(|r| {
+            users.contains_key(&r.user.user.id)
+                || r.user
+                    .user
+                    .user_principal_name
+                    .as_ref()
+                    .is_some_and(|u| shared[..2].contains(u))
+        })
+        .filter(|r| r.user.mailbox != graph_sim::model::MailboxKind::None)
+        .filter(|r| {
+            r.mailbox_data
+                .as_ref()
+                .is_none_or(|d| d.contacts.is_empty() && d.folders.is_empty())
+        })
+        .count() as u64;
+    // The users part looks up, each time, in-scope users it skipped (its own rule).
+    let skipped = seen["byEndpoint"]["GET /v1.0/users/{id}"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        r.requests,
+        scopes - 2 + 1 + unreadable + empty + skipped,
+        "{:#}",
+        seen["byEndpoint"]
+    );
+    assert!(scopes > 40, "{scopes}");
     let both = env.phonebook(&PhonebookKind::Company).await;
     let first_only: Vec<Book> = {
-        let site = directory::SiteId::new("main").expect("id");
         let mut v: Vec<Book> = env
             .store
             .list_contacts(&site, &PhonebookKind::Company)
