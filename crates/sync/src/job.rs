@@ -31,6 +31,15 @@ pub fn roles_for(source: Source) -> &'static [&'static str] {
     }
 }
 
+/// Whether `roles` grant `role`, directly or by its read-write form (`Contacts.ReadWrite`
+/// covers `Contacts.Read`).
+fn covered(roles: &[String], role: &str) -> bool {
+    let write = role.replacen(".Read", ".ReadWrite", 1);
+    roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(role) || r.eq_ignore_ascii_case(&write))
+}
+
 /// Where the selection fingerprint of the users source is kept (beside the delta tokens, under
 /// a name `invalidate_scopes("users")` does not reach).
 fn fingerprint_scope() -> ScopeKey {
@@ -225,7 +234,11 @@ impl Job<'_> {
                 }
             }
         }
-        let missing = info.missing_roles(&needed);
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
+            .filter(|r| !covered(&info.roles, r))
+            .collect();
         if !missing.is_empty() {
             return Err(SyncError::MissingPermissions {
                 missing: missing.iter().map(|s| s.to_string()).collect(),
@@ -643,5 +656,25 @@ impl Job<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_write_role_covers_its_read_role() {
+        let roles = vec![
+            "Contacts.ReadWrite".to_string(),
+            "user.read.all".to_string(),
+        ];
+        assert!(covered(&roles, "Contacts.Read"));
+        assert!(covered(&roles, "User.Read.All"));
+        assert!(!covered(&roles, "OrgContact.Read.All"));
+        assert!(!covered(
+            &["Contacts.Read".to_string()],
+            "Contacts.ReadWrite"
+        ));
     }
 }
