@@ -11,6 +11,7 @@
 use crate::mapping::{self, Target, CONTACT_SELECT};
 use crate::report::KindCounts;
 use directory::{ContactRecord, ContactSource, PhonebookKind, Region, SiteId};
+use futures_util::StreamExt;
 use graph::delta::{DeltaChange, DeltaOptions, DeltaOutcome, DeltaRound};
 use graph::models::{Contact, ContactFolder};
 use graph::{GraphClient, GraphError};
@@ -18,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use store::{Deletion, JobId, ScopeCommit, ScopeKey, ScopeUpsert, Store};
+
+/// Folders of one mailbox read at once (Outlook allows 4 requests in flight per mailbox).
+const FOLDERS_AT_ONCE: usize = 4;
 
 /// Plan lines kept per mailbox in a report (the counts are always complete).
 pub const PLAN_LINES_PER_MAILBOX: usize = 200;
@@ -360,34 +364,48 @@ async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> R
     // Every folder's contacts.
     let mut targets: Vec<String> = default.iter().cloned().collect();
     targets.extend(folders.keys().cloned());
-    let mut rounds = Vec::new();
-    for folder in &targets {
-        let scope = owner.scope(folder);
-        let token = if full {
-            None
-        } else {
-            ctx.store.get_delta_token(&ctx.site, &scope).await?
-        };
-        let url =
-            format!("/users/{key}/contactFolders/{folder}/contacts/delta?$select={CONTACT_SELECT}");
-        match round::<Contact>(&ctx.client, &url, token.as_deref()).await {
-            Ok((changes, link, whole)) => rounds.push(FolderRound {
-                folder: folder.clone(),
-                changes,
-                link,
-                whole,
-            }),
-            // Deleted since the folder list was read: the next folder round reports it.
-            Err(GraphError::Api {
-                status: 404, code, ..
-            }) if code == "ErrorItemNotFound" => {
-                out.log.push(format!(
-                    "{}: folder {folder} went while it was read; it is dropped next time",
-                    owner.describe()
-                ));
+    // Up to 4 folders at once: Outlook's limit per mailbox (the client holds it too).
+    let reads = futures_util::stream::iter(targets.clone().into_iter().map(
+        |folder: String| async move {
+            let scope = owner.scope(&folder);
+            let token = if full {
+                None
+            } else {
+                ctx.store.get_delta_token(&ctx.site, &scope).await?
+            };
+            let url = format!(
+                "/users/{key}/contactFolders/{folder}/contacts/delta?$select={CONTACT_SELECT}"
+            );
+            match round::<Contact>(&ctx.client, &url, token.as_deref()).await {
+                Ok((changes, link, whole)) => Ok(Some(FolderRound {
+                    folder,
+                    changes,
+                    link,
+                    whole,
+                })),
+                // Deleted since the folder list was read: the next folder round reports it.
+                Err(GraphError::Api {
+                    status: 404, code, ..
+                }) if code == "ErrorItemNotFound" => Ok(None),
+                Err(e) => Err(Failure::from(e)),
             }
-            Err(e) => return Err(e.into()),
+        },
+    ))
+    .buffer_unordered(FOLDERS_AT_ONCE)
+    .collect::<Vec<Result<Option<FolderRound>, Failure>>>()
+    .await;
+    let mut rounds = Vec::new();
+    for r in reads {
+        if let Some(round) = r? {
+            rounds.push(round);
         }
+    }
+    let read: BTreeSet<&str> = rounds.iter().map(|r| r.folder.as_str()).collect();
+    for folder in targets.iter().filter(|f| !read.contains(f.as_str())) {
+        out.log.push(format!(
+            "{}: folder {folder} went while it was read; it is dropped next time",
+            owner.describe()
+        ));
     }
 
     // Plan against the stored phonebook (read only when something may have changed).
