@@ -91,6 +91,7 @@ impl Job<'_> {
             },
             full: self.options.full,
             pending: Arc::new(pending),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
         };
         let mut failures: Vec<String> = Vec::new();
         // Stored once every shared mailbox was read again, so a crash re-reads them next time.

@@ -41,6 +41,9 @@ pub struct Ctx {
     pub full: bool,
     /// Contact deletions pending from earlier jobs, by scope (cancelled when seen alive).
     pub pending: Arc<HashMap<ScopeKey, HashSet<String>>>,
+    /// Held around the job's store writes: its mailboxes queue here rather than in the
+    /// database's lock (SQLite makes waiting writers sleep and retry).
+    pub writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Whose mailbox.
@@ -515,6 +518,7 @@ async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> R
         commit(ctx, &scope, &BTreeSet::new(), Vec::new(), deletions, None).await?;
         // Its token goes too, unless that prefix would reach a live folder's scope.
         if ctx.job.is_some() && !targets.iter().any(|f| f.starts_with(folder.as_str())) {
+            let _turn = ctx.writes.lock().await;
             ctx.store
                 .invalidate_scopes(&ctx.site, scope.as_str())
                 .await?;
@@ -530,6 +534,7 @@ async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> R
     if ctx.job.is_some() && stored.as_ref() != Some(&after) {
         let text = serde_json::to_string(&after)
             .map_err(|e| Failure::Graph(GraphError::Invalid(e.to_string())))?;
+        let _turn = ctx.writes.lock().await;
         ctx.store
             .set_delta_token(&ctx.site, &state_scope, &text)
             .await?;
@@ -563,6 +568,7 @@ pub async fn commit(
     token: Option<String>,
 ) -> Result<(), store::StoreError> {
     let Some(job) = ctx.job else { return Ok(()) };
+    let _turn = ctx.writes.lock().await;
     if let Some(pending) = ctx.pending.get(scope) {
         let alive: Vec<Deletion> = seen
             .iter()
@@ -571,12 +577,15 @@ pub async fn commit(
             .collect();
         ctx.store.cancel_pending(&ctx.site, scope, &alive).await?;
     }
-    let token_changed = match &token {
-        Some(t) => ctx.store.get_delta_token(&ctx.site, scope).await?.as_ref() != Some(t),
-        None => false,
-    };
-    if upserts.is_empty() && deletions.is_empty() && !token_changed {
-        return Ok(());
+    // A round that changed nothing writes only a token that moved.
+    if upserts.is_empty() && deletions.is_empty() {
+        let moved = match &token {
+            Some(t) => ctx.store.get_delta_token(&ctx.site, scope).await?.as_ref() != Some(t),
+            None => false,
+        };
+        if !moved {
+            return Ok(());
+        }
     }
     ctx.store
         .apply_scope(&ScopeCommit {

@@ -498,7 +498,12 @@ async fn jobs_cut_off_midway_then_one_run_to_the_end_is_exact() {
         }
     }
     assert!(cut >= 3, "only {cut} jobs were cut off");
-    let r = env.run_all(SyncOptions::default()).await;
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(180),
+        env.run_all(SyncOptions::default()),
+    )
+    .await
+    .expect("the job after the cut-off ones ends");
     assert!(r.succeeded, "{:?} {:#?}", r.error, r.warnings);
     let want = expected(&graph_sim::control::snapshot(&env.sim.state), &synced, &[]);
     check(&env, &want).await;
