@@ -38,11 +38,13 @@ enum Command {
     /// registration (names and ids), the redirect URI to register, and the admin-consent URL
     /// a tenant administrator opens to grant them.
     Init(init::InitArgs),
-    /// Run a sync job now: Entra users → extensions (the only source so far).
+    /// Run a sync job now: Entra users → extensions, personal contacts → phonebooks, shared
+    /// mailboxes → company phonebook, org contacts → company directory.
     ///
-    /// Reads the changes since the last run (or everything with --full), plans creates,
-    /// updates and removals, stops before removing more extensions than the mass-deletion
-    /// guard allows (--allow-mass-delete to confirm), and records the job. Progress goes to
+    /// Reads the changes since the last run (or everything with --full) of every source the
+    /// site has on (narrowed with --source), plans creates, updates and removals, commits each
+    /// scope with its delta token, stops before removing more than the mass-deletion guard
+    /// allows (--allow-mass-delete to confirm), and records the job. Progress goes to
     /// stderr: a progress bar on a terminal, plain lines in a pipe. --diagnostic adds a
     /// summary of every Graph request (secrets and tokens redacted) to the job's log. The exit
     /// code is non-zero when a job failed. Photos have their own job: `pbx365 photos sync`.

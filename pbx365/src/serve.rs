@@ -143,9 +143,6 @@ pub async fn sync_all(
     trigger: store::JobTrigger,
 ) {
     for site in &config.sites {
-        if !site.sources.users {
-            continue;
-        }
         let client = match sync::client_for_site(site) {
             Ok(c) => c,
             Err(e) => {
@@ -157,7 +154,7 @@ pub async fn sync_all(
             trigger,
             ..sync::SyncOptions::default()
         };
-        let report = sync::run_users_job(store.clone(), &client, site, options).await;
+        let report = sync::run_job(store.clone(), &client, site, options).await;
         match &report.error {
             None => tracing::info!(site = %site.name, job = ?report.job, "sync job succeeded"),
             Some(e) => eprintln!("site {}: sync job failed: {e}", site.name),

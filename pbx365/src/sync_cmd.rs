@@ -1,4 +1,5 @@
-//! `pbx365 sync`: one sync job per site, now (users → extensions for now).
+//! `pbx365 sync`: one sync job per site, now, over every enabled source (users → extensions,
+//! personal contacts, shared mailboxes, org contacts) or the ones `--source` names.
 
 use anyhow::{bail, Context};
 use std::path::PathBuf;
@@ -34,6 +35,44 @@ pub struct SyncArgs {
     /// Print the job reports as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Read only these sources (repeat or comma-separate; default: every source the site has
+    /// on): users, contacts (personal), shared (shared mailboxes), org (org contacts).
+    #[arg(long = "source", value_name = "SOURCE", value_delimiter = ',')]
+    sources: Vec<SourceArg>,
+}
+
+/// A source as `--source` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SourceArg {
+    /// Entra users → extensions.
+    Users,
+    /// Users' Outlook contacts → personal phonebooks.
+    Contacts,
+    /// Shared mailboxes' contacts → the company phonebook.
+    Shared,
+    /// Exchange org contacts → the company directory.
+    Org,
+}
+
+impl SourceArg {
+    fn source(self) -> config::Source {
+        match self {
+            SourceArg::Users => config::Source::Users,
+            SourceArg::Contacts => config::Source::PersonalContacts,
+            SourceArg::Shared => config::Source::SharedMailboxes,
+            SourceArg::Org => config::Source::OrgContacts,
+        }
+    }
+}
+
+/// What a source does, for progress lines.
+fn describe(source: config::Source) -> &'static str {
+    match source {
+        config::Source::Users => "users → extensions",
+        config::Source::PersonalContacts => "personal contacts → phonebooks",
+        config::Source::SharedMailboxes => "shared mailboxes → company phonebook",
+        config::Source::OrgContacts => "org contacts → company directory",
+    }
 }
 
 /// Runs the job of each selected site; fails when any job failed.
@@ -56,17 +95,26 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let mut reports: Vec<(String, JobReport)> = Vec::new();
     let mut failed = Vec::new();
     let display = crate::progress::Display::new();
+    let asked: Option<Vec<config::Source>> =
+        (!args.sources.is_empty()).then(|| args.sources.iter().map(|s| s.source()).collect());
     for site in sites {
-        if !site.sources.users {
+        let sources: Vec<config::Source> = config::Source::ALL
+            .into_iter()
+            .filter(|s| site.sources.is_on(*s))
+            .filter(|s| asked.as_ref().is_none_or(|a| a.contains(s)))
+            .collect();
+        if sources.is_empty() {
             display.line(&format!(
-                "site {}: the users source is off; nothing to do",
+                "site {}: none of the asked sources is on; nothing to do",
                 site.name
             ));
             continue;
         }
+        let what: Vec<&str> = sources.iter().map(|s| describe(*s)).collect();
         display.line(&format!(
-            "site {}: syncing users → extensions{}{}…",
+            "site {}: syncing {}{}{}…",
             site.name,
+            what.join(", "),
             if args.full { " (full)" } else { "" },
             if args.dry_run { " (dry run)" } else { "" }
         ));
@@ -78,9 +126,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
             dry_run: args.dry_run,
             allow_mass_delete: args.allow_mass_delete,
             diagnostic: args.diagnostic,
+            sources: Some(sources),
             ..SyncOptions::default()
         };
-        let report = sync::run_users_job(store.clone(), &client, site, options).await;
+        let report = sync::run_job(store.clone(), &client, site, options).await;
         if let Some(e) = &report.error {
             failed.push(format!("site {}: {e}", site.name));
         }
@@ -108,6 +157,20 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                 c.created, c.updated, c.unchanged, c.disabled, c.pending_deletion, c.deleted, c.kept,
                 r.requests, r.retries, r.throttled
             );
+            let k = r.contacts;
+            if k != sync::ContactCounts::default() {
+                println!(
+                    "{name}: contacts: personal {} created, {} updated, {} deleted; company {} created, {} updated, {} deleted; directory {} created, {} updated, {} deleted; {} pending deletion; {} invalid numbers kept raw; {} mailboxes unreadable",
+                    k.personal.created, k.personal.updated, k.personal.deleted,
+                    k.company.created, k.company.updated, k.company.deleted,
+                    k.directory.created, k.directory.updated, k.directory.deleted,
+                    k.personal.pending_deletion + k.company.pending_deletion + k.directory.pending_deletion,
+                    k.invalid_numbers, k.unreadable_mailboxes
+                );
+            }
+            for w in &r.warnings {
+                println!("{name}: warning: {w}");
+            }
         }
     }
     if !failed.is_empty() {

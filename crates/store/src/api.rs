@@ -3,8 +3,9 @@
 use crate::error::StoreError;
 use crate::model::{
     AllocationRule, AppliedDeletions, Avatar, Change, CredentialInfo, CredentialOwner,
-    CredentialUsername, IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger, JobWithLog,
-    NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site, StoredContact,
+    CredentialUsername, Deletion, IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger,
+    JobWithLog, NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
+    StoredContact,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
@@ -176,6 +177,24 @@ pub trait Store: Send + Sync {
         -> Result<()>;
     /// A user's avatar, if one is stored (what the HTTP front end serves).
     async fn get_avatar(&self, site: &SiteId, user_id: &str) -> Result<Option<Avatar>>;
+    /// Every stored delta token whose scope starts with `prefix`, by scope: the scopes a source
+    /// synced before (to find folders, mailboxes and owners that have since gone).
+    async fn list_delta_tokens(
+        &self,
+        site: &SiteId,
+        prefix: &str,
+    ) -> Result<Vec<(ScopeKey, String)>>;
+    /// Drops the pending deletions of `targets` in `scope`, whichever job recorded them: a later
+    /// read saw them alive again (after a delta reset, say). Returns how many were dropped.
+    async fn cancel_pending(
+        &self,
+        site: &SiteId,
+        scope: &ScopeKey,
+        targets: &[Deletion],
+    ) -> Result<u64>;
+    /// Applies only the contact deletions the job recorded (in one transaction), leaving its
+    /// extension deletions to wait for their deprovisioning delay.
+    async fn apply_pending_contacts(&self, site: &SiteId, job: &JobId) -> Result<AppliedDeletions>;
 }
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`

@@ -29,6 +29,24 @@ pub enum SyncError {
         /// Who would lose their extension (`number name <upn or id>`).
         pending: Vec<String>,
     },
+    /// More contacts would go than the guard allows.
+    #[error("the sync would delete {count} of {total} contacts, more than the guard allows ({limit}); nothing was deleted. Check the mailboxes and folders in Microsoft 365; if the deletions are intended, run `pbx365 sync --allow-mass-delete`. Pending: {}", pending.join(", "))]
+    ContactMassDeletion {
+        /// Deletions pending.
+        count: usize,
+        /// Contacts stored before the job.
+        total: usize,
+        /// The most deletions allowed without confirmation.
+        limit: usize,
+        /// Some of the contacts that would go (`phonebook name numbers`).
+        pending: Vec<String>,
+    },
+    /// Some scopes of the job failed: nothing was deleted.
+    #[error("{} scope(s) of the job failed, so no deletions were applied (they stay pending): {}", failures.len(), failures.join("; "))]
+    Scopes {
+        /// What failed, each naming its mailbox or scope.
+        failures: Vec<String>,
+    },
     /// A Graph call failed.
     #[error("reading Microsoft Graph failed: {0}")]
     Graph(#[from] graph::GraphError),

@@ -3,7 +3,7 @@
 use crate::error::SyncError;
 use crate::plan::{extension_for, line};
 use crate::read;
-use crate::report::{JobReport, PlanCounts, SyncOptions};
+use crate::report::{ContactCounts, JobReport, PlanCounts, SyncOptions};
 use crate::select::{decide, Decision, USER_SELECT};
 use config::registration::admin_consent_url;
 use config::{Deprovisioning, Source};
@@ -20,6 +20,26 @@ use store::{
 /// The application permissions the users job needs.
 pub const NEEDED_ROLES: [&str; 2] = ["User.Read.All", "Group.Read.All"];
 
+/// The application permissions a source needs (personal contacts read their owners'
+/// countries too).
+pub fn roles_for(source: Source) -> &'static [&'static str] {
+    match source {
+        Source::Users => &NEEDED_ROLES,
+        Source::PersonalContacts => &["Contacts.Read", "User.Read.All"],
+        Source::SharedMailboxes => &["Contacts.Read"],
+        Source::OrgContacts => &["OrgContact.Read.All"],
+    }
+}
+
+/// Whether `roles` grant `role`, directly or by its read-write form (`Contacts.ReadWrite`
+/// covers `Contacts.Read`).
+fn covered(roles: &[String], role: &str) -> bool {
+    let write = role.replacen(".Read", ".ReadWrite", 1);
+    roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(role) || r.eq_ignore_ascii_case(&write))
+}
+
 /// Where the selection fingerprint of the users source is kept (beside the delta tokens, under
 /// a name `invalidate_scopes("users")` does not reach).
 fn fingerprint_scope() -> ScopeKey {
@@ -29,6 +49,19 @@ fn fingerprint_scope() -> ScopeKey {
 /// Runs one users → extensions job for `site` and reports it; a failure is in the report
 /// (`succeeded: false`, `error`) and, unless it was a dry run, in the job history.
 pub async fn run_users_job(
+    store: Arc<dyn Store>,
+    client: &GraphClient,
+    site: &config::Site,
+    mut options: SyncOptions,
+) -> JobReport {
+    options.sources = Some(vec![Source::Users]);
+    run_job(store, client, site, options).await
+}
+
+/// Runs one job over every source the site has on (narrowed by `options.sources`): users →
+/// extensions first, then personal contacts, shared mailboxes and org contacts. Deletions are
+/// applied only when every scope succeeded and the mass-deletion guard passed.
+pub async fn run_job(
     store: Arc<dyn Store>,
     client: &GraphClient,
     site: &config::Site,
@@ -54,6 +87,7 @@ pub async fn run_users_job(
             dry_run: false,
             full: false,
             counts: PlanCounts::default(),
+            contacts: ContactCounts::default(),
             plan: Vec::new(),
             requests: 0,
             retries: 0,
@@ -99,18 +133,18 @@ pub async fn run_users_job(
 }
 
 /// A job in progress.
-struct Job<'a> {
-    store: Arc<dyn Store>,
-    client: &'a GraphClient,
-    site: &'a config::Site,
-    options: SyncOptions,
+pub(crate) struct Job<'a> {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) client: &'a GraphClient,
+    pub(crate) site: &'a config::Site,
+    pub(crate) options: SyncOptions,
     /// Request summaries waiting to be logged (`--diagnostic`).
-    diagnostic: Option<Arc<crate::diagnostic::DiagnosticLog>>,
-    report: JobReport,
+    pub(crate) diagnostic: Option<Arc<crate::diagnostic::DiagnosticLog>>,
+    pub(crate) report: JobReport,
 }
 
 impl Job<'_> {
-    async fn log(&mut self, line: String) {
+    pub(crate) async fn log(&mut self, line: String) {
         let mut lines = self
             .diagnostic
             .as_ref()
@@ -129,7 +163,7 @@ impl Job<'_> {
         }
     }
 
-    async fn warn(&mut self, line: String) {
+    pub(crate) async fn warn(&mut self, line: String) {
         self.log(format!("warning: {line}")).await;
         self.report.warnings.push(line);
     }
@@ -142,7 +176,15 @@ impl Job<'_> {
             } else {
                 JobEnd::Failed
             },
-            counts: serde_json::json!({ "extensions": self.report.counts, "retries": self.report.retries }),
+            counts: serde_json::json!({
+                "extensions": self.report.counts,
+                "personal_contacts": self.report.contacts.personal,
+                "company_contacts": self.report.contacts.company,
+                "directory_contacts": self.report.contacts.directory,
+                "invalid_numbers": self.report.contacts.invalid_numbers,
+                "unreadable_mailboxes": self.report.contacts.unreadable_mailboxes,
+                "retries": self.report.retries,
+            }),
             requests: self.report.requests,
             throttled: self.report.throttled,
             warnings: self.report.warnings.len() as u64,
@@ -189,7 +231,12 @@ impl Job<'_> {
                     .await?,
             );
         }
-        self.log("users → extensions".into()).await;
+        let sources = self.sources();
+        if sources.is_empty() {
+            self.log("every source is off or not asked for: nothing to do".into())
+                .await;
+            return Ok(());
+        }
 
         // Permissions first: reading with a token that cannot read only yields 403s.
         let info = self.client.token_info().await?;
@@ -198,7 +245,19 @@ impl Job<'_> {
                 consent_url: self.consent_url(),
             });
         }
-        let missing = info.missing_roles(&NEEDED_ROLES);
+        let mut needed: Vec<&str> = Vec::new();
+        for s in &sources {
+            for role in roles_for(*s) {
+                if !needed.contains(role) {
+                    needed.push(role);
+                }
+            }
+        }
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
+            .filter(|r| !covered(&info.roles, r))
+            .collect();
         if !missing.is_empty() {
             return Err(SyncError::MissingPermissions {
                 missing: missing.iter().map(|s| s.to_string()).collect(),
@@ -206,6 +265,56 @@ impl Job<'_> {
             });
         }
 
+        // Users first (personal contacts follow the extensions); a failure there still lets
+        // the contacts' creates and updates through, but no deletions.
+        let mut failure = None;
+        let mut users_read = HashMap::new();
+        let mut planned = Vec::new();
+        if sources.contains(&Source::Users) {
+            self.log("users → extensions".into()).await;
+            match self.users(&site_id).await {
+                Ok((read, new)) => {
+                    users_read = read;
+                    planned = new;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if sources.iter().any(|s| *s != Source::Users) {
+            if let Err(e) = self
+                .contacts(&site_id, &sources, &users_read, &planned, failure.is_some())
+                .await
+            {
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The sources this job reads: the site's enabled ones, narrowed by the options.
+    fn sources(&self) -> Vec<Source> {
+        Source::ALL
+            .into_iter()
+            .filter(|s| self.site.sources.is_on(*s))
+            .filter(|s| {
+                self.options
+                    .sources
+                    .as_ref()
+                    .is_none_or(|only| only.contains(s))
+            })
+            .collect()
+    }
+
+    /// The users → extensions part; returns the users Graph's round brought and, on a dry
+    /// run, the users who would get an extension (id, name), so their contacts are planned too.
+    async fn users(
+        &mut self,
+        site_id: &SiteId,
+    ) -> Result<(HashMap<String, User>, Vec<(String, String)>), SyncError> {
+        let site_id = site_id.clone();
         // A changed selection makes the stored token describe the wrong set: start over.
         let fingerprint = self.site.selection_fingerprint(Source::Users);
         let stored_fp = self
@@ -522,32 +631,35 @@ impl Job<'_> {
         self.report.plan = plan;
         if self.options.dry_run {
             self.log("dry run: nothing written".into()).await;
-            return Ok(());
+            let new = selected
+                .iter()
+                .filter(|(id, (_, enabled))| *enabled && !existing.contains_key(*id))
+                .map(|(id, (u, _))| (id.clone(), u.display_name.clone().unwrap_or_default()))
+                .collect();
+            return Ok((users, new));
         }
 
         // A user back in the selection must not lose their extension to a deletion recorded
-        // while they were away. Pending deletions cannot be dropped one by one, so drop them
-        // all and record the rest again under this job (their delay starts again: later,
-        // never earlier).
-        let pending = self.store.list_pending(&site_id).await?;
-        let back: Vec<String> = pending
-            .iter()
-            .filter_map(|p| match &p.target {
-                Deletion::Extension(id) if selected.contains_key(id) => Some(id.clone()),
+        // while they were away: that deletion is cancelled (the others, contacts' included,
+        // keep waiting).
+        let back: Vec<Deletion> = self
+            .store
+            .list_pending(&site_id)
+            .await?
+            .into_iter()
+            .filter_map(|p| match p.target {
+                Deletion::Extension(id) if selected.contains_key(&id) => {
+                    Some(Deletion::Extension(id))
+                }
                 _ => None,
             })
             .collect();
         if !back.is_empty() {
-            self.store.discard_pending(&site_id).await?;
-            for p in pending {
-                if let Deletion::Extension(id) = &p.target {
-                    if !back.contains(id) && !deletions.contains(&p.target) {
-                        deletions.push(p.target.clone());
-                    }
-                }
-            }
+            self.store
+                .cancel_pending(&site_id, &ScopeKey::users(), &back)
+                .await?;
             self.warn(format!(
-                "{} user(s) came back before their extension was deleted; the deletion was cancelled and the other pending deletions were recorded again (their delay restarts)",
+                "{} user(s) came back before their extension was deleted; the deletion was cancelled",
                 back.len()
             ))
             .await;
@@ -572,7 +684,7 @@ impl Job<'_> {
         if let Deprovisioning::DeleteAfterDays(days) = policy {
             self.apply_due_deletions(&site_id, days).await?;
         }
-        Ok(())
+        Ok((users, Vec::new()))
     }
 
     /// Applies the pending deletions of every job whose deletions are all `days` old.
@@ -595,5 +707,25 @@ impl Job<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_write_role_covers_its_read_role() {
+        let roles = vec![
+            "Contacts.ReadWrite".to_string(),
+            "user.read.all".to_string(),
+        ];
+        assert!(covered(&roles, "Contacts.Read"));
+        assert!(covered(&roles, "User.Read.All"));
+        assert!(!covered(&roles, "OrgContact.Read.All"));
+        assert!(!covered(
+            &["Contacts.Read".to_string()],
+            "Contacts.ReadWrite"
+        ));
     }
 }

@@ -1,9 +1,14 @@
-//! pbx365 sync jobs. This first increment syncs one source: Entra users → extensions.
+//! pbx365 sync jobs: Entra users → extensions, Outlook contacts → personal phonebooks,
+//! shared mailboxes → the company phonebook, org contacts → the company directory.
 //!
 //! Table of contents:
-//! - [`run_users_job`] (in [`job`]): one job — check the app's permissions, read the selection
-//!   and the users' delta, plan against the store, hold the mass-deletion guard, apply in one
-//!   transaction, record the job;
+//! - [`run_job`] (in [`job`]): one job over every enabled source — check the app's
+//!   permissions, read the users' delta and plan against the store, hold the mass-deletion
+//!   guard, apply, record the job; [`run_users_job`] runs the users source alone;
+//! - [`contacts`]: the contact sources of a job, the guard over pending contact deletions and
+//!   applying them;
+//! - [`mailbox`]: one mailbox's folders and contacts, one delta scope per folder;
+//! - [`mapping`]: Graph contacts → stored records, numbers in the owner's country;
 //! - [`run_photos_job`] (in [`photos`]): photos → avatars on their own schedule, each photo
 //!   downloaded only when its `@odata.mediaEtag` changed;
 //! - [`client`]: a [`graph::GraphClient`] from a configured site;
@@ -22,17 +27,26 @@
 //! the extension; `disable` disables it; `delete_after_days` disables it and records a pending
 //! deletion, which a later job applies (number released) once it is N days old.
 //!
+//! # Contacts
+//! Every folder of a mailbox (the default Contacts folder and all below it) is its own delta
+//! scope, committed with its token; a folder that goes takes its contacts with it. Deletions
+//! are pending until every scope of the job succeeded and the guard passed. A mailbox that
+//! cannot be read (no Exchange Online, outside the app's access policy) keeps its phonebook
+//! and is named in the job's warnings.
+//!
 //! # Not yet
-//! The other sources (contacts, shared mailboxes, org contacts),
-//! a site main number as fallback caller ID, leases between nodes.
+//! A site main number as fallback caller ID, leases between nodes.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod contacts;
 pub mod departments;
 pub mod diagnostic;
 pub mod error;
 pub mod job;
+pub mod mailbox;
+pub mod mapping;
 pub mod photos;
 pub mod plan;
 pub mod read;
@@ -41,6 +55,6 @@ pub mod select;
 
 pub use client::client_for_site;
 pub use error::SyncError;
-pub use job::run_users_job;
+pub use job::{run_job, run_users_job};
 pub use photos::{run_photos_job, PhotoCounts, PhotosReport};
-pub use report::{JobReport, PlanCounts, Progress, Steps, SyncOptions};
+pub use report::{ContactCounts, JobReport, KindCounts, PlanCounts, Progress, Steps, SyncOptions};

@@ -32,6 +32,9 @@ pub struct SyncOptions {
     pub diagnostic: bool,
     /// Called as a long step advances (none by default).
     pub steps: Option<Steps>,
+    /// The sources to read (`None`: every source the site has on). A source the site has off
+    /// is never read.
+    pub sources: Option<Vec<config::Source>>,
 }
 
 impl std::fmt::Debug for SyncOptions {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for SyncOptions {
             .field("progress", &self.progress.is_some())
             .field("diagnostic", &self.diagnostic)
             .field("steps", &self.steps.is_some())
+            .field("sources", &self.sources)
             .finish()
     }
 }
@@ -60,6 +64,7 @@ impl Default for SyncOptions {
             progress: None,
             diagnostic: false,
             steps: None,
+            sources: None,
         }
     }
 }
@@ -94,8 +99,10 @@ pub struct JobReport {
     pub dry_run: bool,
     /// Whether all users were read from scratch.
     pub full: bool,
-    /// Counts per kind.
+    /// Counts of extensions.
     pub counts: PlanCounts,
+    /// Counts of contacts per phonebook kind, and invalid numbers.
+    pub contacts: ContactCounts,
     /// The planned changes, one line each (`create 100 Ann Lee <ann@contoso.com>`).
     pub plan: Vec<String>,
     /// Graph requests made.
@@ -110,4 +117,45 @@ pub struct JobReport {
     pub error: Option<String>,
     /// The job's log lines.
     pub log: Vec<String>,
+}
+
+/// Counts of one kind of contact in a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KindCounts {
+    /// Contacts created.
+    pub created: u64,
+    /// Contacts whose fields changed.
+    pub updated: u64,
+    /// Contacts read again and found as stored.
+    pub unchanged: u64,
+    /// Contacts seen gone, recorded for deletion.
+    pub pending_deletion: u64,
+    /// Contacts deleted in this job (its own and earlier jobs' pending deletions).
+    pub deleted: u64,
+}
+
+impl KindCounts {
+    /// Adds another count to this one.
+    pub fn add(&mut self, other: &KindCounts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.pending_deletion += other.pending_deletion;
+        self.deleted += other.deleted;
+    }
+}
+
+/// What a job did to contacts, per phonebook kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ContactCounts {
+    /// Personal contacts (users' Outlook contacts → personal phonebooks).
+    pub personal: KindCounts,
+    /// Company contacts (shared mailboxes → the company phonebook).
+    pub company: KindCounts,
+    /// Directory contacts (Exchange org contacts → the company directory).
+    pub directory: KindCounts,
+    /// Numbers written in this job that could not be normalised (kept raw, flagged).
+    pub invalid_numbers: u64,
+    /// Mailboxes that could not be read (phonebooks kept; named in the warnings).
+    pub unreadable_mailboxes: u64,
 }

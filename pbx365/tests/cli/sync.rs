@@ -72,7 +72,7 @@ async fn sync_and_jobs_commands() {
     let out = pbx365(vec!["sync".into(), "--help".into()], secret.clone()).await;
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("Entra users → extensions (the only source so far)"),
+        help.contains("Entra users → extensions, personal contacts → phonebooks"),
         "{help}"
     );
 
@@ -99,7 +99,7 @@ async fn sync_and_jobs_commands() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(
-        stderr.contains("site main: syncing users → extensions…"),
+        stderr.contains("site main: syncing users → extensions, personal contacts → phonebooks, shared mailboxes → company phonebook, org contacts → company directory…"),
         "{stderr}"
     );
     let reports: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -146,6 +146,142 @@ async fn sync_and_jobs_commands() {
         stderr.contains("admin consent missing or revoked: open"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_source_narrows_the_job() {
+    let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 12))
+        .await
+        .expect("emulator");
+    let snapshot = graph_sim::control::snapshot(&sim.state);
+    let group = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group.display_name.as_deref() == Some("Phone Users"))
+        .expect("Phone Users");
+    // Oracle: the contacts in the mailboxes of the group's enabled, non-guest members.
+    let members: Vec<&graph_sim::tenant_file::UserRecord> = snapshot
+        .users
+        .iter()
+        .filter(|r| group.members.contains(&r.user.user.id))
+        .filter(|r| {
+            r.user.user.account_enabled != Some(false)
+                && r.user.user.user_type.as_deref() != Some("Guest")
+        })
+        .collect();
+    let contacts: usize = members
+        .iter()
+        .filter(|r| r.user.mailbox != graph_sim::model::MailboxKind::None)
+        .filter_map(|r| r.mailbox_data.as_ref())
+        .map(|d| d.contacts.len())
+        .sum();
+    let org = snapshot
+        .org_contacts
+        .iter()
+        .filter(|c| c.deleted_date_time.is_none())
+        .count();
+    assert!(contacts > 20 && org > 0, "{contacts} {org}");
+
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("pbx365-sync-cli-source-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let config = dir.0.join("pbx365.toml");
+    let text = format!(
+        "[store]\nurl = \"sqlite://{db}\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n",
+        db = dir.0.join("store.db").display(),
+        tid = sim.credentials.tenant_id,
+        cid = sim.credentials.client_id,
+        http = sim.http_url(),
+        gid = group.group.id,
+    );
+    std::fs::write(&config, text).expect("write config");
+    let secret = sim.credentials.client_secret.clone();
+    let report = |out: &Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        v[0]["report"].clone()
+    };
+
+    // Users only: no contacts read.
+    let out = pbx365(
+        args(&["sync", "--source", "users", "--json"], &config),
+        secret.clone(),
+    )
+    .await;
+    let r = report(&out);
+    assert_eq!(r["counts"]["created"], members.len() as u64);
+    assert_eq!(r["contacts"]["personal"]["created"], 0);
+    assert_eq!(r["contacts"]["directory"]["created"], 0);
+
+    // Personal contacts only: every synced user's contacts; no org contacts, no users round.
+    let out = pbx365(
+        args(&["sync", "--source", "contacts", "--json"], &config),
+        secret.clone(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("site main: syncing personal contacts → phonebooks…"),
+        "{stderr}"
+    );
+    let r = report(&out);
+    assert_eq!(r["succeeded"], true);
+    assert_eq!(r["contacts"]["personal"]["created"], contacts as u64);
+    assert_eq!(r["contacts"]["directory"]["created"], 0);
+    assert_eq!(r["counts"]["created"], 0);
+    let job_id = r["job"].as_str().expect("job").to_string();
+    let out = pbx365(
+        args(&["jobs", "show", &job_id, "--json"], &config),
+        secret.clone(),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let shown = shown.to_string();
+    assert!(
+        shown.contains(&format!("\"personal_contacts\":{{\"created\":{contacts}")),
+        "{shown}"
+    );
+
+    // A comma list; plain output names the counts.
+    let out = pbx365(
+        args(&["sync", "--source", "org,contacts"], &config),
+        secret.clone(),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("directory {org} created")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("personal 0 created, 0 updated, 0 deleted"),
+        "{stdout}"
+    );
+
+    // An unknown source is refused with the ones there are.
+    let out = pbx365(
+        args(&["sync", "--source", "calendar"], &config),
+        secret.clone(),
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("users, contacts, shared, org"), "{stderr}");
 }
 
 /// `DELETE /_sim/apps/{id}/consent` over a plain TCP socket (the binary's crate has no HTTP

@@ -53,6 +53,73 @@ impl SqlStore {
         migrate(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// Applies the job's pending deletions (only its contact ones when `contacts_only`).
+    async fn apply_pending_in(
+        &self,
+        site: &SiteId,
+        job: &JobId,
+        contacts_only: bool,
+    ) -> Result<AppliedDeletions> {
+        let mut tx = begin_write(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT scope, target, source_id FROM pending_deletions
+             WHERE site_id = $1 AND job_id = $2 AND ($3 = FALSE OR target = 'contact')",
+        )
+        .bind(site.as_str())
+        .bind(job.to_string())
+        .bind(contacts_only)
+        .fetch_all(&mut *tx)
+        .await?;
+        let pending = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("scope")?,
+                    r.try_get::<String, _>("target")?,
+                    r.try_get::<String, _>("source_id")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let at = now();
+        let mut applied = AppliedDeletions::default();
+        for (scope, target, source_id) in pending {
+            if target == "extension" {
+                if release_in(&mut tx, site, &source_id, at).await?.is_some() {
+                    applied.extensions += 1;
+                }
+                continue;
+            }
+            let id: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM contacts WHERE site_id = $1 AND scope = $2 AND source_id = $3",
+            )
+            .bind(site.as_str())
+            .bind(&scope)
+            .bind(&source_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = id else { continue };
+            write_numbers(&mut tx, site, "contact", &id, &[]).await?;
+            log_changes(&mut tx, site, &[(ChangeKind::Contact, id.as_str())]).await?;
+            sqlx::query("DELETE FROM contacts WHERE site_id = $1 AND id = $2")
+                .bind(site.as_str())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            applied.contacts += 1;
+        }
+        sqlx::query(
+            "DELETE FROM pending_deletions
+             WHERE site_id = $1 AND job_id = $2 AND ($3 = FALSE OR target = 'contact')",
+        )
+            .bind(site.as_str())
+            .bind(job.to_string())
+            .bind(contacts_only)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
 }
 
 /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction.
@@ -1292,58 +1359,7 @@ impl Store for SqlStore {
     }
 
     async fn apply_pending(&self, site: &SiteId, job: &JobId) -> Result<AppliedDeletions> {
-        let mut tx = begin_write(&self.pool).await?;
-        let rows = sqlx::query(
-            "SELECT scope, target, source_id FROM pending_deletions WHERE site_id = $1 AND job_id = $2",
-        )
-        .bind(site.as_str())
-        .bind(job.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        let pending = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("scope")?,
-                    r.try_get::<String, _>("target")?,
-                    r.try_get::<String, _>("source_id")?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let at = now();
-        let mut applied = AppliedDeletions::default();
-        for (scope, target, source_id) in pending {
-            if target == "extension" {
-                if release_in(&mut tx, site, &source_id, at).await?.is_some() {
-                    applied.extensions += 1;
-                }
-                continue;
-            }
-            let id: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM contacts WHERE site_id = $1 AND scope = $2 AND source_id = $3",
-            )
-            .bind(site.as_str())
-            .bind(&scope)
-            .bind(&source_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(id) = id else { continue };
-            write_numbers(&mut tx, site, "contact", &id, &[]).await?;
-            log_changes(&mut tx, site, &[(ChangeKind::Contact, id.as_str())]).await?;
-            sqlx::query("DELETE FROM contacts WHERE site_id = $1 AND id = $2")
-                .bind(site.as_str())
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            applied.contacts += 1;
-        }
-        sqlx::query("DELETE FROM pending_deletions WHERE site_id = $1 AND job_id = $2")
-            .bind(site.as_str())
-            .bind(job.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(applied)
+        self.apply_pending_in(site, job, false).await
     }
 
     async fn discard_pending(&self, site: &SiteId) -> Result<u64> {
@@ -1752,6 +1768,64 @@ impl Store for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn list_delta_tokens(
+        &self,
+        site: &SiteId,
+        prefix: &str,
+    ) -> Result<Vec<(ScopeKey, String)>> {
+        let rows = sqlx::query(
+            "SELECT scope, token FROM delta_tokens
+             WHERE site_id = $1 AND substr(scope, 1, length($2)) = $2",
+        )
+        .bind(site.as_str())
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| Ok((scope_of(r.try_get("scope")?)?, r.try_get("token")?)))
+            .collect::<Result<Vec<(ScopeKey, String)>>>()?;
+        out.sort();
+        Ok(out)
+    }
+
+    async fn cancel_pending(
+        &self,
+        site: &SiteId,
+        scope: &ScopeKey,
+        targets: &[Deletion],
+    ) -> Result<u64> {
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = begin_write(&self.pool).await?;
+        let mut dropped = 0;
+        for d in targets {
+            let (target, source_id) = deletion_columns(d);
+            let done = sqlx::query(
+                "DELETE FROM pending_deletions
+                 WHERE site_id = $1 AND scope = $2 AND target = $3 AND source_id = $4",
+            )
+            .bind(site.as_str())
+            .bind(scope.as_str())
+            .bind(target)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await?;
+            dropped += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
+    async fn apply_pending_contacts(
+        &self,
+        site: &SiteId,
+        job: &JobId,
+    ) -> Result<AppliedDeletions> {
+        self.apply_pending_in(site, job, true).await
     }
 }
 

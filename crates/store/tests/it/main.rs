@@ -57,4 +57,6 @@ on_both_backends!(
     contacts_by_store_id,
     credentials_issue_verify_revoke,
     avatars_follow_their_extension,
+    contact_deletions_apply_apart_and_can_be_cancelled,
+    delta_tokens_are_listed_by_prefix,
 );

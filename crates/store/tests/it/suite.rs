@@ -1725,3 +1725,132 @@ pub async fn avatars_follow_their_extension(db: Db) {
         .unwrap();
     assert_eq!(s.get_avatar(&a, "u1").await.unwrap(), None);
 }
+
+pub async fn contact_deletions_apply_apart_and_can_be_cancelled(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let r = rule(100, 3, 24);
+    let j1 = job(&s, "a").await;
+    let n = s.allocate_extension(&a, "u1", &r).await.unwrap();
+    let scope = ScopeKey::contacts("u1", "f1");
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j1,
+        scope: scope.clone(),
+        upserts: vec![
+            ScopeUpsert::Contact(personal(&a, "u1", "c1", "Ann Smith", vec![])),
+            ScopeUpsert::Contact(personal(&a, "u1", "c2", "Bea Braun", vec![])),
+            ScopeUpsert::Contact(personal(&a, "u1", "c3", "Cid Cole", vec![])),
+        ],
+        deletions: vec![],
+        delta_token: Some("t1".into()),
+    })
+    .await
+    .unwrap();
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j1,
+        scope: ScopeKey::users(),
+        upserts: vec![ScopeUpsert::Extension(extension(&a, "u1", &n, "Ann Smith"))],
+        deletions: vec![],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    let j2 = job(&s, "a").await;
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j2,
+        scope: scope.clone(),
+        upserts: vec![],
+        deletions: vec![
+            Deletion::Contact("c1".into()),
+            Deletion::Contact("c2".into()),
+        ],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    s.apply_scope(&ScopeCommit {
+        site: a.clone(),
+        job: j2,
+        scope: ScopeKey::users(),
+        upserts: vec![],
+        deletions: vec![Deletion::Extension("u1".into())],
+        delta_token: None,
+    })
+    .await
+    .unwrap();
+    // c2 was seen alive again: its deletion is cancelled; another scope's is untouched.
+    assert_eq!(
+        s.cancel_pending(
+            &a,
+            &ScopeKey::contacts("u1", "f2"),
+            &[Deletion::Contact("c2".into())]
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.cancel_pending(&a, &scope, &[Deletion::Contact("c2".into())])
+            .await
+            .unwrap(),
+        1
+    );
+    // Contacts only: the extension's deletion keeps waiting.
+    assert_eq!(
+        s.apply_pending_contacts(&a, &j2).await.unwrap(),
+        AppliedDeletions {
+            contacts: 1,
+            extensions: 0
+        }
+    );
+    let left: Vec<Deletion> = s
+        .list_pending(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.target)
+        .collect();
+    assert_eq!(left, vec![Deletion::Extension("u1".into())]);
+    assert_eq!(s.count_extensions(&a).await.unwrap(), 1);
+    let owner = PhonebookKind::Personal {
+        owner_user_id: "u1".into(),
+    };
+    let names: Vec<String> = s
+        .list_contacts(&a, &owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.source_id)
+        .collect();
+    assert_eq!(names, vec!["c2".to_string(), "c3".to_string()]);
+}
+
+pub async fn delta_tokens_are_listed_by_prefix(db: Db) {
+    let s = with_site(&db, "a").await;
+    let b = with_site(&db, "b").await;
+    let a = site_id("a");
+    for (scope, token) in [
+        ("folders:u1:", "s1"),
+        ("folders:u2:", "s2"),
+        ("folders-other", "x"),
+        ("users", "u"),
+    ] {
+        s.set_delta_token(&a, &ScopeKey::new(scope).unwrap(), token)
+            .await
+            .unwrap();
+    }
+    b.set_delta_token(&site_id("b"), &ScopeKey::new("folders:u9:").unwrap(), "b")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_delta_tokens(&a, "folders:").await.unwrap(),
+        vec![
+            (ScopeKey::new("folders:u1:").unwrap(), "s1".to_string()),
+            (ScopeKey::new("folders:u2:").unwrap(), "s2".to_string()),
+        ]
+    );
+    assert_eq!(s.list_delta_tokens(&a, "nothing").await.unwrap(), vec![]);
+}

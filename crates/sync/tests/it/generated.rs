@@ -9,7 +9,7 @@ use sync::SyncOptions;
 
 /// The expected extensions, straight from the tenant: transitive user members of "Phone
 /// Users" that are enabled members with a licence (no guests, no resource mailboxes).
-fn oracle(t: &TenantFile) -> (String, BTreeMap<String, String>) {
+pub(crate) fn oracle(t: &TenantFile) -> (String, BTreeMap<String, String>) {
     let group = t
         .groups
         .iter()

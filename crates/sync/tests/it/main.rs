@@ -1,5 +1,7 @@
 //! The sync against the emulator over HTTP and a real store (SQLite file, PostgreSQL).
 
+mod contacts;
+mod contacts_generated;
 mod departments;
 mod diagnostic;
 mod generated;

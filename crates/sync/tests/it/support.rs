@@ -210,3 +210,99 @@ pub fn summary(exts: &[directory::Extension]) -> Vec<(String, String, Option<Str
     v.sort();
     v
 }
+
+impl Env {
+    /// Runs one job over every enabled source (narrowed by `options.sources`).
+    pub async fn run_all(&self, options: SyncOptions) -> JobReport {
+        let client = sync::client_for_site(&self.site).expect("client");
+        sync::run_job(self.store.clone(), &client, &self.site, options).await
+    }
+
+    /// A `/_sim` or Graph call that returns its JSON body too.
+    pub async fn call_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        admin: bool,
+    ) -> (u16, Value) {
+        let token = if admin {
+            self.sim.credentials.admin_key.clone()
+        } else {
+            self.sim.app_token()
+        };
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{}", self.sim.http_url(), path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// One phonebook as `(name, [(raw, e164)])`, by name then numbers.
+    pub async fn phonebook(&self, book: &directory::PhonebookKind) -> Vec<Book> {
+        let id = directory::SiteId::new("main").expect("site id");
+        let mut v: Vec<Book> = self
+            .store
+            .list_contacts(&id, book)
+            .await
+            .expect("contacts")
+            .into_iter()
+            .map(|c| book_entry(&c))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A contact as tests compare it: name and `(raw, e164)` numbers.
+pub type Book = (String, Vec<(String, Option<String>)>);
+
+/// A stored contact as a [`Book`] entry.
+pub fn book_entry(c: &directory::ContactRecord) -> Book {
+    (
+        c.display_name.clone(),
+        c.numbers
+            .iter()
+            .map(|n| {
+                (
+                    n.raw.clone(),
+                    n.e164.as_ref().map(|e| e.as_str().to_string()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The personal phonebook of `user`.
+pub fn personal(user: &str) -> directory::PhonebookKind {
+    directory::PhonebookKind::Personal {
+        owner_user_id: user.to_string(),
+    }
+}
+
+impl Env {
+    /// Emulator + store + a site whose config text `edit` may change first.
+    pub async fn with_config(
+        sim: RunningSim,
+        users: &str,
+        rest: &str,
+        postgres: bool,
+        edit: impl Fn(String) -> String,
+    ) -> Env {
+        let dir = temp_dir();
+        let site = site(&sim, &edit(config_text(&sim, users, rest)), &dir);
+        let (store, pg_schema) = open_store(&dir, postgres).await;
+        Env {
+            sim,
+            store,
+            site,
+            dir,
+            pg_schema,
+        }
+    }
+}
