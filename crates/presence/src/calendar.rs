@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use graph::calendar::{AutomaticRepliesSetting, ScheduleItem, MAX_SCHEDULES};
-use graph::{GraphClient, GraphError};
+use graph::{GraphClient, GraphError, TokenInfo};
 use sip::PbxState;
 use std::time::Duration;
 
@@ -118,6 +118,36 @@ pub fn calendar_state(
     .find_map(|(k, state)| if present(k) { state } else { None })
 }
 
+/// The application permissions calendar status needs (a `ReadWrite` grant also does).
+pub const NEEDED_ROLES: [&str; 2] = ["Calendars.Read", "MailboxSettings.Read"];
+
+/// Why calendar status cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    /// The app was not granted what reading calendars needs.
+    #[error(
+        "calendar status needs the Graph application permission(s) {}: grant them to the app \
+         (with admin consent), or set [site.presence.calendar] enabled = false",
+        missing.join(", ")
+    )]
+    MissingPermissions {
+        /// The roles missing from the token.
+        missing: Vec<String>,
+    },
+    /// The token could not be had.
+    #[error("checking the app's permissions for calendar status: {0}")]
+    Graph(#[from] GraphError),
+}
+
+/// The roles of [`NEEDED_ROLES`] the token lacks (`Calendars.ReadWrite` covers
+/// `Calendars.Read`, `MailboxSettings.ReadWrite` covers `MailboxSettings.Read`).
+pub fn missing_roles(info: &TokenInfo) -> Vec<&'static str> {
+    NEEDED_ROLES
+        .into_iter()
+        .filter(|r| !info.has_role(r) && !info.has_role(&r.replace(".Read", ".ReadWrite")))
+        .collect()
+}
+
 /// A user whose calendar is read: their Entra id and the SMTP address `getSchedule` takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarUser {
@@ -148,7 +178,23 @@ pub struct CalendarReader {
 }
 
 impl CalendarReader {
-    /// A reader of `users` under `rules`.
+    /// A reader of `users` under `rules`, once the token shows the permissions it needs.
+    pub async fn connect(
+        client: GraphClient,
+        rules: CalendarRules,
+        users: Vec<CalendarUser>,
+    ) -> Result<Self, CalendarError> {
+        let info = client.token_info().await?;
+        let missing = missing_roles(&info);
+        if !missing.is_empty() {
+            return Err(CalendarError::MissingPermissions {
+                missing: missing.into_iter().map(str::to_owned).collect(),
+            });
+        }
+        Ok(CalendarReader::new(client, rules, users))
+    }
+
+    /// A reader of `users` under `rules`, without checking permissions.
     pub fn new(client: GraphClient, rules: CalendarRules, users: Vec<CalendarUser>) -> Self {
         CalendarReader {
             client,
@@ -156,6 +202,11 @@ impl CalendarReader {
             users,
             next: 0,
         }
+    }
+
+    /// How many [`CalendarReader::read_next`] calls read every user once.
+    pub fn chunks(&self) -> usize {
+        self.users.len().div_ceil(MAX_SCHEDULES)
     }
 
     /// The rules it maps with.
@@ -335,6 +386,29 @@ mod tests {
         );
         assert_eq!(calendar_state(&r, at(10, 30), &blocks, None), None);
         assert_eq!(calendar_state(&r, at(11, 30), &blocks, None), None);
+    }
+
+    #[test]
+    fn missing_roles_named_and_read_write_accepted() {
+        let info = |roles: &[&str]| TokenInfo {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            scopes: Vec::new(),
+            expires_at: at(9, 0),
+            tenant_id: None,
+        };
+        assert_eq!(missing_roles(&info(&[])), NEEDED_ROLES.to_vec());
+        assert_eq!(
+            missing_roles(&info(&["Calendars.ReadWrite", "User.Read.All"])),
+            vec!["MailboxSettings.Read"]
+        );
+        assert!(missing_roles(&info(&["calendars.read", "MailboxSettings.Read"])).is_empty());
+        let e = CalendarError::MissingPermissions {
+            missing: vec!["MailboxSettings.Read".into()],
+        };
+        assert!(
+            e.to_string().contains("MailboxSettings.Read: grant them"),
+            "{e}"
+        );
     }
 
     #[test]

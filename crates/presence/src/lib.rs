@@ -27,7 +27,7 @@ pub mod teams;
 pub mod teams_side;
 
 pub use bridge::{BridgeCore, Command, MappedUser};
-pub use calendar::{calendar_state, CalendarReader, CalendarRules, CalendarUser};
+pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
 pub use run::{BridgeHandle, BridgeSettings};
