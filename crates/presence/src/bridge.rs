@@ -106,7 +106,8 @@ impl BridgeCore {
     }
 
     /// Lets calendar states win over Teams for every user (`calendar_wins`); otherwise they
-    /// apply only to users whose Teams presence is unknown.
+    /// apply only to users without a live Teams presence (never seen, `PresenceUnknown` or
+    /// `Offline`).
     pub fn set_calendar_wins(&mut self, wins: bool) {
         self.calendar_wins = wins;
     }
@@ -140,8 +141,13 @@ impl BridgeCore {
     /// and it asks for one, else Teams' mapped state (withdrawn when Teams never said).
     fn pbx_target(&self, key: &String) -> PbxAction {
         let teams = self.teams_seen.get(key).copied();
-        let teams_unknown =
-            teams.is_none_or(|p| p.availability == crate::teams::Availability::PresenceUnknown);
+        // No live Teams client: never seen, unknown, or signed out (Offline).
+        let teams_unknown = teams.is_none_or(|p| {
+            matches!(
+                p.availability,
+                crate::teams::Availability::PresenceUnknown | crate::teams::Availability::Offline
+            )
+        });
         if self.calendar_wins || teams_unknown {
             if let Some(s) = self.calendar.get(key) {
                 return PbxAction::Publish(*s);
