@@ -109,7 +109,7 @@ async fn a_meeting_in_outlook_shows_on_the_pbx_and_clears_when_it_ends() {
 }
 
 #[tokio::test]
-async fn calendar_status_names_the_permissions_the_app_lacks() {
+async fn calendar_permissions_named_then_automatic_replies_read_as_out_of_office() {
     let (sim, ids) = sim().await;
     let users = vec![CalendarUser {
         user_id: ids[0].clone(),
