@@ -4,8 +4,10 @@
 
 use crate::error::ConfigError;
 use crate::secret::{read_secret_file, Secret};
-use presence::{PollRate, RawMaps, StatusMaps};
+use presence::maps::pbx_state_name;
+use presence::{CalendarRules, PollRate, RawMaps, StatusMaps};
 use serde::Deserialize;
+use sip::PbxState;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +31,19 @@ pub(crate) struct RawPresence {
     pub opt_out: Vec<String>,
     pub status_file: Option<PathBuf>,
     pub maps: Option<RawMaps>,
+    pub calendar: Option<RawCalendar>,
+}
+
+/// `[site.presence.calendar]` as serde sees it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalendar {
+    pub enabled: Option<bool>,
+    pub busy: Option<String>,
+    pub tentative: Option<String>,
+    pub out_of_office: Option<String>,
+    pub calendar_wins: Option<bool>,
+    pub poll_seconds: Option<i64>,
 }
 
 /// How the bridge reaches the SIP presence server.
@@ -70,6 +85,8 @@ pub struct PresenceBridge {
     pub opt_out_ids: Vec<Uuid>,
     /// Where the bridge writes its status snapshot (`pbx365 presence status` reads it).
     pub status_file: PathBuf,
+    /// Outlook calendar → PBX status (`[site.presence.calendar]`); `None` when not enabled.
+    pub calendar: Option<CalendarRules>,
 }
 
 impl PresenceBridge {
@@ -278,6 +295,10 @@ pub(crate) fn validate(
             .as_deref()
             .unwrap_or(Path::new("presence-status.json")),
     );
+    let calendar = match raw.calendar {
+        Some(c) => validate_calendar(&p, c)?,
+        None => None,
+    };
     Ok(PresenceBridge {
         enabled: raw.enabled.unwrap_or(true),
         sip_server,
@@ -292,5 +313,72 @@ pub(crate) fn validate(
         opt_out_upns,
         opt_out_ids,
         status_file,
+        calendar,
     })
+}
+
+/// The PBX states a calendar may set, as the file spells them.
+const CALENDAR_STATES: &str =
+    "one of \"dnd\", \"away\", \"on_call\", \"offline\", \"idle\" or \"none\"";
+
+/// Reads a calendar status key: a PBX state name, or `none` for "sets nothing".
+fn calendar_status(
+    p: &str,
+    key: &str,
+    value: Option<String>,
+    default: Option<PbxState>,
+) -> Result<Option<PbxState>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let wanted = text.trim().to_ascii_lowercase();
+    if wanted == "none" {
+        return Ok(None);
+    }
+    [
+        PbxState::Dnd,
+        PbxState::Away,
+        PbxState::OnCall,
+        PbxState::Offline,
+        PbxState::Idle,
+    ]
+    .into_iter()
+    .find(|s| pbx_state_name(*s) == wanted)
+    .map(Some)
+    .ok_or_else(|| {
+        invalid(
+            format!("{p}.calendar.{key}"),
+            format!("{text:?}"),
+            CALENDAR_STATES,
+        )
+    })
+}
+
+/// Validates `[site.presence.calendar]` (`p` is `site[i].presence`); `None` when disabled.
+fn validate_calendar(p: &str, raw: RawCalendar) -> Result<Option<CalendarRules>, ConfigError> {
+    let defaults = CalendarRules::default();
+    let busy = calendar_status(p, "busy", raw.busy, defaults.busy)?;
+    let rules = CalendarRules {
+        busy,
+        tentative: calendar_status(p, "tentative", raw.tentative, busy)?,
+        out_of_office: calendar_status(
+            p,
+            "out_of_office",
+            raw.out_of_office,
+            defaults.out_of_office,
+        )?,
+        calendar_wins: raw.calendar_wins.unwrap_or(false),
+        poll_every: match raw.poll_seconds {
+            None => defaults.poll_every,
+            Some(s @ 5..=3600) => Duration::from_secs(s as u64),
+            Some(s) => {
+                return Err(invalid(
+                    format!("{p}.calendar.poll_seconds"),
+                    s.to_string(),
+                    "5 to 3600 seconds between calendar reads",
+                ))
+            }
+        },
+    };
+    Ok(raw.enabled.unwrap_or(false).then_some(rules))
 }

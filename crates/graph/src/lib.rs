@@ -7,6 +7,7 @@
 //!   device-code sign-in; [`error`]: Entra's and Graph's errors, typed;
 //! - [`http`]: the request pipeline ([`GraphClient`]): concurrency per mailbox and adaptive
 //!   global, retries with `Retry-After` or jittered back-off, counters;
+//! - [`calendar`]: free/busy (`getSchedule`) and automatic replies, for calendar status;
 //! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
 //! - [`models`]: users, groups, contacts, org contacts, photos, presence; [`calls`]: typed
 //!   calls used often (presence in chunks of 650, photos).
@@ -32,6 +33,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod calendar;
 pub mod calls;
 pub mod config;
 pub mod delta;

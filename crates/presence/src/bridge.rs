@@ -66,6 +66,12 @@ pub struct BridgeCore {
     pbx_parts: HashMap<String, (PbxState, PbxState)>,
     errors: HashMap<String, String>,
     watching: std::collections::HashSet<String>,
+    /// The last Teams presence each user set themselves (echoes of the bridge's own
+    /// sessions are not recorded).
+    teams_seen: HashMap<String, TeamsPresence>,
+    /// The state each user's calendar asks for now (absent: nothing).
+    calendar: HashMap<String, PbxState>,
+    calendar_wins: bool,
 }
 
 impl BridgeCore {
@@ -93,7 +99,93 @@ impl BridgeCore {
             pbx_parts: HashMap::new(),
             errors: HashMap::new(),
             watching: std::collections::HashSet::new(),
+            teams_seen: HashMap::new(),
+            calendar: HashMap::new(),
+            calendar_wins: false,
         }
+    }
+
+    /// Lets calendar states win over Teams for every user (`calendar_wins`); otherwise they
+    /// apply only to users without a live Teams presence (never seen, `PresenceUnknown` or
+    /// `Offline`).
+    pub fn set_calendar_wins(&mut self, wins: bool) {
+        self.calendar_wins = wins;
+    }
+
+    /// The user's calendar asks for `state` now (`None`: nothing). Published to the PBX like a
+    /// Teams-origin state, through the echo guard and the flap detector, when calendar rules
+    /// apply to the user; when the calendar ends, the PBX goes back to what Teams says.
+    pub fn calendar_observed(
+        &mut self,
+        user_id: &str,
+        state: Option<PbxState>,
+        now_ms: u64,
+    ) -> Vec<Command> {
+        if !self.users.contains_key(user_id) {
+            return Vec::new();
+        }
+        let key = user_id.to_owned();
+        let before = self.calendar.get(&key).copied();
+        match state {
+            Some(s) => self.calendar.insert(key.clone(), s),
+            None => self.calendar.remove(&key),
+        };
+        if before == state {
+            return Vec::new();
+        }
+        let action = self.pbx_target(&key);
+        self.apply_pbx(&key, action, now_ms)
+    }
+
+    /// What the PBX should show for `key`: the calendar's state where calendar rules apply
+    /// and it asks for one, else Teams' mapped state (withdrawn when Teams never said).
+    fn pbx_target(&self, key: &String) -> PbxAction {
+        let teams = self.teams_seen.get(key).copied();
+        // No live Teams client: never seen, unknown, or signed out (Offline).
+        let teams_unknown = teams.is_none_or(|p| {
+            matches!(
+                p.availability,
+                crate::teams::Availability::PresenceUnknown | crate::teams::Availability::Offline
+            )
+        });
+        if self.calendar_wins || teams_unknown {
+            if let Some(s) = self.calendar.get(key) {
+                return PbxAction::Publish(*s);
+            }
+        }
+        teams.map_or(PbxAction::Withdraw, |p| self.maps.to_pbx(p))
+    }
+
+    /// Carries `action` to the PBX for `key` unless it is already there, within the flap
+    /// detector's permit, recording the write for the echo guard.
+    fn apply_pbx(&mut self, key: &String, action: PbxAction, now_ms: u64) -> Vec<Command> {
+        let Some(user) = self.users.get(key) else {
+            return Vec::new();
+        };
+        let command = match action {
+            PbxAction::Publish(s) if self.published.get(key) != Some(&s) => Command::Publish {
+                extension: user.extension.clone(),
+                state: s,
+            },
+            PbxAction::Withdraw if self.published.contains_key(key) => Command::Withdraw {
+                extension: user.extension.clone(),
+            },
+            _ => return Vec::new(),
+        };
+        if let Some(latched) = self.permit(key, now_ms) {
+            return latched;
+        }
+        match &command {
+            Command::Publish { state, .. } => {
+                self.pbx_guard.wrote(key, Side::Pbx, *state);
+                self.published.insert(key.clone(), *state);
+            }
+            _ => {
+                self.pbx_guard.unwrote(key, Side::Pbx);
+                self.published.remove(key);
+            }
+        }
+        vec![command]
     }
 
     /// The users carried.
@@ -124,32 +216,9 @@ impl BridgeCore {
         {
             return Vec::new();
         }
-        let command = match self.maps.to_pbx(presence) {
-            PbxAction::Publish(s) if self.published.get(&key) != Some(&s) => Command::Publish {
-                extension: user.extension.clone(),
-                state: s,
-            },
-            PbxAction::Withdraw if self.published.contains_key(&key) => Command::Withdraw {
-                extension: user.extension.clone(),
-            },
-            _ => return Vec::new(),
-        };
-        match self.permit(&key, now_ms) {
-            Some(latched) => latched,
-            None => {
-                match &command {
-                    Command::Publish { state, .. } => {
-                        self.pbx_guard.wrote(&key, Side::Pbx, *state);
-                        self.published.insert(key, *state);
-                    }
-                    _ => {
-                        self.pbx_guard.unwrote(&key, Side::Pbx);
-                        self.published.remove(&key);
-                    }
-                }
-                vec![command]
-            }
-        }
+        self.teams_seen.insert(key.clone(), presence);
+        let action = self.pbx_target(&key);
+        self.apply_pbx(&key, action, now_ms)
     }
 
     /// A NOTIFY of `package` told `state` for `extension` (at `now_ms`). Presence and dialog
@@ -443,5 +512,106 @@ mod tests {
         assert!(c
             .pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 200)
             .is_empty());
+    }
+
+    fn publish(state: PbxState) -> Vec<Command> {
+        vec![Command::Publish {
+            extension: "201".into(),
+            state,
+        }]
+    }
+
+    #[test]
+    fn calendar_drives_the_pbx_for_a_user_without_teams_presence() {
+        let mut c = core();
+        assert_eq!(
+            c.calendar_observed("u1", Some(PbxState::Dnd), 1),
+            publish(PbxState::Dnd)
+        );
+        assert!(
+            c.calendar_observed("u1", Some(PbxState::Dnd), 2).is_empty(),
+            "unchanged"
+        );
+        assert!(c
+            .calendar_observed("nobody", Some(PbxState::Dnd), 2)
+            .is_empty());
+        // The PBX reporting the bridge's own publication is an echo: nothing goes to Teams.
+        assert!(c
+            .pbx_observed("201", EventPackage::Presence, PbxState::Dnd, 3)
+            .is_empty());
+        let unknown = TeamsPresence::new(Av::PresenceUnknown, Ac::PresenceUnknown);
+        assert!(
+            c.teams_observed("u1", unknown, 4).is_empty(),
+            "calendar still rules"
+        );
+        assert_eq!(
+            c.calendar_observed("u1", Some(PbxState::Away), 5),
+            publish(PbxState::Away)
+        );
+        assert_eq!(
+            c.calendar_observed("u1", None, 6),
+            vec![Command::Withdraw {
+                extension: "201".into()
+            }]
+        );
+        assert_eq!(c.snapshot(7).users["u1"].bridge_pbx, "none");
+    }
+
+    #[test]
+    fn teams_presence_outranks_the_calendar_unless_the_site_lets_the_calendar_win() {
+        let busy = TeamsPresence::new(Av::Busy, Ac::InACall);
+        let teams_state = match StatusMaps::defaults(4).to_pbx(busy) {
+            PbxAction::Publish(s) => s,
+            PbxAction::Withdraw => panic!("the default map publishes a call"),
+        };
+        assert_ne!(teams_state, PbxState::Away);
+        let mut c = core();
+        assert_eq!(c.teams_observed("u1", busy, 1), publish(teams_state));
+        assert!(c
+            .calendar_observed("u1", Some(PbxState::Away), 2)
+            .is_empty());
+
+        let mut c = core();
+        c.set_calendar_wins(true);
+        assert_eq!(c.teams_observed("u1", busy, 1), publish(teams_state));
+        assert_eq!(
+            c.calendar_observed("u1", Some(PbxState::Away), 2),
+            publish(PbxState::Away)
+        );
+        let free = TeamsPresence::new(Av::Available, Ac::Available);
+        assert!(
+            c.teams_observed("u1", free, 3).is_empty(),
+            "the calendar keeps the PBX"
+        );
+        // When the meeting ends the PBX shows what Teams says now.
+        let expected = match StatusMaps::defaults(4).to_pbx(free) {
+            PbxAction::Publish(s) => publish(s),
+            PbxAction::Withdraw => vec![Command::Withdraw {
+                extension: "201".into(),
+            }],
+        };
+        assert_eq!(c.calendar_observed("u1", None, 4), expected);
+    }
+
+    #[test]
+    fn calendar_writes_count_toward_the_flap_latch() {
+        let mut c = core();
+        let mut latched = false;
+        for (i, s) in [PbxState::Dnd, PbxState::Away]
+            .iter()
+            .cycle()
+            .take(6)
+            .enumerate()
+        {
+            let cmds = c.calendar_observed("u1", Some(*s), i as u64);
+            latched |= cmds.contains(&Command::Latched {
+                user_id: "u1".into(),
+            });
+        }
+        assert!(latched && c.is_latched("u1"));
+        assert!(
+            c.calendar_observed("u1", None, 10).is_empty(),
+            "no writes after the latch"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! - [`teams_side`]: Graph I/O — polling `getPresencesByUserId` within a rate with
 //!   `sequenceNumber` ordering ([`TeamsReader`]), the app's `setPresence` session with
 //!   keep-alive and `clearPresence` ([`TeamsWriter`]);
+//! - [`calendar`]: Outlook calendar → PBX status ([`calendar_state`], [`CalendarReader`]);
 //! - [`bridge`]: the decisions per observation, with both guards ([`BridgeCore`]);
 //! - [`run`]: the running bridge of one site ([`run::start`], [`BridgeSettings`]);
 //! - [`status`]: the per-user status snapshot and its state file ([`StatusSnapshot`]).
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod bridge;
+pub mod calendar;
 pub mod guard;
 pub mod maps;
 pub mod run;
@@ -25,6 +27,7 @@ pub mod teams;
 pub mod teams_side;
 
 pub use bridge::{BridgeCore, Command, MappedUser};
+pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
 pub use run::{BridgeHandle, BridgeSettings};

@@ -4,12 +4,14 @@
 //! and keeps the status snapshot and its state file current.
 
 use crate::bridge::{BridgeCore, Command, MappedUser};
+use crate::calendar::{CalendarReader, CalendarRules, CalendarUser};
 use crate::guard::FlapLimits;
 use crate::maps::{StatusMaps, TeamsAction};
 use crate::status::StatusSnapshot;
 use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
 use graph::GraphClient;
 use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +38,12 @@ pub struct BridgeSettings {
     pub republish_every: Duration,
     /// Where the status snapshot is written (`pbx365 presence status` reads it).
     pub status_file: Option<PathBuf>,
+    /// Outlook calendar → PBX status (`None`: off). Needs `Calendars.Read` and
+    /// `MailboxSettings.Read`; without them the bridge runs without it and logs which is missing.
+    pub calendar: Option<CalendarRules>,
+    /// Users' SMTP addresses by Entra id, for `getSchedule` (a user not listed is asked for
+    /// by id, which the emulator accepts and Microsoft may not).
+    pub calendar_addresses: HashMap<String, String>,
 }
 
 impl BridgeSettings {
@@ -51,6 +59,8 @@ impl BridgeSettings {
             tick: Duration::from_secs(1),
             republish_every: Duration::from_secs(60),
             status_file: None,
+            calendar: None,
+            calendar_addresses: HashMap::new(),
         }
     }
 }
@@ -103,12 +113,36 @@ pub async fn start(
     events: mpsc::UnboundedReceiver<AgentEvent>,
     users: Vec<MappedUser>,
 ) -> BridgeHandle {
-    let core = BridgeCore::new(
+    let calendar = match &settings.calendar {
+        None => None,
+        Some(rules) => {
+            let cal_users = users
+                .iter()
+                .map(|u| CalendarUser {
+                    user_id: u.user_id.clone(),
+                    address: settings
+                        .calendar_addresses
+                        .get(&u.user_id)
+                        .cloned()
+                        .unwrap_or_else(|| u.user_id.clone()),
+                })
+                .collect();
+            match CalendarReader::connect(client.clone(), rules.clone(), cal_users).await {
+                Ok(reader) => Some(reader),
+                Err(e) => {
+                    tracing::error!(site = %settings.site, "calendar status is off: {e}");
+                    None
+                }
+            }
+        }
+    };
+    let mut core = BridgeCore::new(
         settings.site.clone(),
         settings.maps.clone(),
         users,
         settings.flap,
     );
+    core.set_calendar_wins(calendar.as_ref().is_some_and(|c| c.rules().calendar_wins));
     let keepalive = Duration::from_secs(u64::from(settings.maps.keepalive_minutes().max(1)) * 60);
     let status = Arc::new(Mutex::new(StatusSnapshot::default()));
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -118,6 +152,7 @@ pub async fn start(
     let sip_worker = tokio::spawn(sip_worker(agent.clone(), jobs_rx, outcomes_tx));
     let mut runner = Runner {
         reader: TeamsReader::new(client.clone(), settings.rate),
+        calendar,
         writer: TeamsWriter::new(client.clone(), keepalive),
         clock: client.config().clock.clone(),
         core,
@@ -140,6 +175,7 @@ pub async fn start(
 
 struct Runner {
     reader: TeamsReader,
+    calendar: Option<CalendarReader>,
     writer: TeamsWriter,
     clock: graph::auth::Clock,
     core: BridgeCore,
@@ -299,6 +335,12 @@ impl Runner {
         let mut republish = tokio::time::interval(self.settings.republish_every);
         republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         republish.tick().await;
+        let calendar_every = self
+            .calendar
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |c| c.rules().poll_every);
+        let mut calendar_poll = tokio::time::interval(calendar_every);
+        calendar_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
@@ -323,6 +365,7 @@ impl Runner {
                     self.publish_status();
                 }
                 _ = poll.tick() => self.poll().await,
+                _ = calendar_poll.tick(), if self.calendar.is_some() => self.poll_calendar().await,
                 _ = tick.tick() => {
                     self.keepalive().await;
                     self.save_status();
@@ -392,6 +435,30 @@ impl Runner {
                 site = %self.settings.site,
                 "reading Teams presence failed (tried again next round): {e}"
             ),
+        }
+        self.publish_status();
+    }
+
+    /// Reads every user's calendar, a chunk per `getSchedule`, and carries what they ask for.
+    async fn poll_calendar(&mut self) {
+        let chunks = self.calendar.as_ref().map_or(0, CalendarReader::chunks);
+        for _ in 0..chunks {
+            let Some(reader) = self.calendar.as_mut() else {
+                return;
+            };
+            match reader.read_next().await {
+                Ok(readings) => {
+                    for r in readings {
+                        let now = self.now_ms();
+                        let commands = self.core.calendar_observed(&r.user_id, r.state, now);
+                        self.execute(commands).await;
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    site = %self.settings.site,
+                    "reading calendars failed (tried again next round): {e}"
+                ),
+            }
         }
         self.publish_status();
     }

@@ -182,3 +182,96 @@ fn the_examples_commented_section_loads_and_spells_out_the_defaults() {
     assert_eq!(p.maps, StatusMaps::defaults(4));
     assert_eq!(p.opt_out_upns, vec!["someone@contoso.com".to_string()]);
 }
+
+#[test]
+fn calendar_is_off_unless_enabled_and_defaults_to_dnd_and_away() {
+    let c = load_with(&with(""), pw_env()).expect("loads");
+    assert!(c.sites[0].presence.as_ref().unwrap().calendar.is_none());
+    let off = "[site.presence.calendar]\nbusy = \"away\"\n";
+    let c = load_with(&with(off), pw_env()).expect("loads");
+    assert!(
+        c.sites[0].presence.as_ref().unwrap().calendar.is_none(),
+        "enabled defaults to false"
+    );
+    let c = load_with(
+        &with("[site.presence.calendar]\nenabled = true\n"),
+        pw_env(),
+    )
+    .expect("loads");
+    let cal = c.sites[0]
+        .presence
+        .as_ref()
+        .unwrap()
+        .calendar
+        .clone()
+        .expect("calendar");
+    assert_eq!(cal.busy, Some(PbxState::Dnd));
+    assert_eq!(cal.tentative, Some(PbxState::Dnd), "tentative follows busy");
+    assert_eq!(cal.out_of_office, Some(PbxState::Away));
+    assert!(!cal.calendar_wins);
+    assert_eq!(cal.poll_every, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn calendar_statuses_wins_and_poll_rate_as_given() {
+    let section = r#"
+[site.presence.calendar]
+enabled = true
+busy = "on_call"
+tentative = "none"
+out_of_office = "Offline"
+calendar_wins = true
+poll_seconds = 30
+"#;
+    let c = load_with(&with(section), pw_env()).expect("loads");
+    let cal = c.sites[0]
+        .presence
+        .as_ref()
+        .unwrap()
+        .calendar
+        .clone()
+        .expect("calendar");
+    assert_eq!(cal.busy, Some(PbxState::OnCall));
+    assert_eq!(cal.tentative, None);
+    assert_eq!(cal.out_of_office, Some(PbxState::Offline));
+    assert!(cal.calendar_wins);
+    assert_eq!(cal.poll_every, std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn bad_calendar_values_name_the_key() {
+    let states = "one of \"dnd\", \"away\", \"on_call\", \"offline\", \"idle\" or \"none\"";
+    assert_invalid(
+        load_with(
+            &with("[site.presence.calendar]\nenabled = true\nbusy = \"meeting\"\n"),
+            pw_env(),
+        ),
+        "site[0].presence.calendar.busy",
+        "\"meeting\"",
+        states,
+    );
+    assert_invalid(
+        load_with(
+            &with("[site.presence.calendar]\nout_of_office = \"ringing\"\n"),
+            pw_env(),
+        ),
+        "site[0].presence.calendar.out_of_office",
+        "\"ringing\"",
+        states,
+    );
+    assert_invalid(
+        load_with(
+            &with("[site.presence.calendar]\npoll_seconds = 1\n"),
+            pw_env(),
+        ),
+        "site[0].presence.calendar.poll_seconds",
+        "1",
+        "5 to 3600 seconds between calendar reads",
+    );
+    match load_with(&with("[site.presence.calendar]\nwins = true\n"), pw_env()) {
+        Err(ConfigError::UnknownKey { key, .. }) => {
+            assert_eq!(key, "site[0].presence.calendar.wins")
+        }
+        other => panic!("expected an unknown key, got {other:?}"),
+    }
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod calendar;
 mod calls;
 mod common;
 mod delta;

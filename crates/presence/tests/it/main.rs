@@ -6,6 +6,7 @@
 mod kamailio;
 
 mod baresip;
+mod calendar;
 mod common;
 mod e2e;
 mod graph_calls;
