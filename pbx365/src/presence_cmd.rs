@@ -230,10 +230,15 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    let users: Vec<MappedUser> = store
+    let extensions = store
         .list_extensions(&site_id)
         .await
-        .context("reading the site's extensions")?
+        .context("reading the site's extensions")?;
+    let calendar_addresses: std::collections::HashMap<String, String> = extensions
+        .iter()
+        .filter_map(|e| Some((e.user_id.clone(), e.email.clone()?)))
+        .collect();
+    let users: Vec<MappedUser> = extensions
         .into_iter()
         .filter(|e| e.enabled)
         .filter(|e| !opted_out.iter().any(|o| o.eq_ignore_ascii_case(&e.user_id)))
@@ -266,6 +271,8 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
     settings.rate = p.poll_rate;
     settings.poll_every = p.poll_every;
     settings.status_file = Some(p.status_file.clone());
+    settings.calendar = p.calendar.clone();
+    settings.calendar_addresses = calendar_addresses;
     eprintln!(
         "site {}: bridging presence of {} users with {} ({})",
         site.name,
