@@ -2,6 +2,7 @@
 //! binary the way an admin would.
 
 mod demo;
+mod directory;
 mod extras;
 mod init;
 mod presence;
