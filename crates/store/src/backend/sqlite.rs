@@ -38,6 +38,17 @@ pub async fn open(url: &str) -> std::result::Result<SqlStore, StoreError> {
         attempt += 1;
         match SqlitePoolOptions::new()
             .max_connections(4)
+            // A task cancelled between `BEGIN IMMEDIATE` and its transaction guard (a job
+            // dropped mid-write) returns its connection with the write lock still held, which
+            // would lock every other writer out. Ending any such leftover on release costs one
+            // no-op statement.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    let _ = conn.execute("ROLLBACK").await;
+                    Ok(true)
+                })
+            })
             .connect_with(options.clone())
             .await
         {
