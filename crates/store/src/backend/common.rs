@@ -1120,10 +1120,7 @@ impl Store for SqlStore {
         let (kind, owner) = phonebook_columns(phonebook);
         let filter = "c.site_id = $1 AND c.phonebook = $2 AND ($3 IS NULL OR c.owner_user_id = $3)";
         let rows = sqlx::query(&format!(
-            "SELECT c.id, c.scope, c.source_id, c.phonebook, c.owner_user_id, c.source, c.mailbox,
-                    c.folder_id, c.display_name, c.given_name, c.surname, c.company, c.department,
-                    c.job_title, c.emails, c.change_key
-             FROM contacts c WHERE {filter}"
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter}"
         ))
         .bind(site.as_str())
         .bind(kind)
@@ -1131,22 +1128,14 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         let number_rows = sqlx::query(&format!(
-            "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164
-             FROM phone_numbers n JOIN contacts c ON c.site_id = n.site_id AND c.id = n.owner_id
-             WHERE n.owner_kind = 'contact' AND {filter}"
+            "{CONTACT_NUMBERS} AND {filter}"
         ))
         .bind(site.as_str())
         .bind(kind)
         .bind(owner)
         .fetch_all(&self.pool)
         .await?;
-        let mut numbers: HashMap<String, Vec<(i64, PhoneNumber)>> = HashMap::new();
-        for r in &number_rows {
-            numbers
-                .entry(r.try_get("owner_id")?)
-                .or_default()
-                .push((r.try_get("position")?, number_of(r)?));
-        }
+        let mut numbers = numbers_by_owner(&number_rows)?;
         let mut out = rows
             .iter()
             .map(|r| stored_contact_of(site, r, &mut numbers).map(|c| (c.scope, c.record)))
@@ -1834,31 +1823,20 @@ impl SqlStore {
     async fn stored_contacts(&self, site: &SiteId, id: Option<&str>) -> Result<Vec<StoredContact>> {
         let filter = "c.site_id = $1 AND ($2 IS NULL OR c.id = $2)";
         let rows = sqlx::query(&format!(
-            "SELECT c.id, c.scope, c.source_id, c.phonebook, c.owner_user_id, c.source, c.mailbox,
-                    c.folder_id, c.display_name, c.given_name, c.surname, c.company, c.department,
-                    c.job_title, c.emails, c.change_key
-             FROM contacts c WHERE {filter}"
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter}"
         ))
         .bind(site.as_str())
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         let number_rows = sqlx::query(&format!(
-            "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164
-             FROM phone_numbers n JOIN contacts c ON c.site_id = n.site_id AND c.id = n.owner_id
-             WHERE n.owner_kind = 'contact' AND {filter}"
+            "{CONTACT_NUMBERS} AND {filter}"
         ))
         .bind(site.as_str())
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let mut numbers: HashMap<String, Vec<(i64, PhoneNumber)>> = HashMap::new();
-        for r in &number_rows {
-            numbers
-                .entry(r.try_get("owner_id")?)
-                .or_default()
-                .push((r.try_get("position")?, number_of(r)?));
-        }
+        let mut numbers = numbers_by_owner(&number_rows)?;
         let mut out = rows
             .iter()
             .map(|r| stored_contact_of(site, r, &mut numbers))
@@ -1866,6 +1844,30 @@ impl SqlStore {
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
+}
+
+/// The columns of a contact row, as `contact_of`-style readers expect them (alias `c`).
+const CONTACT_COLUMNS: &str = "c.id, c.scope, c.source_id, c.phonebook, c.owner_user_id, c.source, \
+     c.mailbox, c.folder_id, c.display_name, c.given_name, c.surname, c.company, c.department, \
+     c.job_title, c.emails, c.change_key";
+
+/// The numbers of contacts (alias `c`), to be narrowed with `AND <filter on c>`.
+const CONTACT_NUMBERS: &str = "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164 \
+     FROM phone_numbers n JOIN contacts c ON c.site_id = n.site_id AND c.id = n.owner_id \
+     WHERE n.owner_kind = 'contact'";
+
+/// Number rows grouped by their owner, each with its position.
+fn numbers_by_owner(
+    rows: &[<DB as sqlx::Database>::Row],
+) -> Result<HashMap<String, Vec<(i64, PhoneNumber)>>> {
+    let mut numbers: HashMap<String, Vec<(i64, PhoneNumber)>> = HashMap::new();
+    for r in rows {
+        numbers
+            .entry(r.try_get("owner_id")?)
+            .or_default()
+            .push((r.try_get("position")?, number_of(r)?));
+    }
+    Ok(numbers)
 }
 
 async fn set_token(
