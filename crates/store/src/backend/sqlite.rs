@@ -39,14 +39,15 @@ pub async fn open(url: &str) -> std::result::Result<SqlStore, StoreError> {
         match SqlitePoolOptions::new()
             .max_connections(4)
             // A task cancelled between `BEGIN IMMEDIATE` and its transaction guard (a job
-            // dropped mid-write) returns its connection with the write lock still held, which
-            // would lock every other writer out. Ending any such leftover on release costs one
-            // no-op statement.
+            // dropped mid-write) returns its connection with the write lock still held and
+            // sqlx's transaction depth off by one, which would lock every other writer out.
+            // A ROLLBACK that succeeds finds such a leftover: it ends it and the connection is
+            // closed rather than reused. Otherwise it fails ("no transaction is active").
             .after_release(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
-                    let _ = conn.execute("ROLLBACK").await;
-                    Ok(true)
+                    let leftover = conn.execute("ROLLBACK").await.is_ok();
+                    Ok(!leftover)
                 })
             })
             .connect_with(options.clone())
