@@ -382,59 +382,139 @@ async fn write_extension(c: &mut Conn, e: &Extension, at: DateTime<Utc>) -> Resu
     write_numbers(c, &e.site, "extension", &e.user_id, &numbers).await
 }
 
-/// Writes a contact; returns its store id (kept when the contact existed).
-async fn write_contact(
+/// Contacts written per statement: 18 bound values each, well under SQLite's and PostgreSQL's
+/// limits on bound parameters.
+const CONTACTS_PER_STATEMENT: usize = 200;
+
+/// Numbers written per statement (8 bound values each).
+const NUMBERS_PER_STATEMENT: usize = 500;
+
+/// Writes contacts of one scope in a few statements per [`CONTACTS_PER_STATEMENT`] contacts
+/// (a multi-row upsert, one delete and one multi-row insert of their numbers) instead of three
+/// per contact; returns each written contact's store id (kept when the contact existed), in the
+/// order given. A contact listed twice (delta can repeat an item) is written once, as its last
+/// occurrence.
+async fn write_contacts(
     c: &mut Conn,
     scope: &ScopeKey,
-    r: &ContactRecord,
+    records: &[&ContactRecord],
     at: DateTime<Utc>,
-) -> Result<String> {
-    let (phonebook, owner) = phonebook_columns(&r.phonebook);
-    let (source, mailbox) = source_columns(&r.source);
-    let emails = serde_json::to_string(&r.emails).map_err(corrupt)?;
-    let id: String = sqlx::query_scalar(
-        "INSERT INTO contacts (site_id, id, scope, source_id, phonebook, owner_user_id, source,
-             mailbox, folder_id, display_name, given_name, surname, company, department, job_title,
-             emails, change_key, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         ON CONFLICT (site_id, scope, source_id) DO UPDATE SET
-             phonebook = excluded.phonebook, owner_user_id = excluded.owner_user_id,
-             source = excluded.source, mailbox = excluded.mailbox, folder_id = excluded.folder_id,
-             display_name = excluded.display_name, given_name = excluded.given_name,
-             surname = excluded.surname, company = excluded.company,
-             department = excluded.department, job_title = excluded.job_title,
-             emails = excluded.emails, change_key = excluded.change_key,
-             updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(r.site.as_str())
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(scope.as_str())
-    .bind(r.source_id.as_str())
-    .bind(phonebook)
-    .bind(owner)
-    .bind(source)
-    .bind(mailbox)
-    .bind(r.folder_id.as_deref())
-    .bind(r.display_name.as_str())
-    .bind(r.given_name.as_deref())
-    .bind(r.surname.as_deref())
-    .bind(r.company.as_deref())
-    .bind(r.department.as_deref())
-    .bind(r.job_title.as_deref())
-    .bind(emails)
-    .bind(r.change_key.as_deref())
-    .bind(at)
-    .fetch_one(&mut *c)
-    .await?;
-    let numbers: Vec<(i64, &PhoneNumber)> = r
-        .numbers
+) -> Result<Vec<String>> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        last.insert(r.source_id.as_str(), i);
+    }
+    let unique: Vec<&ContactRecord> = records
         .iter()
         .enumerate()
-        .map(|(i, n)| (to_i64(i as u64), n))
+        .filter(|(i, r)| last.get(r.source_id.as_str()) == Some(i))
+        .map(|(_, r)| *r)
         .collect();
-    write_numbers(c, &r.site, "contact", &id, &numbers).await?;
-    Ok(id)
+    let mut ids: HashMap<String, String> = HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(CONTACTS_PER_STATEMENT) {
+        let rows: Vec<(&ContactRecord, String)> = chunk
+            .iter()
+            .map(|r| Ok((*r, serde_json::to_string(&r.emails).map_err(corrupt)?)))
+            .collect::<Result<_>>()?;
+        let mut upsert = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO contacts (site_id, id, scope, source_id, phonebook, owner_user_id, source,
+                 mailbox, folder_id, display_name, given_name, surname, company, department,
+                 job_title, emails, change_key, updated_at) ",
+        );
+        upsert.push_values(&rows, |mut row, (r, emails)| {
+            let (phonebook, owner) = phonebook_columns(&r.phonebook);
+            let (source, mailbox) = source_columns(&r.source);
+            row.push_bind(r.site.as_str())
+                .push_bind(uuid::Uuid::new_v4().to_string())
+                .push_bind(scope.as_str())
+                .push_bind(r.source_id.as_str())
+                .push_bind(phonebook)
+                .push_bind(owner)
+                .push_bind(source)
+                .push_bind(mailbox)
+                .push_bind(r.folder_id.as_deref())
+                .push_bind(r.display_name.as_str())
+                .push_bind(r.given_name.as_deref())
+                .push_bind(r.surname.as_deref())
+                .push_bind(r.company.as_deref())
+                .push_bind(r.department.as_deref())
+                .push_bind(r.job_title.as_deref())
+                .push_bind(emails.as_str())
+                .push_bind(r.change_key.as_deref())
+                .push_bind(at);
+        });
+        upsert.push(
+            " ON CONFLICT (site_id, scope, source_id) DO UPDATE SET
+                 phonebook = excluded.phonebook, owner_user_id = excluded.owner_user_id,
+                 source = excluded.source, mailbox = excluded.mailbox,
+                 folder_id = excluded.folder_id, display_name = excluded.display_name,
+                 given_name = excluded.given_name, surname = excluded.surname,
+                 company = excluded.company, department = excluded.department,
+                 job_title = excluded.job_title, emails = excluded.emails,
+                 change_key = excluded.change_key, updated_at = excluded.updated_at
+             RETURNING source_id, id",
+        );
+        let written = upsert.build().fetch_all(&mut *c).await?;
+        let mut chunk_ids = Vec::with_capacity(written.len());
+        for row in written {
+            let source_id: String = row.try_get("source_id")?;
+            let id: String = row.try_get("id")?;
+            chunk_ids.push(id.clone());
+            ids.insert(source_id, id);
+        }
+        // Their numbers: the old ones go, the new ones come, in one statement each.
+        let mut delete = sqlx::QueryBuilder::<DB>::new(
+            "DELETE FROM phone_numbers WHERE site_id = ",
+        );
+        delete
+            .push_bind(scope_site(chunk))
+            .push(" AND owner_kind = 'contact' AND owner_id IN (");
+        let mut list = delete.separated(", ");
+        for id in &chunk_ids {
+            list.push_bind(id.as_str());
+        }
+        list.push_unseparated(")");
+        delete.build().execute(&mut *c).await?;
+        let numbers: Vec<(&str, i64, &PhoneNumber)> = chunk
+            .iter()
+            .filter_map(|r| ids.get(r.source_id.as_str()).map(|id| (r, id)))
+            .flat_map(|(r, id)| {
+                r.numbers
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, n)| (id.as_str(), to_i64(i as u64), n))
+            })
+            .collect();
+        for part in numbers.chunks(NUMBERS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO phone_numbers (site_id, owner_kind, owner_id, position, kind, raw, e164, invalid) ",
+            );
+            insert.push_values(part, |mut row, (owner_id, position, n)| {
+                row.push_bind(scope_site(chunk))
+                    .push_bind("contact")
+                    .push_bind(*owner_id)
+                    .push_bind(*position)
+                    .push_bind(n.kind.as_str())
+                    .push_bind(n.raw.as_str())
+                    .push_bind(n.e164.as_ref().map(E164::as_str))
+                    .push_bind(n.e164.is_none());
+            });
+            insert.build().execute(&mut *c).await?;
+        }
+    }
+    records
+        .iter()
+        .map(|r| {
+            ids.get(r.source_id.as_str())
+                .cloned()
+                .ok_or_else(|| corrupt(format!("contact {} was not written", r.source_id)))
+        })
+        .collect()
+}
+
+/// The site of a batch of contacts (the caller checked they all share the commit's site).
+fn scope_site<'a>(chunk: &[&'a ContactRecord]) -> &'a str {
+    chunk.first().map(|r| r.site.as_str()).unwrap_or_default()
 }
 
 /// Logs, in the caller's transaction, that these objects changed: the site's commit counter goes
@@ -1055,16 +1135,21 @@ impl Store for SqlStore {
         let at = now();
         let mut tx = begin_write(&self.pool).await?;
         let mut changed: Vec<(ChangeKind, String)> = Vec::with_capacity(commit.upserts.len());
+        let contacts: Vec<&ContactRecord> = commit
+            .upserts
+            .iter()
+            .filter_map(|u| match u {
+                ScopeUpsert::Contact(c) => Some(c),
+                ScopeUpsert::Extension(_) => None,
+            })
+            .collect();
+        for id in write_contacts(&mut tx, &commit.scope, &contacts, at).await? {
+            changed.push((ChangeKind::Contact, id));
+        }
         for u in &commit.upserts {
-            match u {
-                ScopeUpsert::Contact(c) => {
-                    let id = write_contact(&mut tx, &commit.scope, c, at).await?;
-                    changed.push((ChangeKind::Contact, id));
-                }
-                ScopeUpsert::Extension(e) => {
-                    write_extension(&mut tx, e, at).await?;
-                    changed.push((ChangeKind::Extension, e.user_id.clone()));
-                }
+            if let ScopeUpsert::Extension(e) = u {
+                write_extension(&mut tx, e, at).await?;
+                changed.push((ChangeKind::Extension, e.user_id.clone()));
             }
         }
         let changed: Vec<(ChangeKind, &str)> =

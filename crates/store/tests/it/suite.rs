@@ -1854,3 +1854,73 @@ pub async fn delta_tokens_are_listed_by_prefix(db: Db) {
     );
     assert_eq!(s.list_delta_tokens(&a, "nothing").await.unwrap(), vec![]);
 }
+
+/// One scope commit of many contacts (more than one statement carries), with a contact
+/// listed twice (delta can repeat an item): each is written once, as its last occurrence,
+/// with its numbers; a rewrite keeps every store id and leaves no stale number behind.
+pub async fn a_large_scope_commit_writes_each_contact_once(db: Db) {
+    let s = with_site(&db, "a").await;
+    let a = site_id("a");
+    let j = job(&s, "a").await;
+    let scope = ScopeKey::contacts("u1", "f1");
+    let make = |i: usize, suffix: &str| {
+        personal(
+            &a,
+            "u1",
+            &format!("p{i:04}"),
+            &format!("Person {i} {suffix}"),
+            vec![
+                de(&format!("030 {:07}", 2_000_000 + i), PhoneKind::Business),
+                de(&format!("0171 {:07}", 3_000_000 + i), PhoneKind::Mobile),
+            ],
+        )
+    };
+    let mut upserts: Vec<ScopeUpsert> = (0..450)
+        .map(|i| ScopeUpsert::Contact(make(i, "old")))
+        .collect();
+    // p0007 again later in the same page, renamed and with one number fewer.
+    let mut again = make(7, "renamed");
+    again.numbers.truncate(1);
+    upserts.push(ScopeUpsert::Contact(again.clone()));
+    let commit = |upserts| ScopeCommit {
+        site: a.clone(),
+        job: j,
+        scope: scope.clone(),
+        upserts,
+        deletions: vec![],
+        delta_token: Some("token-1".into()),
+    };
+    s.apply_scope(&commit(upserts)).await.unwrap();
+    let first = s.list_site_contacts(&a).await.unwrap();
+    assert_eq!(first.len(), 450, "p0007 written once");
+    let seven = first.iter().find(|c| c.record.source_id == "p0007").unwrap();
+    assert_eq!(seven.record, again, "the last occurrence wins");
+    let p0449 = first.iter().find(|c| c.record.source_id == "p0449").unwrap();
+    assert_eq!(p0449.record, make(449, "old"), "numbers of the last chunk kept");
+    assert_eq!(
+        s.find_by_e164(&a, &e164("+491713000007")).await.unwrap().len(),
+        0,
+        "the dropped number of the repeated contact is gone"
+    );
+    // Rewrite every contact with new names: ids stay, numbers are replaced, not added.
+    let upserts: Vec<ScopeUpsert> = (0..450)
+        .map(|i| ScopeUpsert::Contact(make(i, "new")))
+        .collect();
+    s.apply_scope(&commit(upserts)).await.unwrap();
+    let second = s.list_site_contacts(&a).await.unwrap();
+    assert_eq!(second.len(), 450);
+    let ids = |all: &[store::StoredContact]| -> BTreeSet<(String, String)> {
+        all.iter()
+            .map(|c| (c.record.source_id.clone(), c.id.clone()))
+            .collect()
+    };
+    assert_eq!(ids(&first), ids(&second), "store ids kept across rewrites");
+    for c in &second {
+        assert!(c.record.display_name.ends_with(" new"));
+        assert_eq!(c.record.numbers.len(), 2, "{}", c.record.source_id);
+    }
+    assert_eq!(
+        s.find_by_e164(&a, &e164("+49302000449")).await.unwrap().len(),
+        1
+    );
+}
