@@ -3,19 +3,16 @@
 use crate::error::SyncError;
 use crate::plan::{extension_for, line};
 use crate::read;
+use crate::record::{consent_url, Ending, JobRecorder};
 use crate::report::{ContactCounts, JobReport, PlanCounts, SyncOptions};
 use crate::select::{decide, Decision, USER_SELECT};
-use config::registration::admin_consent_url;
 use config::{Deprovisioning, Source};
 use directory::{Extension, Region, SiteId};
 use graph::models::User;
 use graph::GraphClient;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use store::{
-    AllocationRule, Deletion, JobEnd, JobId, JobKind, JobOutcome, ScopeCommit, ScopeKey,
-    ScopeUpsert, Store,
-};
+use store::{AllocationRule, Deletion, JobId, JobKind, ScopeCommit, ScopeKey, ScopeUpsert, Store};
 
 /// The application permissions the users job needs.
 pub const NEEDED_ROLES: [&str; 2] = ["User.Read.All", "Group.Read.All"];
@@ -67,20 +64,19 @@ pub async fn run_job(
     site: &config::Site,
     options: SyncOptions,
 ) -> JobReport {
-    let (observed, diagnostic) = match options.diagnostic {
-        true => {
-            let (c, l) = crate::diagnostic::DiagnosticLog::attach(client);
-            (Some(c), Some(l))
-        }
-        false => (None, None),
-    };
+    let (recorder, observed) = JobRecorder::attach(
+        store.clone(),
+        client,
+        options.progress.clone(),
+        options.diagnostic,
+    );
     let client = observed.as_ref().unwrap_or(client);
     let mut job = Job {
         store,
         client,
         site,
         options,
-        diagnostic,
+        recorder,
         report: JobReport {
             job: None,
             succeeded: false,
@@ -138,29 +134,16 @@ pub(crate) struct Job<'a> {
     pub(crate) client: &'a GraphClient,
     pub(crate) site: &'a config::Site,
     pub(crate) options: SyncOptions,
-    /// Request summaries waiting to be logged (`--diagnostic`).
-    pub(crate) diagnostic: Option<Arc<crate::diagnostic::DiagnosticLog>>,
+    /// Where the job's log and outcome go.
+    pub(crate) recorder: JobRecorder,
     pub(crate) report: JobReport,
 }
 
 impl Job<'_> {
     pub(crate) async fn log(&mut self, line: String) {
-        let mut lines = self
-            .diagnostic
-            .as_ref()
-            .map(|d| d.drain())
-            .unwrap_or_default();
-        lines.push(line);
-        for line in lines {
-            if let Some(p) = &self.options.progress {
-                p(&line);
-            }
-            if let Some(id) = self.report.job {
-                // The log is best effort: a store failure shows up in the outcome.
-                let _ = self.store.append_job_log(&id, &line).await;
-            }
-            self.report.log.push(line);
-        }
+        self.recorder
+            .log(self.report.job, &mut self.report.log, line)
+            .await;
     }
 
     pub(crate) async fn warn(&mut self, line: String) {
@@ -170,12 +153,8 @@ impl Job<'_> {
 
     async fn finish(&mut self) {
         let Some(id) = self.report.job else { return };
-        let outcome = JobOutcome {
-            status: if self.report.succeeded {
-                JobEnd::Succeeded
-            } else {
-                JobEnd::Failed
-            },
+        let ending = Ending {
+            succeeded: self.report.succeeded,
             counts: serde_json::json!({
                 "extensions": self.report.counts,
                 "personal_contacts": self.report.contacts.personal,
@@ -187,25 +166,17 @@ impl Job<'_> {
             }),
             requests: self.report.requests,
             throttled: self.report.throttled,
-            warnings: self.report.warnings.len() as u64,
-            errors: u64::from(self.report.error.is_some()),
+            warnings: self.report.warnings.len(),
+            error: self.report.error.as_deref(),
         };
-        if let Err(e) = self.store.finish_job(&id, &outcome).await {
-            self.report
-                .error
-                .get_or_insert(format!("the store failed: {e}"));
+        if let Err(e) = self.recorder.finish(id, ending).await {
+            self.report.error.get_or_insert(e);
             self.report.succeeded = false;
         }
     }
 
     fn consent_url(&self) -> String {
-        let t = &self.site.tenant;
-        admin_consent_url(
-            &t.authority_url,
-            &t.tenant_id.to_string(),
-            &t.client_id.to_string(),
-            "https://login.microsoftonline.com/common/oauth2/nativeclient",
-        )
+        consent_url(self.site)
     }
 
     async fn run(&mut self) -> Result<(), SyncError> {

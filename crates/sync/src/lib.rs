@@ -18,6 +18,7 @@
 //!   groups expanded, "Sales" / "Sales 2");
 //! - [`plan`]: what changes (creates, updates, removals) and the outbound caller ID rule;
 //! - [`diagnostic`]: `--diagnostic` — a summary of every Graph request in the job log;
+//! - `record` (private): the job history side of every kind of job — log lines, outcome;
 //! - [`report`]: the options of a job and what it reports ([`JobReport`]);
 //! - [`error`]: [`SyncError`], each with advice a person can act on.
 //!
@@ -50,6 +51,7 @@ pub mod mapping;
 pub mod photos;
 pub mod plan;
 pub mod read;
+mod record;
 pub mod report;
 pub mod select;
 

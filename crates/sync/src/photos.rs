@@ -10,10 +10,9 @@
 //! One user's photo failing (after the client's retries) does not stop the others: it keeps
 //! its avatar as it was, is named in a warning, and fails the job so that it shows.
 
-use crate::diagnostic::DiagnosticLog;
 use crate::error::SyncError;
+use crate::record::{consent_url, Ending, JobRecorder};
 use crate::report::SyncOptions;
-use config::registration::admin_consent_url;
 use directory::{Extension, SiteId};
 use futures_util::stream::{self, StreamExt};
 use graph::batch::{BatchRequest, MAX_BATCH};
@@ -21,7 +20,7 @@ use graph::models::PhotoMeta;
 use graph::GraphClient;
 use serde::Serialize;
 use std::sync::Arc;
-use store::{Avatar, JobEnd, JobId, JobKind, JobOutcome, Store};
+use store::{Avatar, JobId, JobKind, Store};
 
 /// Batches of photo metadata in flight at once (each holds up to 20 different mailboxes; the
 /// client's global limit still applies).
@@ -95,20 +94,19 @@ pub async fn run_photos_job(
     site: &config::Site,
     options: SyncOptions,
 ) -> PhotosReport {
-    let (observed, diagnostic) = match options.diagnostic {
-        true => {
-            let (c, l) = DiagnosticLog::attach(client);
-            (Some(c), Some(l))
-        }
-        false => (None, None),
-    };
+    let (recorder, observed) = JobRecorder::attach(
+        store.clone(),
+        client,
+        options.progress.clone(),
+        options.diagnostic,
+    );
     let client = observed.as_ref().unwrap_or(client);
     let mut job = PhotosJob {
         store,
         client,
         site,
         options,
-        diagnostic,
+        recorder,
         report: PhotosReport {
             job: None,
             succeeded: false,
@@ -157,60 +155,35 @@ struct PhotosJob<'a> {
     client: &'a GraphClient,
     site: &'a config::Site,
     options: SyncOptions,
-    diagnostic: Option<Arc<DiagnosticLog>>,
+    recorder: JobRecorder,
     report: PhotosReport,
 }
 
 impl PhotosJob<'_> {
     async fn log(&mut self, line: String) {
-        let mut lines = self
-            .diagnostic
-            .as_ref()
-            .map(|d| d.drain())
-            .unwrap_or_default();
-        lines.push(line);
-        for line in lines {
-            if let Some(p) = &self.options.progress {
-                p(&line);
-            }
-            if let Some(id) = self.report.job {
-                // Best effort: a store failure shows up in the outcome.
-                let _ = self.store.append_job_log(&id, &line).await;
-            }
-            self.report.log.push(line);
-        }
+        self.recorder
+            .log(self.report.job, &mut self.report.log, line)
+            .await;
     }
 
     async fn finish(&mut self) {
         let Some(id) = self.report.job else { return };
-        let outcome = JobOutcome {
-            status: if self.report.succeeded {
-                JobEnd::Succeeded
-            } else {
-                JobEnd::Failed
-            },
+        let ending = Ending {
+            succeeded: self.report.succeeded,
             counts: serde_json::json!({ "photos": self.report.counts }),
             requests: self.report.requests,
             throttled: self.report.throttled,
-            warnings: self.report.warnings.len() as u64,
-            errors: u64::from(self.report.error.is_some()),
+            warnings: self.report.warnings.len(),
+            error: self.report.error.as_deref(),
         };
-        if let Err(e) = self.store.finish_job(&id, &outcome).await {
-            self.report
-                .error
-                .get_or_insert(format!("the store failed: {e}"));
+        if let Err(e) = self.recorder.finish(id, ending).await {
+            self.report.error.get_or_insert(e);
             self.report.succeeded = false;
         }
     }
 
     fn consent_url(&self) -> String {
-        let t = &self.site.tenant;
-        admin_consent_url(
-            &t.authority_url,
-            &t.tenant_id.to_string(),
-            &t.client_id.to_string(),
-            "https://login.microsoftonline.com/common/oauth2/nativeclient",
-        )
+        consent_url(self.site)
     }
 
     async fn run(&mut self) -> Result<(), SyncError> {
