@@ -169,7 +169,7 @@ impl DiallingPlan {
     /// Japan, no national prefix in Italy, Spain or Poland), no area code, no outside-line
     /// prefix, 3-digit extensions and no DID blocks.
     pub fn for_region(region: Region) -> Self {
-        let meta = phonenumber::metadata::DATABASE.by_id(region.as_str());
+        let meta = crate::number::numbering().by_id(region.as_str());
         let international_prefix = meta
             .map(international_prefix_of)
             .unwrap_or_else(|| "00".to_owned());
@@ -336,7 +336,8 @@ impl DiallingPlan {
     /// (`030 1234567`, `(202) 555-0123`), international grouping otherwise
     /// (`+44 20 7946 0958`).
     pub fn display(&self, number: &E164) -> String {
-        let Ok(parsed) = phonenumber::parse(None, number.as_str()) else {
+        let Ok(parsed) = phonenumber::parse_with(crate::number::numbering(), None, number.as_str())
+        else {
             return number.as_str().to_owned();
         };
         let mode = if parsed.code().value() == self.region.calling_code() {
@@ -414,7 +415,7 @@ fn valid_parts(cc: u16, nsn: &str) -> Option<E164> {
 /// `text` (`+` and digits) as E.164 when it is a valid number and exactly these digits.
 fn valid(text: &str) -> Option<E164> {
     let e = E164::new(text).ok()?;
-    let parsed = phonenumber::parse(None, text).ok()?;
+    let parsed = phonenumber::parse_with(crate::number::numbering(), None, text).ok()?;
     if !parsed.is_valid() {
         return None;
     }
@@ -432,7 +433,7 @@ fn international(digits: &str) -> Option<E164> {
     (1..=3).filter(|&n| n < digits.len()).find_map(|n| {
         let (cc, nsn) = digits.split_at(n);
         let code: u16 = cc.parse().ok()?;
-        let metas = phonenumber::metadata::DATABASE.by_code(&code)?;
+        let metas = crate::number::numbering().by_code(&code)?;
         let trunk = metas
             .iter()
             .find_map(|m| m.national_prefix())
