@@ -22,7 +22,7 @@ PORT=${PORT:-18365}
 for tool in curl jq sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install curl jq sqlite3 time)" >&2; exit 2; }
 done
-cargo build --release --quiet -p pbx365
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet -p pbx365
 BIN=$PWD/target/release/pbx365
 tmp=$(mktemp -d)
 sim_pid=
@@ -115,10 +115,21 @@ for reading in $READINGS; do
     printf '%-12s no-change delta: %6.1f s  requests %d over %d scopes (%s per scope)\n' \
       "$reading" "$WALL" "$REQUESTS" "$scopes" "$(echo "scale=3; $REQUESTS / $scopes" | bc)"
     before=$(sqlite3 "$store" "SELECT coalesce(max(seq), 0) FROM change_counters")
-    changed=$(sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' | jq .changed)
+    sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' >"$tmp/churn.json"
+    changed=$(jq .changed "$tmp/churn.json")
+    jq -r '.contactIds[]' "$tmp/churn.json" >"$tmp/churn.ids"
     run_sync churn
-    logged=$(sqlite3 "$store" "SELECT count(*) FROM change_log WHERE seq > $before")
-    printf '%-12s 1 %% changed: %6.1f s  %d contacts changed in the tenant, %d rows written, %d requests\n' \
-      "$reading" "$WALL" "$changed" "$logged" "$REQUESTS"
+    # Expected: the changed contacts pbx365 holds (the churn also touches mailboxes of users
+    # outside the selection, which are not synced). Written: every change-log row of the round.
+    read -r expected logged exact <<<"$(sqlite3 -separator ' ' "$store" \
+      "CREATE TEMP TABLE churned (source_id TEXT PRIMARY KEY);" \
+      ".import $tmp/churn.ids churned" \
+      "SELECT (SELECT count(*) FROM contacts JOIN churned USING (source_id)),
+              (SELECT count(*) FROM change_log WHERE seq > $before),
+              (SELECT count(*) FROM change_log l JOIN contacts c ON c.site_id = l.site_id AND c.id = l.id
+                 JOIN churned USING (source_id) WHERE l.seq > $before AND l.kind = 'contact');")"
+    verdict=$([ "$expected" = "$logged" ] && [ "$logged" = "$exact" ] && echo "only those rows" || echo "MISMATCH")
+    printf '%-12s 1 %% changed: %6.1f s  %d contacts changed in the tenant, %d of them synced; %d rows written, %d of them changed contacts (%s), %d requests\n' \
+      "$reading" "$WALL" "$changed" "$expected" "$logged" "$exact" "$verdict" "$REQUESTS"
   fi
 done

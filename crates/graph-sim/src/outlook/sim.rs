@@ -204,9 +204,11 @@ async fn churn(
             mailboxes.push(owner);
         }
     }
+    let ids: Vec<&str> = picked.iter().map(|(_, id)| id.as_str()).collect();
     Ok(Json(serde_json::json!({
         "changed": picked.len(),
         "mailboxes": mailboxes.len(),
+        "contactIds": ids,
     }))
     .into_response())
 }

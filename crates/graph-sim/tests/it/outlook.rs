@@ -1568,6 +1568,15 @@ async fn churn_changes_a_deterministic_share_that_delta_reports() {
     )
     .await;
     assert_eq!(x["changed"], y["changed"]);
+    assert_eq!(
+        x["contactIds"], y["contactIds"],
+        "the same contacts for the same seed"
+    );
+    assert_eq!(
+        x["contactIds"].as_array().map(Vec::len) as Option<usize>,
+        x["changed"].as_u64().map(|n| n as usize),
+        "every changed contact is named: {x}"
+    );
     assert!(x["changed"].as_u64() < Some(all), "{x} of {all}");
     // Bad input is refused with what is expected.
     let (s, b) = sim_call(

@@ -72,11 +72,19 @@ struct LimitState {
     in_flight: usize,
     successes: u32,
     last_decrease: Option<Instant>,
+    /// The highest limit not throttled since the last throttling: growing past it waits
+    /// [`PROBE_FACTOR`] times longer, so a fixed concurrency cap upstream (Outlook's 4 per
+    /// app under one reading of Microsoft's docs) costs a 429 now and then, not every cycle.
+    ceiling: Option<usize>,
 }
+
+/// How much longer the limit waits before growing past the level it was last throttled at.
+pub const PROBE_FACTOR: u32 = 50;
 
 /// A concurrency limit that halves on throttling (once per `decrease_gap`, so a burst of
 /// 429s from one overload counts once) and creeps back up after `increase_after`
-/// successes, never above its maximum nor below one.
+/// successes — [`PROBE_FACTOR`] times as many past the level it was last throttled at —
+/// never above its maximum nor below one.
 #[derive(Debug)]
 pub struct AdaptiveLimit {
     max: usize,
@@ -112,6 +120,7 @@ impl AdaptiveLimit {
                 in_flight: 0,
                 successes: 0,
                 last_decrease: None,
+                ceiling: None,
             }),
             changed: Notify::new(),
         }
@@ -154,6 +163,7 @@ impl AdaptiveLimit {
             return;
         }
         s.last_decrease = Some(now);
+        s.ceiling = Some(s.limit.saturating_sub(1).max(1));
         s.limit = (s.limit / 2).max(1);
         tracing::debug!(limit = s.limit, "throttled: concurrency halved");
     }
@@ -163,7 +173,11 @@ impl AdaptiveLimit {
         let grew = {
             let mut s = self.lock();
             s.successes += 1;
-            if s.successes >= self.increase_after && s.limit < self.max {
+            let needed = match s.ceiling {
+                Some(c) if s.limit >= c => self.increase_after.saturating_mul(PROBE_FACTOR),
+                _ => self.increase_after,
+            };
+            if s.successes >= needed && s.limit < self.max {
                 s.limit += 1;
                 s.successes = 0;
                 true
@@ -204,8 +218,48 @@ mod tests {
         l.on_throttled();
         l.on_throttled();
         assert_eq!(l.current(), 1);
-        l.on_success();
+        // Throttled last at 2: growing back to 2 is a probe, PROBE_FACTOR times slower.
+        (0..2 * PROBE_FACTOR - 1).for_each(|_| l.on_success());
+        assert_eq!(l.current(), 1);
         l.on_success();
         assert_eq!(l.current(), 2);
+        // Below the level last throttled at, the limit grows at the normal pace.
+        let l = AdaptiveLimit::new(8, 2, Duration::ZERO);
+        l.on_throttled();
+        l.on_throttled();
+        assert_eq!(l.current(), 2, "throttled at 4: ceiling 3");
+        l.on_success();
+        l.on_success();
+        assert_eq!(l.current(), 3);
+    }
+
+    /// Against an upstream that throttles whatever exceeds 4 in flight, rounds of `limit`
+    /// requests settle at 4 and the share of throttled requests stays under 1 %.
+    #[test]
+    fn a_fixed_upstream_cap_is_found_and_rarely_probed() {
+        let cap = 4;
+        let l = AdaptiveLimit::new(16, 20, Duration::ZERO);
+        let (mut sent, mut throttled) = (0u64, 0u64);
+        for _ in 0..10_000 {
+            let n = l.current();
+            sent += n as u64;
+            if n > cap {
+                throttled += (n - cap) as u64;
+                l.on_throttled();
+            } else {
+                (0..n).for_each(|_| l.on_success());
+            }
+        }
+        assert!(
+            l.current() <= cap + 1,
+            "settles near the cap: {}",
+            l.current()
+        );
+        assert!(
+            throttled * 100 < sent,
+            "{throttled} of {sent} requests throttled"
+        );
+        // Without the ceiling (probing every 20 successes) the same run throttles far more.
+        assert!(sent > 30_000, "kept close to the cap: {sent}");
     }
 }
