@@ -1893,12 +1893,25 @@ pub async fn a_large_scope_commit_writes_each_contact_once(db: Db) {
     s.apply_scope(&commit(upserts)).await.unwrap();
     let first = s.list_site_contacts(&a).await.unwrap();
     assert_eq!(first.len(), 450, "p0007 written once");
-    let seven = first.iter().find(|c| c.record.source_id == "p0007").unwrap();
+    let seven = first
+        .iter()
+        .find(|c| c.record.source_id == "p0007")
+        .unwrap();
     assert_eq!(seven.record, again, "the last occurrence wins");
-    let p0449 = first.iter().find(|c| c.record.source_id == "p0449").unwrap();
-    assert_eq!(p0449.record, make(449, "old"), "numbers of the last chunk kept");
+    let p0449 = first
+        .iter()
+        .find(|c| c.record.source_id == "p0449")
+        .unwrap();
     assert_eq!(
-        s.find_by_e164(&a, &e164("+491713000007")).await.unwrap().len(),
+        p0449.record,
+        make(449, "old"),
+        "numbers of the last chunk kept"
+    );
+    assert_eq!(
+        s.find_by_e164(&a, &e164("+491713000007"))
+            .await
+            .unwrap()
+            .len(),
         0,
         "the dropped number of the repeated contact is gone"
     );
@@ -1920,7 +1933,10 @@ pub async fn a_large_scope_commit_writes_each_contact_once(db: Db) {
         assert_eq!(c.record.numbers.len(), 2, "{}", c.record.source_id);
     }
     assert_eq!(
-        s.find_by_e164(&a, &e164("+49302000449")).await.unwrap().len(),
+        s.find_by_e164(&a, &e164("+49302000449"))
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }
