@@ -59,4 +59,5 @@ on_both_backends!(
     avatars_follow_their_extension,
     contact_deletions_apply_apart_and_can_be_cancelled,
     delta_tokens_are_listed_by_prefix,
+    presence_readers_keep_sealed_tokens,
 );
