@@ -37,6 +37,9 @@ pub struct SubscriptionInfo {
     pub resource: String,
     /// When it ends.
     pub expiration_date_time: DateTime<Utc>,
+    /// Where its notifications go.
+    #[serde(default)]
+    pub notification_url: String,
 }
 
 /// Graph's form of a subscription's `expirationDateTime`.
@@ -96,6 +99,18 @@ impl GraphClient {
         .retry_safe()
         .as_user(access_token);
         self.send(req).await.map(|_| ())
+    }
+
+    /// `GET /subscriptions`: the live subscriptions the caller (this app, and the signed-in
+    /// user for a delegated token) holds.
+    pub async fn list_subscriptions(
+        &self,
+        access_token: &Secret,
+    ) -> Result<Vec<SubscriptionInfo>, GraphError> {
+        let page: crate::paging::Page<SubscriptionInfo> = self
+            .send_json(Request::get("/subscriptions").as_user(access_token))
+            .await?;
+        Ok(page.value)
     }
 
     /// `DELETE /subscriptions/{id}`; `Ok(false)` when it was already gone (404).
