@@ -25,9 +25,11 @@ pub const USERS_PER_READER: usize = 650;
 /// The longest a presence subscription may live (Graph: 60 minutes).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
-/// The delegated scopes a reader signs in with.
-pub const READER_SCOPES: [&str; 2] = [
+/// The delegated scopes a reader signs in with: presence, `User.Read` (to learn who signed
+/// in, `/me`) and `offline_access` (a refresh token).
+pub const READER_SCOPES: [&str; 3] = [
     "https://graph.microsoft.com/Presence.Read.All",
+    "https://graph.microsoft.com/User.Read",
     "offline_access",
 ];
 

@@ -70,7 +70,7 @@ async fn sim() -> (RunningSim, Vec<String>, String) {
     let readers_app = App {
         client_id: READER_APP.into(),
         display_name: "pbx365 presence readers".into(),
-        delegated_scopes: ["Presence.Read.All", "offline_access"]
+        delegated_scopes: ["Presence.Read.All", "User.Read", "offline_access"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
