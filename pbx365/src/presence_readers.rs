@@ -293,7 +293,9 @@ pub async fn list(
             r.updated_at.format("%Y-%m-%d %H:%MZ"),
             r.last_error
                 .as_deref()
-                .map(|e| format!("\n    NOT WORKING: {e}\n    sign it in again: pbx365 presence readers add"))
+                .map(|e| format!(
+                    "\n    NOT WORKING: {e}\n    sign it in again: pbx365 presence readers add"
+                ))
                 .unwrap_or_default()
         );
     }
@@ -311,17 +313,16 @@ pub async fn list(
 }
 
 /// `presence readers remove KEY`.
-pub async fn remove(
-    config: &config::Config,
-    site: &config::Site,
-    key: &str,
-) -> anyhow::Result<()> {
+pub async fn remove(config: &config::Config, site: &config::Site, key: &str) -> anyhow::Result<()> {
     let store = store::open(&config.store.url)
         .await
         .with_context(|| format!("opening the store {}", config.store.url))?;
     let site_id = directory::SiteId::new(site.name.clone())?;
     if !store.remove_presence_reader(&site_id, key).await? {
-        bail!("site {} has no presence reader {key:?} (give its UPN or object id)", site.name);
+        bail!(
+            "site {} has no presence reader {key:?} (give its UPN or object id)",
+            site.name
+        );
     }
     println!("presence reader {key} removed (its subscription lapses within the hour)");
     Ok(())

@@ -105,8 +105,9 @@ impl ClientStates {
     /// time, so the answer's timing says nothing about which or how much matched.
     pub fn knows(&self, given: &str) -> bool {
         let v = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        v.iter()
-            .fold(false, |found, s| constant_time_eq(s.as_bytes(), given.as_bytes()) | found)
+        v.iter().fold(false, |found, s| {
+            constant_time_eq(s.as_bytes(), given.as_bytes()) | found
+        })
     }
 }
 
@@ -260,12 +261,7 @@ async fn lifecycle(
     receive(r, query, body, Kind::Lifecycle).await
 }
 
-async fn receive(
-    r: WebhookReceiver,
-    query: ValidationQuery,
-    body: Bytes,
-    kind: Kind,
-) -> Response {
+async fn receive(r: WebhookReceiver, query: ValidationQuery, body: Bytes, kind: Kind) -> Response {
     // The handshake: echo the (already URL-decoded) token as plain text.
     if let Some(token) = query.validation_token {
         return text(StatusCode::OK, token);
@@ -374,13 +370,41 @@ fn item_key(raw: &serde_json::Value) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The receiver's routes ([`NOTIFICATIONS_PATH`], [`LIFECYCLE_PATH`]) with its body limit.
+/// Requests handled at once at most; more are answered 503 at once (Graph retries).
+const CONCURRENCY: usize = 64;
+
+/// Graph wants an answer within 3 s (10 s for the handshake); a request still running after
+/// this (a client trickling its body) is cut off with 503.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn overloaded(err: tower::BoxError) -> Response {
+    let why = if err.is::<tower::timeout::error::Elapsed>() {
+        "timed out"
+    } else {
+        "busy"
+    };
+    tracing::warn!("a Graph notification post was refused: {why}");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{why}; retry later"),
+    )
+}
+
+/// The receiver's routes ([`NOTIFICATIONS_PATH`], [`LIFECYCLE_PATH`]) with its limits: body
+/// size (413), requests at once and time per request (503, which Graph retries).
 pub fn router(receiver: WebhookReceiver) -> Router {
     let limit = receiver.limits.body_bytes;
     Router::new()
         .route(NOTIFICATIONS_PATH, post(notifications))
         .route(LIFECYCLE_PATH, post(lifecycle))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(CONCURRENCY))
+                .timeout(REQUEST_TIMEOUT),
+        )
         .with_state(receiver)
 }
 

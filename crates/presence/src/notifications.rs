@@ -80,10 +80,7 @@ pub struct NotificationSettings {
 impl NotificationSettings {
     /// Defaults: 55-minute subscriptions renewed 15 minutes before they end, a reconciling
     /// round every 5 minutes.
-    pub fn new(
-        public_url: &str,
-        reader_client_id: impl Into<String>,
-    ) -> NotificationSettings {
+    pub fn new(public_url: &str, reader_client_id: impl Into<String>) -> NotificationSettings {
         let base = public_url.trim_end_matches('/');
         NotificationSettings {
             notification_url: format!("{base}{}", pbx365_http::webhook::NOTIFICATIONS_PATH),

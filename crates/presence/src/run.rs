@@ -8,10 +8,10 @@ use crate::calendar::{CalendarReader, CalendarRules, CalendarUser};
 use crate::guard::FlapLimits;
 use crate::maps::{StatusMaps, TeamsAction};
 use crate::notifications::Subscriber;
-use pbx365_http::webhook::WebhookEvent;
 use crate::status::StatusSnapshot;
 use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
 use graph::GraphClient;
+use pbx365_http::webhook::WebhookEvent;
 use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -208,11 +208,8 @@ async fn start_inner(
     });
     runner.clear_leftover_sessions().await;
     runner.subscribe_all();
-    let task = tokio::spawn(async move {
-        runner
-            .run_with(events, outcomes, stop_rx, webhook)
-            .await
-    });
+    let task =
+        tokio::spawn(async move { runner.run_with(events, outcomes, stop_rx, webhook).await });
     BridgeHandle {
         stop: Some(stop_tx),
         task,
@@ -509,10 +506,7 @@ impl Runner {
             return all;
         };
         let every = s.reconcile_every();
-        let due = s.take_reconcile()
-            || self
-                .last_reconcile
-                .is_none_or(|t| t.elapsed() >= every);
+        let due = s.take_reconcile() || self.last_reconcile.is_none_or(|t| t.elapsed() >= every);
         if due {
             self.last_reconcile = Some(tokio::time::Instant::now());
             tracing::debug!(site = %self.settings.site, "reconciling Teams presence of every user");

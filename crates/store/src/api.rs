@@ -4,8 +4,8 @@ use crate::error::StoreError;
 use crate::model::{
     AllocationRule, AppliedDeletions, Avatar, Change, CredentialInfo, CredentialOwner,
     CredentialUsername, Deletion, IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger,
-    JobWithLog, NumberHit, PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit, ScopeKey, Site,
-    StoredContact,
+    JobWithLog, NumberHit, PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit,
+    ScopeKey, Site, StoredContact,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};

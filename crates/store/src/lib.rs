@@ -28,10 +28,11 @@ pub mod sealing;
 
 pub use api::{open, Store};
 pub use error::StoreError;
-pub use sealing::{Sealed, SealError, SealingKey};
 pub use model::{
     AllocationRule, AppliedDeletions, Avatar, Change, ChangeKind, CredentialInfo, CredentialOwner,
     CredentialUsername, CredentialUsernameError, Deletion, IssuedCredential, Job, JobEnd, JobId,
     JobKind, JobLogLine, JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner,
-    PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site, StoredContact,
+    PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site,
+    StoredContact,
 };
+pub use sealing::{SealError, Sealed, SealingKey};

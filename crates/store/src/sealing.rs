@@ -144,7 +144,10 @@ mod tests {
         assert!(k.open("site\0reader", &changed).is_err());
         let other = SealingKey::from_hex(&KEY.replace('0', "f"), "test").expect("key");
         assert!(other.open("site\0reader", &s).is_err());
-        assert_ne!(k.seal("c", b"x").expect("seal").nonce, k.seal("c", b"x").expect("seal").nonce);
+        assert_ne!(
+            k.seal("c", b"x").expect("seal").nonce,
+            k.seal("c", b"x").expect("seal").nonce
+        );
     }
 
     #[test]

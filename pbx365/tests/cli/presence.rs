@@ -342,7 +342,10 @@ async fn sim_control(
     let resp = req.send().await.expect("control");
     let s = resp.status().as_u16();
     let t = resp.text().await.unwrap_or_default();
-    (s, serde_json::from_str(&t).unwrap_or(serde_json::Value::Null))
+    (
+        s,
+        serde_json::from_str(&t).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Waits (bounded) until the status file satisfies `ok`.
@@ -411,8 +414,11 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.0.join("store.key"), std::fs::Permissions::from_mode(0o600))
-            .expect("chmod");
+        std::fs::set_permissions(
+            dir.0.join("store.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
     }
     let text = format!(
         "[store]\nurl = \"sqlite://{db}\"\nkey_file = \"store.key\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n\n[site.presence]\nsip_server = \"{sip}\"\nsip_domain = \"{domain}\"\nusername = \"bridge\"\npoll_seconds = 1\nstatus_file = \"{status}\"\n\n[site.presence.notifications]\npublic_url = \"http://127.0.0.1:{port}\"\nlisten = \"127.0.0.1:{port}\"\nreader_client_id = \"{reader_app}\"\nreconcile_minutes = 60\n",
@@ -441,14 +447,24 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     };
     let out =
         tokio::task::block_in_place(|| run(vec!["sync", "--config", &cfg]).output().expect("sync"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list = |run: &dyn Fn(Vec<&str>) -> Command| -> serde_json::Value {
         let out = tokio::task::block_in_place(|| {
-            run(vec!["presence", "readers", "list", "--json", "--config", &cfg])
-                .output()
-                .expect("readers list")
+            run(vec![
+                "presence", "readers", "list", "--json", "--config", &cfg,
+            ])
+            .output()
+            .expect("readers list")
         });
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("JSON")
     };
     let v = list(&run);
@@ -467,7 +483,10 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     let add_err2 = add_err.clone();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Ok(mut e) = add_err2.lock() {
                 e.push_str(&line);
                 e.push('\n');
@@ -502,7 +521,11 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
         String::from_utf8_lossy(&out.stdout)
     );
     let v = list(&run);
-    assert_eq!((v["present"].as_u64(), v["working"].as_u64()), (Some(1), Some(1)), "{v}");
+    assert_eq!(
+        (v["present"].as_u64(), v["working"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
     assert_eq!(v["polledUsers"], 0, "{v}");
 
     // `presence run` subscribes with the reader.
@@ -575,7 +598,10 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     let v = list(&run);
     assert_eq!(v["working"], 0, "{v}");
     assert!(
-        v["readers"][0]["lastError"].as_str().unwrap_or("").contains("invalid_grant"),
+        v["readers"][0]["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid_grant"),
         "{v}"
     );
     // Polling carries the next change.

@@ -279,14 +279,24 @@ fn bad_calendar_values_name_the_key() {
 #[test]
 fn notifications_are_off_without_a_public_url_and_checked_when_given() {
     let c = load_with(&with(""), pw_env()).expect("loads");
-    assert!(c.sites[0].presence.as_ref().expect("p").notifications.is_none());
+    assert!(c.sites[0]
+        .presence
+        .as_ref()
+        .expect("p")
+        .notifications
+        .is_none());
     let c = load_with(
         &with("[site.presence.notifications]\nreconcile_minutes = 3\n"),
         pw_env(),
     )
     .expect("loads");
     assert!(
-        c.sites[0].presence.as_ref().expect("p").notifications.is_none(),
+        c.sites[0]
+            .presence
+            .as_ref()
+            .expect("p")
+            .notifications
+            .is_none(),
         "no public_url: polling only"
     );
     let c = load_with(
@@ -335,8 +345,11 @@ fn notifications_are_off_without_a_public_url_and_checked_when_given() {
 fn the_store_key_file_comes_from_the_file_or_the_environment() {
     let c = load(MINIMAL).expect("loads");
     assert_eq!(c.store.key_file, None);
-    let c = load_with(MINIMAL, vec![("PBX365_STORE__KEY_FILE", "/etc/pbx365/store.key")])
-        .expect("loads");
+    let c = load_with(
+        MINIMAL,
+        vec![("PBX365_STORE__KEY_FILE", "/etc/pbx365/store.key")],
+    )
+    .expect("loads");
     assert_eq!(
         c.store.key_file.as_deref(),
         Some(std::path::Path::new("/etc/pbx365/store.key"))

@@ -19,9 +19,13 @@ async fn start(limits: WebhookLimits) -> Running {
     states.add("s3cret-state-0123456789");
     let (receiver, events) = webhook::WebhookReceiver::new(states, limits);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = webhook::serve("127.0.0.1:0".parse().expect("addr"), receiver.clone(), async {
-        let _ = stopped.await;
-    })
+    let handle = webhook::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        receiver.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    )
     .await
     .expect("serve");
     Running {
@@ -106,7 +110,10 @@ async fn webhook_queues_genuine_items_and_drops_forged_and_replayed_ones() {
         }
         other => panic!("expected the genuine change, got {other:?}"),
     }
-    assert!(r.events.try_recv().is_err(), "the forged item is not queued");
+    assert!(
+        r.events.try_recv().is_err(),
+        "the forged item is not queued"
+    );
     // A replay of the delivered notification, and one without any clientState.
     let mut no_state = change("n3", "", "u3");
     no_state
@@ -120,7 +127,10 @@ async fn webhook_queues_genuine_items_and_drops_forged_and_replayed_ones() {
     )
     .await;
     assert_eq!(s, 202);
-    assert!(r.events.try_recv().is_err(), "replay and stateless item dropped");
+    assert!(
+        r.events.try_recv().is_err(),
+        "replay and stateless item dropped"
+    );
     let stats = r.receiver.stats();
     assert_eq!(stats.accepted, 1);
     assert_eq!(stats.forged, 2);

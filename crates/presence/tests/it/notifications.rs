@@ -60,10 +60,14 @@ async fn sim() -> (RunningSim, Vec<String>, String) {
             value: "secret".into(),
             end_date_time: "2099-01-01T00:00:00Z".into(),
         }],
-        app_roles: ["Presence.ReadWrite.All", "Presence.Read.All", "User.Read.All"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        app_roles: [
+            "Presence.ReadWrite.All",
+            "Presence.Read.All",
+            "User.Read.All",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         admin_consented: true,
         ..Default::default()
     };
@@ -194,11 +198,16 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     let refresh = sign_in(&sim, &c, &reader).await;
 
     let states = ClientStates::default();
-    let (receiver, mut events) = webhook::WebhookReceiver::new(states.clone(), WebhookLimits::default());
+    let (receiver, mut events) =
+        webhook::WebhookReceiver::new(states.clone(), WebhookLimits::default());
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = webhook::serve("127.0.0.1:0".parse().expect("addr"), receiver.clone(), async {
-        let _ = stopped.await;
-    })
+    let server = webhook::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        receiver.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    )
     .await
     .expect("receiver");
     let public_url = format!("http://{}", server.local_addr());
@@ -215,7 +224,11 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
         }],
         &ids,
     );
-    assert_eq!(sub.polled_users().len(), 3, "nothing covered before the subscription");
+    assert_eq!(
+        sub.polled_users().len(),
+        3,
+        "nothing covered before the subscription"
+    );
     sub.maintain().await;
     let live = sub.live();
     assert_eq!(live.len(), 1, "one subscription for ≤ 650 users");
@@ -223,9 +236,15 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     assert!(sub.alerts().is_empty(), "{:?}", sub.alerts());
     let first_id = live[0].1.clone();
     let s = sim_subscription(&sim, &first_id).await;
-    assert!(s["resource"].as_str().unwrap_or("").contains(&ids[2]), "{s}");
+    assert!(
+        s["resource"].as_str().unwrap_or("").contains(&ids[2]),
+        "{s}"
+    );
     assert_eq!(s["changeType"], "updated");
-    assert!(s["lifecycleNotificationUrl"].as_str().unwrap_or("").ends_with("/graph/lifecycle"));
+    assert!(s["lifecycleNotificationUrl"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("/graph/lifecycle"));
     // The rotated refresh token was saved before it was used.
     let rotated = vault.rotated.lock().expect("lock").clone();
     assert_eq!(rotated.len(), 1);
@@ -256,7 +275,10 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
         .user_of(&subscription_id, &resource, resource_id.as_deref())
         .expect("a covered user");
     assert_eq!(user, ids[1]);
-    assert_eq!(sub.user_of("someone-elses-subscription", &resource, None), None);
+    assert_eq!(
+        sub.user_of("someone-elses-subscription", &resource, None),
+        None
+    );
     let mut reader_side = TeamsReader::new(c.clone(), PollRate::DEFAULT);
     let update = reader_side
         .read_user(&user)
@@ -279,7 +301,11 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     sub.maintain().await;
     let live = sub.live();
     assert_eq!(live[0].1, first_id, "renewed, not recreated");
-    assert!(live[0].2 > before + chrono::Duration::minutes(30), "{:?}", live[0]);
+    assert!(
+        live[0].2 > before + chrono::Duration::minutes(30),
+        "{:?}",
+        live[0]
+    );
 
     // reauthorizationRequired (sent by the emulator) → reauthorized with a fresh token.
     let (s, b) = control(
@@ -304,7 +330,10 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     }
     let s = sim_subscription(&sim, &first_id).await;
     assert_eq!(s["reauthorizationRequiredSent"], false, "{s}");
-    assert!(sub.take_reconcile(), "a reconciling round follows a lifecycle event");
+    assert!(
+        sub.take_reconcile(),
+        "a reconciling round follows a lifecycle event"
+    );
 
     // The subscription lapses (no renewal for over an hour) → recreated with a new id.
     sim.state.clock.advance(chrono::Duration::minutes(70));
@@ -325,7 +354,11 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     .await;
     if s == 202 {
         loop {
-            if let WebhookEvent::Lifecycle { subscription_id, event } = next(&mut events).await {
+            if let WebhookEvent::Lifecycle {
+                subscription_id,
+                event,
+            } = next(&mut events).await
+            {
                 if event == "subscriptionRemoved" {
                     sub.lifecycle(&subscription_id, &event).await;
                     break;
@@ -361,7 +394,9 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     assert!(alerts[0].contains("presence-reader1"), "{alerts:?}");
     let failures = vault.failures.lock().expect("lock").clone();
     assert!(
-        failures.last().is_some_and(|f| f.as_deref().is_some_and(|e| e.contains("invalid_grant"))),
+        failures
+            .last()
+            .is_some_and(|f| f.as_deref().is_some_and(|e| e.contains("invalid_grant"))),
         "{failures:?}"
     );
     // The revoked reader is left alone (no token requests in a loop).

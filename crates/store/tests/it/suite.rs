@@ -1875,8 +1875,15 @@ pub async fn presence_readers_keep_sealed_tokens(db: Db) {
     s.save_presence_reader(&reader).await.unwrap();
     let got = s.list_presence_readers(&a).await.unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(key.open(&ctx, &got[0].refresh_token).unwrap(), plain.as_bytes());
-    assert!(s.list_presence_readers(&site_id("b")).await.unwrap().is_empty());
+    assert_eq!(
+        key.open(&ctx, &got[0].refresh_token).unwrap(),
+        plain.as_bytes()
+    );
+    assert!(s
+        .list_presence_readers(&site_id("b"))
+        .await
+        .unwrap()
+        .is_empty());
 
     // The rotated token replaces the old one; the first sign-in time stays.
     let rotated = "0.BBBB-rotated-refresh-token";
@@ -1887,17 +1894,28 @@ pub async fn presence_readers_keep_sealed_tokens(db: Db) {
     s.save_presence_reader(&again).await.unwrap();
     let got = s.list_presence_readers(&a).await.unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(key.open(&ctx, &got[0].refresh_token).unwrap(), rotated.as_bytes());
+    assert_eq!(
+        key.open(&ctx, &got[0].refresh_token).unwrap(),
+        rotated.as_bytes()
+    );
     assert_eq!(got[0].created_at.timestamp(), t0.timestamp());
     assert!(got[0].updated_at > t0);
 
     // Errors are recorded and cleared.
-    assert!(s.set_presence_reader_error(&a, "r1", Some("invalid_grant: AADSTS50173")).await.unwrap());
+    assert!(s
+        .set_presence_reader_error(&a, "r1", Some("invalid_grant: AADSTS50173"))
+        .await
+        .unwrap());
     assert_eq!(
-        s.list_presence_readers(&a).await.unwrap()[0].last_error.as_deref(),
+        s.list_presence_readers(&a).await.unwrap()[0]
+            .last_error
+            .as_deref(),
         Some("invalid_grant: AADSTS50173")
     );
-    assert!(!s.set_presence_reader_error(&a, "nobody", None).await.unwrap());
+    assert!(!s
+        .set_presence_reader_error(&a, "nobody", None)
+        .await
+        .unwrap());
 
     // The plaintext is nowhere in the database file.
     if let Some(path) = db.url.strip_prefix("sqlite://") {
@@ -1911,11 +1929,17 @@ pub async fn presence_readers_keep_sealed_tokens(db: Db) {
                 "plaintext refresh token found in the SQLite file"
             );
         }
-        assert!(bytes.windows(8).any(|w| w == b"Reader1@"), "the row is in the file");
+        assert!(
+            bytes.windows(8).any(|w| w == b"Reader1@"),
+            "the row is in the file"
+        );
     }
 
     // Removed by UPN in any case.
-    assert!(s.remove_presence_reader(&a, "reader1@CONTOSO.com").await.unwrap());
+    assert!(s
+        .remove_presence_reader(&a, "reader1@CONTOSO.com")
+        .await
+        .unwrap());
     assert!(!s.remove_presence_reader(&a, "r1").await.unwrap());
     assert!(s.list_presence_readers(&a).await.unwrap().is_empty());
 }
