@@ -9,7 +9,8 @@
 //! - `clientState` checked — in constant time against the secrets of the live subscriptions;
 //!   a wrong one is logged and the item ignored (still 202, as Graph expects);
 //! - duplicates dropped — Graph retries and an attacker replays: a bounded set of recently
-//!   seen items (subscription, notification id or a hash of the item) drops the second copy;
+//!   seen items (subscription and notification id) drops the second copy; no item carries a
+//!   state (the bridge reads it from Graph), so a replay could at most cause a read;
 //! - bad input — a body over the size limit is 413, malformed JSON is 400 with the reason;
 //!   nothing from the network can panic the receiver.
 //!
@@ -337,7 +338,7 @@ async fn receive(r: WebhookReceiver, query: ValidationQuery, body: Bytes, kind: 
         }
     }
     for ((key, event), permit) in events.into_iter().zip(permits) {
-        let fresh = r.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+        let fresh = key.is_none_or(|k| r.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(k));
         if !fresh {
             r.count(|s| s.duplicates += 1);
             tracing::debug!(?event, "a notification seen before was dropped");
@@ -349,25 +350,18 @@ async fn receive(r: WebhookReceiver, query: ValidationQuery, body: Bytes, kind: 
     StatusCode::ACCEPTED.into_response()
 }
 
-/// What identifies an item: its subscription and notification id when Graph sent one, else
-/// a hash of the whole item (a lifecycle event has no id).
-fn item_key(raw: &serde_json::Value) -> [u8; 32] {
+/// What identifies an item: its subscription and notification id. Items without an id (a
+/// lifecycle event) are not deduplicated: two genuine events can be identical, and since no
+/// item carries state (the bridge reads the user's presence, or renews), a replayed one can
+/// cost a read but never set a state.
+fn item_key(raw: &serde_json::Value) -> Option<[u8; 32]> {
+    let sub = raw.get("subscriptionId").and_then(|v| v.as_str())?;
+    let id = raw.get("id").and_then(|v| v.as_str())?;
     let mut h = Sha256::new();
-    let sub = raw.get("subscriptionId").and_then(|v| v.as_str());
-    let id = raw.get("id").and_then(|v| v.as_str());
-    match (sub, id) {
-        (Some(sub), Some(id)) => {
-            h.update(b"id\0");
-            h.update(sub.as_bytes());
-            h.update(b"\0");
-            h.update(id.as_bytes());
-        }
-        _ => {
-            h.update(b"item\0");
-            h.update(raw.to_string().as_bytes());
-        }
-    }
-    h.finalize().into()
+    h.update(sub.as_bytes());
+    h.update(b"\0");
+    h.update(id.as_bytes());
+    Some(h.finalize().into())
 }
 
 /// Requests handled at once at most; more are answered 503 at once (Graph retries).

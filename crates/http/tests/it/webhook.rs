@@ -139,15 +139,19 @@ async fn webhook_queues_genuine_items_and_drops_forged_and_replayed_ones() {
     // Lifecycle events come out as such.
     let life = json!({"value": [{"subscriptionId": "sub-1", "subscriptionExpirationDateTime": "2026-01-01T00:00:00Z",
         "tenantId": "t", "clientState": "s3cret-state-0123456789", "lifecycleEvent": "reauthorizationRequired"}]});
-    let (s, _) = post(&r.base, LIFECYCLE_PATH, life.to_string()).await;
-    assert_eq!(s, 202);
-    assert_eq!(
-        r.events.try_recv().ok(),
-        Some(WebhookEvent::Lifecycle {
-            subscription_id: "sub-1".into(),
-            event: "reauthorizationRequired".into()
-        })
-    );
+    // Two identical lifecycle events are both taken: they carry no id, genuine ones recur
+    // (every hour), and acting on one twice only reauthorizes twice.
+    for _ in 0..2 {
+        let (s, _) = post(&r.base, LIFECYCLE_PATH, life.to_string()).await;
+        assert_eq!(s, 202);
+        assert_eq!(
+            r.events.try_recv().ok(),
+            Some(WebhookEvent::Lifecycle {
+                subscription_id: "sub-1".into(),
+                event: "reauthorizationRequired".into()
+            })
+        );
+    }
 }
 
 #[tokio::test]
