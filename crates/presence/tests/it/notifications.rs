@@ -254,6 +254,7 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     // and no getPresencesByUserId happens in between.
     let (s, _) = control(&sim, Method::DELETE, "/_sim/requests", None).await;
     assert!(s == 200 || s == 204);
+    let changed_at = std::time::Instant::now();
     let (s, b) = control(
         &sim,
         Method::PUT,
@@ -262,12 +263,14 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
+    let event = next_change(&mut events).await;
+    let notified_after = changed_at.elapsed();
     let WebhookEvent::Changed {
         subscription_id,
         resource,
         resource_id,
         ..
-    } = next_change(&mut events).await
+    } = event
     else {
         unreachable!()
     };
@@ -286,6 +289,12 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
         .expect("read")
         .expect("newer than nothing");
     assert_eq!(update.presence.to_string(), "Busy/InAMeeting");
+    // A figure, not a check: emulator change → receiver queue → the user's state read.
+    eprintln!(
+        "figure: notified {} ms after the change, state read after {} ms",
+        notified_after.as_millis(),
+        changed_at.elapsed().as_millis()
+    );
     assert!(
         reader_side.read_user(&user).await.expect("read").is_none(),
         "the same sequenceNumber again is dropped"
