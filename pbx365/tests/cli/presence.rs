@@ -471,6 +471,50 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     assert_eq!(v["needed"], 1, "{v}");
     assert_eq!(v["present"], 0, "{v}");
 
+    // A declined sign-in stores nothing and says so.
+    let mut declined = run(vec!["presence", "readers", "add", "--config", &cfg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("readers add");
+    let stderr = declined.stderr.take().expect("stderr");
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = line_tx.send(line);
+        }
+    });
+    let code = tokio::task::block_in_place(|| loop {
+        let line = line_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the device code is printed");
+        if let Some(code) = line.split("enter the code ").nth(1) {
+            break code.trim().to_string();
+        }
+    });
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/devicecode/decline",
+        Some(serde_json::json!({"userCode": code})),
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {b}");
+    let st = tokio::task::block_in_place(|| declined.wait().expect("readers add ends"));
+    assert!(!st.success());
+    // The reader thread ends at the pipe's end, which the exit closed.
+    let rest: Vec<String> = tokio::task::block_in_place(|| line_rx.iter().collect());
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("declined; nothing was stored")),
+        "{rest:?}"
+    );
+    assert_eq!(list(&run)["present"], 0);
+
     // `readers add`: the code is printed; the user approves it in the emulator.
     let mut add = run(vec!["presence", "readers", "add", "--config", &cfg])
         .stdout(std::process::Stdio::piped())
