@@ -68,32 +68,40 @@ impl StoreVault {
         key: SealingKey,
         site: directory::SiteId,
     ) -> anyhow::Result<(StoreVault, Vec<ReaderAccount>)> {
-        let rows = store
-            .list_presence_readers(&site)
-            .await
-            .context("reading the presence readers")?;
+        let vault = StoreVault {
+            store,
+            key,
+            site,
+            rows: Mutex::new(HashMap::new()),
+        };
+        let accounts = vault.load().await.context("reading the presence readers")?;
+        Ok((vault, accounts))
+    }
+
+    /// Reads the readers from the store (keeping the rows for later saves) and opens their
+    /// tokens; a reader whose token does not open is reported and left out.
+    async fn load(&self) -> Result<Vec<ReaderAccount>, store::StoreError> {
+        let rows = self.store.list_presence_readers(&self.site).await?;
         let mut accounts = Vec::new();
         for r in &rows {
-            let ctx = PresenceReader::context(&site, &r.reader_id);
-            match key.open(&ctx, &r.refresh_token) {
+            let ctx = PresenceReader::context(&self.site, &r.reader_id);
+            match self.key.open(&ctx, &r.refresh_token) {
                 Ok(plain) => match String::from_utf8(plain) {
                     Ok(token) => accounts.push(ReaderAccount {
                         reader_id: r.reader_id.clone(),
                         upn: r.upn.clone(),
                         refresh_token: Secret::new(token),
                     }),
-                    Err(_) => eprintln!("warning: presence reader {}: the stored token is not text; sign it in again", r.upn),
+                    Err(_) => {
+                        tracing::error!(reader = %r.upn, "the stored token is not text; sign the reader in again")
+                    }
                 },
-                Err(e) => eprintln!("warning: presence reader {}: {e}", r.upn),
+                Err(e) => tracing::error!(reader = %r.upn, "{e}"),
             }
         }
-        let vault = StoreVault {
-            store,
-            key,
-            site,
-            rows: Mutex::new(rows.into_iter().map(|r| (r.reader_id.clone(), r)).collect()),
-        };
-        Ok((vault, accounts))
+        *self.rows.lock().unwrap_or_else(|p| p.into_inner()) =
+            rows.into_iter().map(|r| (r.reader_id.clone(), r)).collect();
+        Ok(accounts)
     }
 }
 
@@ -119,6 +127,10 @@ impl ReaderVault for StoreVault {
             .save_presence_reader(&row)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn accounts(&self) -> Result<Vec<ReaderAccount>, String> {
+        self.load().await.map_err(|e| e.to_string())
     }
 
     async fn reader_failed(&self, reader_id: &str, error: Option<&str>) {

@@ -57,7 +57,12 @@ pub trait ReaderVault: Send + Sync {
     async fn token_rotated(&self, reader_id: &str, refresh_token: &Secret) -> Result<(), String>;
     /// Records why a reader stopped working (`None`: it works again).
     async fn reader_failed(&self, reader_id: &str, error: Option<&str>);
+    /// The readers as stored now: picks up readers signed in (again) while the bridge runs.
+    async fn accounts(&self) -> Result<Vec<ReaderAccount>, String>;
 }
+
+/// How often the stored readers are looked at again while a reader is down or users lack one.
+const RELOAD_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// How subscriptions are made and kept.
 #[derive(Debug, Clone)]
@@ -129,6 +134,7 @@ pub struct Subscriber {
     readers: Vec<Reader>,
     uncovered: Vec<String>,
     reconcile_due: bool,
+    last_reload: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -195,6 +201,7 @@ impl Subscriber {
             readers,
             uncovered,
             reconcile_due: true,
+            last_reload: None,
         }
     }
 
@@ -347,6 +354,12 @@ impl Subscriber {
     /// Creates, renews and recreates subscriptions as due; called every tick (it calls Graph
     /// only when something is due). A reader whose sign-in was refused is left alone.
     pub async fn maintain(&mut self) {
+        let wanting = !self.uncovered.is_empty() || self.readers.iter().any(|r| r.alert.is_some());
+        let now = self.now();
+        if wanting && self.last_reload.is_none_or(|t| now - t >= RELOAD_EVERY) {
+            self.last_reload = Some(now);
+            self.reload().await;
+        }
         let renew_before = chrono::Duration::from_std(self.settings.renew_before)
             .unwrap_or(chrono::Duration::minutes(15));
         let renew_at = |l: &Live| l.expires - renew_before;
@@ -365,6 +378,50 @@ impl Subscriber {
                 }
                 Some(l) if now >= renew_at(&l) => self.renew(i, &l.id).await,
                 Some(_) => {}
+            }
+        }
+    }
+
+    /// Takes readers signed in while the bridge runs: one whose sign-in was refused and that
+    /// has a new token works again; a new one takes up to 650 of the polled users.
+    async fn reload(&mut self) {
+        let accounts = match self.vault.accounts().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("reading the presence readers again failed: {e}");
+                return;
+            }
+        };
+        for a in accounts {
+            match self
+                .readers
+                .iter_mut()
+                .find(|r| r.account.reader_id == a.reader_id)
+            {
+                Some(r)
+                    if r.alert.is_some()
+                        && a.refresh_token.expose() != r.account.refresh_token.expose() =>
+                {
+                    tracing::info!(reader = %a.upn, "the presence reader was signed in again; subscribing");
+                    r.account = a;
+                    r.alert = None;
+                    r.access = None;
+                }
+                Some(_) => {}
+                None if !self.uncovered.is_empty() => {
+                    let take = self.uncovered.len().min(USERS_PER_READER);
+                    let users: Vec<String> = self.uncovered.drain(..take).collect();
+                    tracing::info!(reader = %a.upn, users = users.len(), "a new presence reader takes polled users");
+                    self.readers.push(Reader {
+                        account: a,
+                        users,
+                        access: None,
+                        live: None,
+                        client_state: client_state(),
+                        alert: None,
+                    });
+                }
+                None => {}
             }
         }
     }

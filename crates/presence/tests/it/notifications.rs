@@ -120,6 +120,7 @@ fn client(sim: &RunningSim) -> GraphClient {
 struct MemoryVault {
     rotated: Mutex<Vec<String>>,
     failures: Mutex<Vec<Option<String>>>,
+    stored: Mutex<Vec<ReaderAccount>>,
 }
 
 #[async_trait::async_trait]
@@ -130,6 +131,9 @@ impl ReaderVault for MemoryVault {
             .expect("lock")
             .push(refresh.expose().to_owned());
         Ok(())
+    }
+    async fn accounts(&self) -> Result<Vec<ReaderAccount>, String> {
+        Ok(self.stored.lock().expect("lock").clone())
     }
     async fn reader_failed(&self, _reader: &str, error: Option<&str>) {
         self.failures
@@ -411,5 +415,18 @@ async fn presence_arrives_by_notification_and_subscriptions_are_kept() {
     // The revoked reader is left alone (no token requests in a loop).
     sub.maintain().await;
     assert!(sub.live().is_empty());
+
+    // Signed in again while the bridge runs: picked up at the next look (a minute later).
+    let again = sign_in(&sim, &c, &reader).await;
+    vault.stored.lock().expect("lock").push(ReaderAccount {
+        reader_id: reader.clone(),
+        upn: "presence-reader1@contoso.onmicrosoft.com".into(),
+        refresh_token: again,
+    });
+    sim.state.clock.advance(chrono::Duration::minutes(2));
+    sub.maintain().await;
+    assert_eq!(sub.live().len(), 1, "{:?}", sub.alerts());
+    assert!(sub.alerts().is_empty(), "{:?}", sub.alerts());
+    assert!(sub.polled_users().is_empty());
     sub.stop().await;
 }
