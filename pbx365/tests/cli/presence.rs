@@ -571,6 +571,7 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
         "{v}"
     );
     assert_eq!(v["polledUsers"], 0, "{v}");
+    let signed_in_token_at = v["readers"][0]["updatedAt"].clone();
 
     // `presence run` subscribes with the reader.
     let mut child = run(vec!["presence", "run", "--config", &cfg])
@@ -584,6 +585,9 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     .await;
     assert!(snap.alerts.is_empty(), "{:?}", snap.alerts);
     let sub_id = snap.subscriptions[0].id.clone();
+    // Using the refresh token rotated it; the new one was stored.
+    let v = list(&run);
+    assert_ne!(v["readers"][0]["updatedAt"], signed_in_token_at, "{v}");
     // Let the first (reconciling) poll round finish, then watch the request log.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (s, _) = sim_control(&sim, reqwest::Method::DELETE, "/_sim/requests", None).await;
