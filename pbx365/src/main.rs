@@ -8,6 +8,7 @@ mod init;
 mod jobs_cmd;
 mod photos_cmd;
 mod presence_cmd;
+mod presence_readers;
 mod progress;
 mod serve;
 mod sim;

@@ -23,6 +23,52 @@ enum PresenceCommand {
     /// the opt-outs, subscribes to their presence and dialog state on the SIP server, polls
     /// Teams, and carries each change to the other side under the configured status maps.
     Run(RunArgs),
+    /// Manage the presence reader accounts (Teams presence by change notification).
+    ///
+    /// Graph lets only a signed-in user subscribe to presence changes, ≤ 650 users per
+    /// subscription: a site with N bridged users needs ⌈N / 650⌉ reader accounts, each signed
+    /// in once by device code. Their refresh tokens are stored encrypted ([store] key_file).
+    /// Users no reader covers are polled.
+    #[command(subcommand)]
+    Readers(ReadersCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ReadersCommand {
+    /// Sign a reader account in by device code (prints the URL and code; waits until the
+    /// sign-in is done, declined or expired) and store its refresh token encrypted.
+    Add(SiteArgs),
+    /// Show readers present vs needed, and how many users are left to polling.
+    List {
+        #[command(flatten)]
+        site: SiteArgs,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a reader (by UPN or object id); its users go back to polling.
+    Remove {
+        /// The reader's UPN or object id.
+        reader: String,
+        #[command(flatten)]
+        site: SiteArgs,
+    },
+}
+
+/// The configuration file and site of a readers command.
+#[derive(Debug, clap::Args)]
+struct SiteArgs {
+    /// The configuration file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "pbx365.toml",
+        env = "PBX365_CONFIG"
+    )]
+    config: PathBuf,
+    /// The site (default: the only site with a [site.presence] section).
+    #[arg(long, value_name = "NAME")]
+    site: Option<String>,
 }
 
 /// Options of `pbx365 presence status`.
@@ -70,6 +116,25 @@ pub async fn run(args: PresenceArgs) -> anyhow::Result<()> {
     match args.command {
         PresenceCommand::Status(a) => status(a),
         PresenceCommand::Run(a) => run_bridge(a).await,
+        PresenceCommand::Readers(c) => readers(c).await,
+    }
+}
+
+async fn readers(command: ReadersCommand) -> anyhow::Result<()> {
+    let args = match &command {
+        ReadersCommand::Add(a) => a,
+        ReadersCommand::List { site, .. } | ReadersCommand::Remove { site, .. } => site,
+    };
+    let config = load_config(&args.config)?;
+    let (site, p) = presence_site(&config, &args.config, args.site.as_deref())?;
+    match &command {
+        ReadersCommand::Add(_) => crate::presence_readers::add(&config, site, p).await,
+        ReadersCommand::List { json, .. } => {
+            crate::presence_readers::list(&config, site, p, *json).await
+        }
+        ReadersCommand::Remove { reader, .. } => {
+            crate::presence_readers::remove(&config, site, reader).await
+        }
     }
 }
 
@@ -141,6 +206,15 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("site {} — status as of {}", snap.site, when(snap.at_ms));
+    for a in &snap.alerts {
+        println!("ALERT: {a}");
+    }
+    for s in &snap.subscriptions {
+        println!(
+            "presence subscription {} (reader {}) until {}",
+            s.id, s.reader, s.expires
+        );
+    }
     for u in users {
         println!("{}", render(u));
     }
@@ -280,7 +354,68 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
         p.sip_server,
         p.status_file.display()
     );
-    let handle = presence::run::start(settings, client, agent, events, users).await;
+    let mut receiver_stop = None;
+    let handle = match &p.notifications {
+        None => presence::run::start(settings, client, agent, events, users).await,
+        Some(n) => {
+            let key = crate::presence_readers::store_key(&config)?;
+            let (vault, accounts) =
+                crate::presence_readers::StoreVault::open(store.clone(), key, site_id.clone())
+                    .await?;
+            let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
+            let needed = presence::readers_needed(ids.len());
+            if accounts.len() < needed {
+                eprintln!(
+                    "warning: {} of {needed} presence readers present; users beyond them are polled (pbx365 presence readers add)",
+                    accounts.len()
+                );
+            }
+            let states = pbx365_http::webhook::ClientStates::default();
+            let (receiver, webhook_events) = pbx365_http::webhook::WebhookReceiver::new(
+                states.clone(),
+                pbx365_http::webhook::WebhookLimits::default(),
+            );
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = pbx365_http::webhook::serve(n.listen, receiver, async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .with_context(|| format!("listening for Graph notifications on {}", n.listen))?;
+            receiver_stop = Some((stop_tx, server));
+            let mut ns = presence::NotificationSettings::new(
+                &n.public_url,
+                crate::presence_readers::reader_client_id(site, p),
+            );
+            ns.reconcile_every = n.reconcile_every;
+            eprintln!(
+                "site {}: Teams presence by notification: {} reader(s), Graph posts to {} (received on {})",
+                site.name,
+                accounts.len(),
+                ns.notification_url,
+                n.listen
+            );
+            let subscriber = presence::Subscriber::new(
+                client.clone(),
+                std::sync::Arc::new(vault),
+                states,
+                ns,
+                accounts,
+                &ids,
+            );
+            presence::run::start_with_notifications(
+                settings,
+                client,
+                agent,
+                events,
+                users,
+                presence::NotificationInput {
+                    subscriber,
+                    events: webhook_events,
+                },
+            )
+            .await
+        }
+    };
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
         _ = async { while !handle.is_finished() { tokio::time::sleep(std::time::Duration::from_secs(1)).await } } => {
@@ -292,6 +427,10 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
         site.name
     );
     handle.stop().await;
+    if let Some((stop, server)) = receiver_stop {
+        let _ = stop.send(());
+        let _ = server.wait().await;
+    }
     Ok(())
 }
 

@@ -58,7 +58,7 @@ pub use model::{
     CaFile, Credential, Deprovisioning, Dialling, DidRange, DisabledUsers, Extensions, Guards,
     PhotoSchedule, Photos, Site, Source, Sources, Store, Tenant, UserScope, UserSelection,
 };
-pub use presence_bridge::{PresenceBridge, SipTransport};
+pub use presence_bridge::{PresenceBridge, PresenceNotifications, SipTransport};
 pub use secret::Secret;
 pub use uuid::Uuid;
 pub use validate::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, DEFAULT_STORE_URL};

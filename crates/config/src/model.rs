@@ -13,6 +13,10 @@ use uuid::Uuid;
 pub struct Store {
     /// `sqlite://FILE` (the default `sqlite://pbx365.db`) or `postgres://…`.
     pub url: String,
+    /// The file holding the key secrets kept in the store are sealed with (presence readers'
+    /// refresh tokens): 64 hexadecimal digits (`openssl rand -hex 32`). Not in the database, so
+    /// a copy of the database alone reveals nothing; lose it and readers sign in again.
+    pub key_file: Option<PathBuf>,
 }
 
 /// One Microsoft 365 tenant and the phone system it feeds.

@@ -32,7 +32,37 @@ pub(crate) struct RawPresence {
     pub status_file: Option<PathBuf>,
     pub maps: Option<RawMaps>,
     pub calendar: Option<RawCalendar>,
+    pub notifications: Option<RawNotifications>,
 }
+
+/// `[site.presence.notifications]` as serde sees it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotifications {
+    pub public_url: Option<String>,
+    pub listen: Option<String>,
+    pub reader_client_id: Option<String>,
+    pub reconcile_minutes: Option<i64>,
+}
+
+/// Teams presence by change notification (`[site.presence.notifications]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceNotifications {
+    /// The public base URL Graph posts to (HTTPS, the reverse proxy in front of `listen`);
+    /// `/graph/notifications` and `/graph/lifecycle` are appended.
+    pub public_url: String,
+    /// Where `presence run` listens for those posts (plain HTTP, loopback by default).
+    pub listen: SocketAddr,
+    /// The public-client app the presence reader accounts sign in to by device code (default:
+    /// the site's app, which then needs "Allow public client flows").
+    pub reader_client_id: Option<Uuid>,
+    /// A reconciling `getPresencesByUserId` round of every user at least this often.
+    pub reconcile_every: Duration,
+}
+
+/// The default listen address of the notification receiver.
+pub const DEFAULT_NOTIFICATIONS_LISTEN: &str = "127.0.0.1:8366";
 
 /// `[site.presence.calendar]` as serde sees it.
 #[derive(Debug, Deserialize)]
@@ -87,6 +117,8 @@ pub struct PresenceBridge {
     pub status_file: PathBuf,
     /// Outlook calendar → PBX status (`[site.presence.calendar]`); `None` when not enabled.
     pub calendar: Option<CalendarRules>,
+    /// Teams presence by change notification; `None` (no `public_url`): polling only.
+    pub notifications: Option<PresenceNotifications>,
 }
 
 impl PresenceBridge {
@@ -295,6 +327,10 @@ pub(crate) fn validate(
             .as_deref()
             .unwrap_or(Path::new("presence-status.json")),
     );
+    let notifications = match raw.notifications {
+        Some(n) => validate_notifications(&p, n)?,
+        None => None,
+    };
     let calendar = match raw.calendar {
         Some(c) => validate_calendar(&p, c)?,
         None => None,
@@ -314,7 +350,69 @@ pub(crate) fn validate(
         opt_out_ids,
         status_file,
         calendar,
+        notifications,
     })
+}
+
+/// Validates `[site.presence.notifications]`; `None` without `public_url` (polling only).
+fn validate_notifications(
+    p: &str,
+    raw: RawNotifications,
+) -> Result<Option<PresenceNotifications>, ConfigError> {
+    let Some(url) = raw.public_url.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let url = url.trim().trim_end_matches('/').to_owned();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit_once(':')
+        .map_or(rest.split('/').next().unwrap_or(""), |(h, _)| h);
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    let ok = !host.is_empty() && (scheme == "https" || (scheme == "http" && loopback));
+    if !ok || url.contains(['?', '#']) {
+        return Err(invalid(
+            format!("{p}.notifications.public_url"),
+            format!("{url:?}"),
+            "the HTTPS base URL Graph posts to, e.g. \"https://pbx365.example.com\" (plain http only for a loopback emulator)",
+        ));
+    }
+    let listen_text = raw
+        .listen
+        .unwrap_or_else(|| DEFAULT_NOTIFICATIONS_LISTEN.to_owned());
+    let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+        invalid(
+            format!("{p}.notifications.listen"),
+            format!("{listen_text:?}"),
+            "an IP address and port, e.g. \"127.0.0.1:8366\"",
+        )
+    })?;
+    let reader_client_id = match raw.reader_client_id {
+        Some(id) => Some(Uuid::parse_str(id.trim()).map_err(|_| {
+            invalid(
+                format!("{p}.notifications.reader_client_id"),
+                format!("{id:?}"),
+                "the application (client) id, a GUID",
+            )
+        })?),
+        None => None,
+    };
+    let minutes = raw.reconcile_minutes.unwrap_or(5);
+    if !(1..=60).contains(&minutes) {
+        return Err(invalid(
+            format!("{p}.notifications.reconcile_minutes"),
+            minutes.to_string(),
+            "1 to 60 minutes between reconciling rounds",
+        ));
+    }
+    Ok(Some(PresenceNotifications {
+        public_url: url,
+        listen,
+        reader_client_id,
+        reconcile_every: Duration::from_secs(minutes as u64 * 60),
+    }))
 }
 
 /// The PBX states a calendar may set, as the file spells them.

@@ -50,6 +50,7 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub url: Option<String>,
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

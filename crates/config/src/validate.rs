@@ -57,7 +57,8 @@ impl Validator<'_> {
                 "sqlite://FILE or postgres://USER@HOST/DB",
             ));
         }
-        Ok(Store { url })
+        let key_file = raw.key_file.map(|f| self.resolve(&f));
+        Ok(Store { url, key_file })
     }
 
     pub fn sites(&mut self, raw: Vec<RawSite>) -> Result<Vec<Site>, ConfigError> {

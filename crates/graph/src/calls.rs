@@ -25,6 +25,13 @@ impl GraphClient {
         Ok(all)
     }
 
+    /// One user's presence (`GET /communications/presences/{id}`): what a change notification
+    /// without resource data asks the receiver to read.
+    pub async fn presence_of(&self, user: &str) -> Result<Presence, GraphError> {
+        self.get_json(&format!("/communications/presences/{user}"))
+            .await
+    }
+
     /// Sets the application's presence session `session_id` (the app's client id) for `user`
     /// to `availability`/`activity` for `expiration` (Graph accepts 5 minutes to 4 hours;
     /// shorter or longer is clamped into that range). Only the pairs Graph documents are

@@ -10,7 +10,8 @@
 //! - [`calendar`]: free/busy (`getSchedule`) and automatic replies, for calendar status;
 //! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
 //! - [`models`]: users, groups, contacts, org contacts, photos, presence; [`calls`]: typed
-//!   calls used often (presence in chunks of 650, photos).
+//!   calls used often (presence in chunks of 650, photos); [`subscriptions`]: change
+//!   notification subscriptions on a signed-in user's behalf.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), graph::GraphError> {
@@ -41,6 +42,7 @@ pub mod error;
 pub mod http;
 pub mod models;
 pub mod paging;
+pub mod subscriptions;
 
 pub use auth::{Credential, Secret, TokenInfo};
 pub use config::ClientConfig;

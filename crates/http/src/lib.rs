@@ -10,6 +10,8 @@
 //! - [`lookup`]: caller-ID lookup, plain text and JSON;
 //! - [`export`]: 3CX and FreePBX CSV exports;
 //! - [`api`]: the REST API and its OpenAPI document;
+//! - [`webhook`]: the receiver of Microsoft Graph change notifications (presence), served
+//!   on its own listener by `pbx365 presence run`;
 //! - [`books`], [`params`], [`guard`], [`error`]: what the handlers share.
 //!
 //! # Routes
@@ -56,6 +58,7 @@ pub mod lookup;
 pub mod params;
 pub mod phones;
 pub mod server;
+pub mod webhook;
 pub mod xml;
 
 pub use config::{Cidr, ConfigError, HttpConfig, RateLimit, DEFAULT_PORT};

@@ -275,6 +275,13 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        task: tokio::task::JoinHandle<std::io::Result<()>>,
+    ) -> ServerHandle {
+        ServerHandle { addr, task }
+    }
+
     /// The address actually bound (the real port when the configuration said port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

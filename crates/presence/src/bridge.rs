@@ -384,6 +384,7 @@ impl BridgeCore {
             site: self.site.clone(),
             at_ms: now_ms,
             users,
+            ..StatusSnapshot::default()
         }
     }
 }

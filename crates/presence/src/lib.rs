@@ -10,6 +10,8 @@
 //! - [`teams_side`]: Graph I/O — polling `getPresencesByUserId` within a rate with
 //!   `sequenceNumber` ordering ([`TeamsReader`]), the app's `setPresence` session with
 //!   keep-alive and `clearPresence` ([`TeamsWriter`]);
+//! - [`notifications`]: Teams presence by change notification — reader accounts, their
+//!   subscriptions, renewal, reauthorization, the fall-back to polling ([`Subscriber`]);
 //! - [`calendar`]: Outlook calendar → PBX status ([`calendar_state`], [`CalendarReader`]);
 //! - [`bridge`]: the decisions per observation, with both guards ([`BridgeCore`]);
 //! - [`run`]: the running bridge of one site ([`run::start`], [`BridgeSettings`]);
@@ -21,6 +23,7 @@ pub mod bridge;
 pub mod calendar;
 pub mod guard;
 pub mod maps;
+pub mod notifications;
 pub mod run;
 pub mod status;
 pub mod teams;
@@ -30,7 +33,10 @@ pub use bridge::{BridgeCore, Command, MappedUser};
 pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
-pub use run::{BridgeHandle, BridgeSettings};
+pub use notifications::{
+    readers_needed, NotificationSettings, ReaderAccount, ReaderVault, Subscriber,
+};
+pub use run::{BridgeHandle, BridgeSettings, NotificationInput};
 pub use status::{StatusError, StatusSnapshot, UserStatus};
 pub use teams::{Activity, Availability, TeamsPresence};
 pub use teams_side::{PollRate, TeamsReader, TeamsWriter};

@@ -7,9 +7,11 @@ use crate::bridge::{BridgeCore, Command, MappedUser};
 use crate::calendar::{CalendarReader, CalendarRules, CalendarUser};
 use crate::guard::FlapLimits;
 use crate::maps::{StatusMaps, TeamsAction};
+use crate::notifications::Subscriber;
 use crate::status::StatusSnapshot;
 use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
 use graph::GraphClient;
+use pbx365_http::webhook::WebhookEvent;
 use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -104,6 +106,16 @@ impl BridgeHandle {
     }
 }
 
+/// Teams presence by change notification: the subscriptions and the webhook receiver's
+/// queue (see [`crate::notifications`]).
+#[derive(Debug)]
+pub struct NotificationInput {
+    /// The site's presence subscriptions.
+    pub subscriber: Subscriber,
+    /// What the webhook receiver accepted.
+    pub events: mpsc::Receiver<WebhookEvent>,
+}
+
 /// Starts the bridge for `users`: Teams through `client`, the PBX through `agent` (whose
 /// events are `events`). Subscribes to each extension's presence and dialog state first.
 pub async fn start(
@@ -112,6 +124,31 @@ pub async fn start(
     agent: PresenceAgent,
     events: mpsc::UnboundedReceiver<AgentEvent>,
     users: Vec<MappedUser>,
+) -> BridgeHandle {
+    start_inner(settings, client, agent, events, users, None).await
+}
+
+/// [`start`], reading Teams presence by change notification where `input`'s subscriptions
+/// cover a user, and polling only the others; a `getPresencesByUserId` round of everyone
+/// reconciles after any subscription trouble and every `reconcile_every` anyway.
+pub async fn start_with_notifications(
+    settings: BridgeSettings,
+    client: GraphClient,
+    agent: PresenceAgent,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    users: Vec<MappedUser>,
+    input: NotificationInput,
+) -> BridgeHandle {
+    start_inner(settings, client, agent, events, users, Some(input)).await
+}
+
+async fn start_inner(
+    settings: BridgeSettings,
+    client: GraphClient,
+    agent: PresenceAgent,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    users: Vec<MappedUser>,
+    input: Option<NotificationInput>,
 ) -> BridgeHandle {
     let calendar = match &settings.calendar {
         None => None,
@@ -162,10 +199,17 @@ pub async fn start(
         republishing: None,
         sip_jobs,
         sip_worker,
+        subscriber: None,
+        last_reconcile: None,
     };
+    let webhook = input.map(|i| {
+        runner.subscriber = Some(i.subscriber);
+        i.events
+    });
     runner.clear_leftover_sessions().await;
     runner.subscribe_all();
-    let task = tokio::spawn(async move { runner.run(events, outcomes, stop_rx).await });
+    let task =
+        tokio::spawn(async move { runner.run_with(events, outcomes, stop_rx, webhook).await });
     BridgeHandle {
         stop: Some(stop_tx),
         task,
@@ -185,6 +229,24 @@ struct Runner {
     republishing: Option<JoinHandle<()>>,
     sip_jobs: mpsc::UnboundedSender<SipJob>,
     sip_worker: JoinHandle<()>,
+    /// Presence subscriptions, when Teams presence is read by notification.
+    subscriber: Option<Subscriber>,
+    /// When the last reconciling poll of every user ran.
+    last_reconcile: Option<tokio::time::Instant>,
+}
+
+/// The next webhook event, or never when there is no receiver (or it closed).
+async fn next_webhook(rx: &mut Option<mpsc::Receiver<WebhookEvent>>) -> WebhookEvent {
+    match rx {
+        Some(r) => match r.recv().await {
+            Some(e) => e,
+            None => {
+                *rx = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// SIP work, done in order by one worker so that a stalled server (a transaction waits up to
@@ -322,11 +384,25 @@ impl Runner {
         self.publish_status();
     }
 
+    async fn run_with(
+        &mut self,
+        events: mpsc::UnboundedReceiver<AgentEvent>,
+        outcomes: mpsc::UnboundedReceiver<SipOutcome>,
+        stop: oneshot::Receiver<()>,
+        mut webhook: Option<mpsc::Receiver<WebhookEvent>>,
+    ) {
+        if let Some(s) = self.subscriber.as_mut() {
+            s.maintain().await;
+        }
+        self.run(events, outcomes, stop, &mut webhook).await;
+    }
+
     async fn run(
         &mut self,
         mut events: mpsc::UnboundedReceiver<AgentEvent>,
         mut outcomes: mpsc::UnboundedReceiver<SipOutcome>,
         mut stop: oneshot::Receiver<()>,
+        webhook: &mut Option<mpsc::Receiver<WebhookEvent>>,
     ) {
         let mut poll = tokio::time::interval(self.settings.poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -364,10 +440,14 @@ impl Runner {
                     }
                     self.publish_status();
                 }
+                event = next_webhook(webhook) => self.webhook_event(event).await,
                 _ = poll.tick() => self.poll().await,
                 _ = calendar_poll.tick(), if self.calendar.is_some() => self.poll_calendar().await,
                 _ = tick.tick() => {
                     self.keepalive().await;
+                    if let Some(s) = self.subscriber.as_mut() {
+                        s.maintain().await;
+                    }
                     self.save_status();
                 }
                 _ = republish.tick() => self.republish(),
@@ -418,8 +498,63 @@ impl Runner {
         }
     }
 
+    /// The users a poll round reads: everyone without notifications; with them, only the
+    /// users no subscription covers — unless a reconciling round of everyone is due.
+    fn poll_ids(&mut self) -> Vec<String> {
+        let all: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        let Some(s) = self.subscriber.as_mut() else {
+            return all;
+        };
+        let every = s.reconcile_every();
+        let due = s.take_reconcile() || self.last_reconcile.is_none_or(|t| t.elapsed() >= every);
+        if due {
+            self.last_reconcile = Some(tokio::time::Instant::now());
+            tracing::debug!(site = %self.settings.site, "reconciling Teams presence of every user");
+            return all;
+        }
+        let polled: std::collections::HashSet<String> = s.polled_users().into_iter().collect();
+        all.into_iter().filter(|u| polled.contains(u)).collect()
+    }
+
+    /// A change notification or lifecycle event from the webhook receiver.
+    async fn webhook_event(&mut self, event: WebhookEvent) {
+        let Some(s) = self.subscriber.as_mut() else {
+            return;
+        };
+        match event {
+            WebhookEvent::Changed {
+                subscription_id,
+                resource,
+                resource_id,
+                ..
+            } => {
+                let Some(user) = s.user_of(&subscription_id, &resource, resource_id.as_deref())
+                else {
+                    tracing::warn!(site = %self.settings.site, subscription = %subscription_id, %resource, "a notification for no user this bridge subscribed to was ignored");
+                    return;
+                };
+                match self.reader.read_user(&user).await {
+                    Ok(Some(u)) => {
+                        let now = self.now_ms();
+                        let commands = self.core.teams_observed(&u.user_id, u.presence, now);
+                        self.execute(commands).await;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(site = %self.settings.site, user = %user, "reading notified presence failed (the next reconciling round reads it): {e}");
+                    }
+                }
+            }
+            WebhookEvent::Lifecycle {
+                subscription_id,
+                event,
+            } => s.lifecycle(&subscription_id, &event).await,
+        }
+        self.publish_status();
+    }
+
     async fn poll(&mut self) {
-        let ids: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        let ids = self.poll_ids();
         if ids.is_empty() {
             return;
         }
@@ -535,6 +670,9 @@ impl Runner {
     }
 
     async fn shutdown(&mut self) {
+        if let Some(s) = self.subscriber.as_mut() {
+            s.stop().await;
+        }
         if let Some(t) = self.republishing.take() {
             t.abort();
         }
@@ -556,7 +694,19 @@ impl Runner {
     }
 
     fn publish_status(&self) {
-        let snap = self.core.snapshot(self.now_ms());
+        let mut snap = self.core.snapshot(self.now_ms());
+        if let Some(s) = &self.subscriber {
+            snap.alerts = s.alerts();
+            snap.subscriptions = s
+                .live()
+                .into_iter()
+                .map(|(reader, id, expires)| crate::status::SubscriptionStatus {
+                    reader,
+                    id,
+                    expires: expires.to_rfc3339(),
+                })
+                .collect();
+        }
         match self.status.lock() {
             Ok(mut s) => *s = snap,
             Err(poisoned) => *poisoned.into_inner() = snap,

@@ -65,6 +65,24 @@ pub struct StatusSnapshot {
     pub at_ms: u64,
     /// Per user, by user id.
     pub users: BTreeMap<String, UserStatus>,
+    /// Site-wide alerts that stay until an admin acts (a presence reader's sign-in refused,
+    /// too few reader accounts).
+    #[serde(default)]
+    pub alerts: Vec<String>,
+    /// The live presence subscriptions: reader, subscription id, expiry (RFC 3339).
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionStatus>,
+}
+
+/// One live presence subscription, as `presence status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionStatus {
+    /// The reader account's UPN.
+    pub reader: String,
+    /// Graph's subscription id.
+    pub id: String,
+    /// When it ends unless renewed (RFC 3339).
+    pub expires: String,
 }
 
 /// Why the state file could not be read or written.

@@ -130,6 +130,28 @@ impl TeamsReader {
     }
 }
 
+impl TeamsReader {
+    /// The presence of one user a change notification named (`GET
+    /// /communications/presences/{id}`: notifications without resource data carry no state),
+    /// waiting its turn under the rate and passing the same `sequenceNumber` filter as polls;
+    /// `None` when it is not newer than what was seen.
+    pub async fn read_user(&mut self, user: &str) -> Result<Option<TeamsUpdate>, GraphError> {
+        if let Some(last) = self.last_request {
+            tokio::time::sleep_until(last + self.rate.spacing()).await;
+        }
+        self.last_request = Some(tokio::time::Instant::now());
+        let p = self.client.presence_of(user).await?;
+        if !self.filter.accept(&p.id, p.sequence_number.as_deref()) {
+            tracing::debug!(user = %p.id, seq = ?p.sequence_number, "stale presence dropped");
+            return Ok(None);
+        }
+        Ok(Some(TeamsUpdate {
+            presence: read_pair(p.availability.as_deref(), p.activity.as_deref()),
+            user_id: p.id,
+        }))
+    }
+}
+
 /// Reads Graph's strings; anything unknown becomes `PresenceUnknown` (logged).
 pub fn read_pair(availability: Option<&str>, activity: Option<&str>) -> TeamsPresence {
     let a = availability

@@ -4,8 +4,8 @@ use crate::error::StoreError;
 use crate::model::{
     AllocationRule, AppliedDeletions, Avatar, Change, CredentialInfo, CredentialOwner,
     CredentialUsername, Deletion, IssuedCredential, Job, JobId, JobKind, JobOutcome, JobTrigger,
-    JobWithLog, NumberHit, PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, Site,
-    StoredContact,
+    JobWithLog, NumberHit, PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit,
+    ScopeKey, Site, StoredContact,
 };
 use chrono::{DateTime, Utc};
 use directory::{ContactRecord, Extension, ExtensionNumber, PhonebookKind, Region, SiteId, E164};
@@ -195,6 +195,21 @@ pub trait Store: Send + Sync {
     /// Applies only the contact deletions the job recorded (in one transaction), leaving its
     /// extension deletions to wait for their deprovisioning delay.
     async fn apply_pending_contacts(&self, site: &SiteId, job: &JobId) -> Result<AppliedDeletions>;
+
+    /// Stores a presence reader (its sealed refresh token replaced, its error as given),
+    /// keeping its first sign-in time when it exists already.
+    async fn save_presence_reader(&self, reader: &PresenceReader) -> Result<()>;
+    /// The site's presence readers, by UPN.
+    async fn list_presence_readers(&self, site: &SiteId) -> Result<Vec<PresenceReader>>;
+    /// Removes the reader whose id or UPN (any case) is `key`; false when there is none.
+    async fn remove_presence_reader(&self, site: &SiteId, key: &str) -> Result<bool>;
+    /// Records why a reader stopped working (`None`: it works again); false when unknown.
+    async fn set_presence_reader_error(
+        &self,
+        site: &SiteId,
+        reader_id: &str,
+        error: Option<&str>,
+    ) -> Result<bool>;
 }
 
 /// Opens the store at `url` and brings its schema up to date: `sqlite://path/to/file.db`

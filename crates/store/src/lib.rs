@@ -6,6 +6,8 @@
 //! - [`api`]: the [`Store`] trait and [`open`] (pick a backend by URL, run migrations);
 //! - [`model`]: what goes in and out — sites, scope commits, pending deletions, jobs, number hits,
 //!   the change log the directory index follows, and the credentials phones sign in with;
+//! - [`sealing`]: secrets kept in the store (presence readers' refresh tokens), sealed with
+//!   ChaCha20-Poly1305 under a key kept outside the database;
 //! - [`error`]: [`StoreError`], what went wrong and what to do;
 //! - [`migrate`]: the SQL migrations per backend (`migrations/{sqlite,postgres}/`); the runner
 //!   is in `backend` and records them in `schema_migrations`;
@@ -22,6 +24,7 @@ mod backend;
 pub mod error;
 pub mod migrate;
 pub mod model;
+pub mod sealing;
 
 pub use api::{open, Store};
 pub use error::StoreError;
@@ -29,5 +32,7 @@ pub use model::{
     AllocationRule, AppliedDeletions, Avatar, Change, ChangeKind, CredentialInfo, CredentialOwner,
     CredentialUsername, CredentialUsernameError, Deletion, IssuedCredential, Job, JobEnd, JobId,
     JobKind, JobLogLine, JobOutcome, JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner,
-    PendingDeletion, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site, StoredContact,
+    PendingDeletion, PresenceReader, RenormaliseReport, ScopeCommit, ScopeKey, ScopeUpsert, Site,
+    StoredContact,
 };
+pub use sealing::{SealError, Sealed, SealingKey};

@@ -34,6 +34,11 @@ pub const SQLITE: &[Migration] = &[
         name: "avatars",
         sql: include_str!("../migrations/sqlite/0005_avatars.sql"),
     },
+    Migration {
+        version: 6,
+        name: "presence_readers",
+        sql: include_str!("../migrations/sqlite/0006_presence_readers.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations.
@@ -57,5 +62,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "avatars",
         sql: include_str!("../migrations/postgres/0005_avatars.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "presence_readers",
+        sql: include_str!("../migrations/postgres/0006_presence_readers.sql"),
     },
 ];

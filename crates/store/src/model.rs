@@ -558,3 +558,30 @@ impl fmt::Debug for Avatar {
             .finish()
     }
 }
+
+/// A presence reader account of a site: a user signed in by device code whose delegated
+/// tokens create presence subscriptions, with its refresh token sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceReader {
+    /// The site.
+    pub site: SiteId,
+    /// The reader's Entra object id.
+    pub reader_id: String,
+    /// Its user principal name (for people).
+    pub upn: String,
+    /// The refresh token, sealed under the store key (context: [`PresenceReader::context`]).
+    pub refresh_token: crate::sealing::Sealed,
+    /// When it was first signed in.
+    pub created_at: DateTime<Utc>,
+    /// When its token was last replaced.
+    pub updated_at: DateTime<Utc>,
+    /// Why it stopped working (an `invalid_grant`, say), until it works again.
+    pub last_error: Option<String>,
+}
+
+impl PresenceReader {
+    /// What a reader's sealed token is bound to: moved to another row, it no longer opens.
+    pub fn context(site: &SiteId, reader_id: &str) -> String {
+        format!("pbx365 presence reader\0{site}\0{reader_id}")
+    }
+}

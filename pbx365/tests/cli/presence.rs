@@ -325,3 +325,364 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
         "the session was cleared"
     );
 }
+
+/// A `/_sim` control call on `sim`.
+async fn sim_control(
+    sim: &graph_sim::RunningSim,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", sim.http_url()))
+        .header("x-sim-key", &sim.credentials.admin_key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("control");
+    let s = resp.status().as_u16();
+    let t = resp.text().await.unwrap_or_default();
+    (
+        s,
+        serde_json::from_str(&t).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Waits (bounded) until the status file satisfies `ok`.
+async fn wait_status(
+    file: &std::path::Path,
+    what: &str,
+    ok: impl Fn(&presence::StatusSnapshot) -> bool,
+) -> presence::StatusSnapshot {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(s) = presence::StatusSnapshot::load(file) {
+            if ok(&s) {
+                return s;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {:#?}",
+            presence::StatusSnapshot::load(file).ok()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Teams presence by change notification through the binary: `presence readers add` signs a
+/// reader in by device code (approved in the emulator), `presence run` subscribes with it and
+/// receives a Teams change by notification (no getPresencesByUserId in between); the reader's
+/// sessions revoked → an alert in `presence status` and `readers list`, and polling carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_by_notification_from_reader_sign_in_to_revocation() {
+    let k = kamailio::Kamailio::start();
+    let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 11))
+        .await
+        .expect("emulator");
+    let snapshot = graph_sim::control::snapshot(&sim.state);
+    let group = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group.display_name.as_deref() == Some("Phone Users"))
+        .expect("Phone Users");
+    let reader_app = snapshot
+        .apps
+        .iter()
+        .find(|a| a.allow_public_client && a.delegated_scopes.contains("Presence.Read.All"))
+        .expect("the public-client app")
+        .client_id
+        .clone();
+    let reader = snapshot
+        .users
+        .iter()
+        .find(|u| u.user.user.account_enabled == Some(true))
+        .expect("an enabled user")
+        .user
+        .user
+        .id
+        .clone();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = TempDir::new();
+    let config = dir.0.join("pbx365.toml");
+    let status_file = dir.0.join("presence-status.json");
+    std::fs::write(dir.0.join("store.key"), format!("{}\n", "7e".repeat(32))).expect("key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.0.join("store.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    }
+    let text = format!(
+        "[store]\nurl = \"sqlite://{db}\"\nkey_file = \"store.key\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n\n[site.presence]\nsip_server = \"{sip}\"\nsip_domain = \"{domain}\"\nusername = \"bridge\"\npoll_seconds = 1\nstatus_file = \"{status}\"\n\n[site.presence.notifications]\npublic_url = \"http://127.0.0.1:{port}\"\nlisten = \"127.0.0.1:{port}\"\nreader_client_id = \"{reader_app}\"\nreconcile_minutes = 60\n",
+        db = dir.0.join("store.db").display(),
+        tid = sim.credentials.tenant_id,
+        cid = sim.credentials.client_id,
+        http = sim.http_url(),
+        gid = group.group.id,
+        sip = k.addr(),
+        domain = kamailio::DOMAIN,
+        status = status_file.display(),
+    );
+    std::fs::write(&config, text).expect("config");
+    let cfg = config.to_str().expect("utf-8").to_string();
+    let secret = sim.credentials.client_secret.clone();
+    let run = |args: Vec<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pbx365"));
+        c.args(args)
+            .env_remove("PBX365_CONFIG")
+            .env("PBX365_SITE__0__TENANT__CLIENT_SECRET", &secret)
+            .env(
+                "PBX365_SITE__0__PRESENCE__PASSWORD",
+                kamailio::password("bridge"),
+            );
+        c
+    };
+    let out =
+        tokio::task::block_in_place(|| run(vec!["sync", "--config", &cfg]).output().expect("sync"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = |run: &dyn Fn(Vec<&str>) -> Command| -> serde_json::Value {
+        let out = tokio::task::block_in_place(|| {
+            run(vec![
+                "presence", "readers", "list", "--json", "--config", &cfg,
+            ])
+            .output()
+            .expect("readers list")
+        });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let v = list(&run);
+    assert_eq!(v["needed"], 1, "{v}");
+    assert_eq!(v["present"], 0, "{v}");
+
+    // A declined sign-in stores nothing and says so.
+    let mut declined = run(vec!["presence", "readers", "add", "--config", &cfg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("readers add");
+    let stderr = declined.stderr.take().expect("stderr");
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = line_tx.send(line);
+        }
+    });
+    let code = tokio::task::block_in_place(|| loop {
+        let line = line_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the device code is printed");
+        if let Some(code) = line.split("enter the code ").nth(1) {
+            break code.trim().to_string();
+        }
+    });
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/devicecode/decline",
+        Some(serde_json::json!({"userCode": code})),
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {b}");
+    let st = tokio::task::block_in_place(|| declined.wait().expect("readers add ends"));
+    assert!(!st.success());
+    // The reader thread ends at the pipe's end, which the exit closed.
+    let rest: Vec<String> = tokio::task::block_in_place(|| line_rx.iter().collect());
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("declined; nothing was stored")),
+        "{rest:?}"
+    );
+    assert_eq!(list(&run)["present"], 0);
+
+    // `readers add`: the code is printed; the user approves it in the emulator.
+    let mut add = run(vec!["presence", "readers", "add", "--config", &cfg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("readers add");
+    let stderr = add.stderr.take().expect("stderr");
+    let (code_tx, code_rx) = std::sync::mpsc::channel::<String>();
+    let add_err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let add_err2 = add_err.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(mut e) = add_err2.lock() {
+                e.push_str(&line);
+                e.push('\n');
+            }
+            if let Some(code) = line.split("enter the code ").nth(1) {
+                let _ = code_tx.send(code.trim().to_string());
+            }
+        }
+    });
+    let code = tokio::task::block_in_place(|| {
+        code_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the device code is printed")
+    });
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/devicecode/approve",
+        Some(serde_json::json!({"userCode": code, "userId": reader})),
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {b}");
+    let out = tokio::task::block_in_place(|| add.wait_with_output().expect("readers add ends"));
+    assert!(
+        out.status.success(),
+        "readers add failed: {}",
+        add_err.lock().map(|e| e.clone()).unwrap_or_default()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("signed in and stored"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = list(&run);
+    assert_eq!(
+        (v["present"].as_u64(), v["working"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["polledUsers"], 0, "{v}");
+    let signed_in_token_at = v["readers"][0]["updatedAt"].clone();
+
+    // `presence run` subscribes with the reader.
+    let mut child = run(vec!["presence", "run", "--config", &cfg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("presence run");
+    let snap = wait_status(&status_file, "watching and subscribed", |s| {
+        !s.users.is_empty() && s.users.values().all(|u| u.watching) && s.subscriptions.len() == 1
+    })
+    .await;
+    assert!(snap.alerts.is_empty(), "{:?}", snap.alerts);
+    let sub_id = snap.subscriptions[0].id.clone();
+    // Using the refresh token rotated it; the new one was stored.
+    let v = list(&run);
+    assert_ne!(v["readers"][0]["updatedAt"], signed_in_token_at, "{v}");
+    // Let the first (reconciling) poll round finish, then watch the request log.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (s, _) = sim_control(&sim, reqwest::Method::DELETE, "/_sim/requests", None).await;
+    assert!(s == 200 || s == 204);
+    let user = snap.users.values().next().expect("a user").user_id.clone();
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::PUT,
+        &format!("/_sim/presence/{user}/teams"),
+        Some(serde_json::json!({"availability": "DoNotDisturb", "activity": "Presenting"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    wait_status(&status_file, "the notified change", |s| {
+        s.users
+            .get(&user)
+            .and_then(|u| u.teams.as_ref())
+            .is_some_and(|t| t.state == "DoNotDisturb/Presenting")
+    })
+    .await;
+    let (_, log) = sim_control(&sim, reqwest::Method::GET, "/_sim/requests", None).await;
+    assert!(
+        !log.to_string().contains("getPresencesByUserId"),
+        "read by notification, not by poll: {log}"
+    );
+
+    // The reader's sessions are revoked; at the next token use (reauthorizationRequired) the
+    // bridge raises an alert and polls.
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/_sim/users/{reader}/revoke-sessions"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = sim_control(
+        &sim,
+        reqwest::Method::POST,
+        &format!("/_sim/subscriptions/{sub_id}/lifecycle"),
+        Some(serde_json::json!({"event": "reauthorizationRequired"})),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    wait_status(&status_file, "the alert", |s| {
+        s.alerts.iter().any(|a| a.contains("invalid_grant")) && s.subscriptions.is_empty()
+    })
+    .await;
+    let out = tokio::task::block_in_place(|| {
+        run(vec!["presence", "status", "--config", &cfg])
+            .output()
+            .expect("status")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ALERT: presence reader"), "{text}");
+    let v = list(&run);
+    assert_eq!(v["working"], 0, "{v}");
+    assert!(
+        v["readers"][0]["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid_grant"),
+        "{v}"
+    );
+    // Polling carries the next change.
+    let (s, _) = sim_control(
+        &sim,
+        reqwest::Method::PUT,
+        &format!("/_sim/presence/{user}/teams"),
+        Some(serde_json::json!({"availability": "Away", "activity": "Away"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    wait_status(&status_file, "the polled change", |s| {
+        s.users
+            .get(&user)
+            .and_then(|u| u.teams.as_ref())
+            .is_some_and(|t| t.state == "Away/Away")
+    })
+    .await;
+    let (_, log) = sim_control(&sim, reqwest::Method::GET, "/_sim/requests", None).await;
+    assert!(log.to_string().contains("getPresencesByUserId"), "{log}");
+
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "presence run did not stop on SIGINT"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}

@@ -275,3 +275,83 @@ fn bad_calendar_values_name_the_key() {
         other => panic!("expected an unknown key, got {other:?}"),
     }
 }
+
+#[test]
+fn notifications_are_off_without_a_public_url_and_checked_when_given() {
+    let c = load_with(&with(""), pw_env()).expect("loads");
+    assert!(c.sites[0]
+        .presence
+        .as_ref()
+        .expect("p")
+        .notifications
+        .is_none());
+    let c = load_with(
+        &with("[site.presence.notifications]\nreconcile_minutes = 3\n"),
+        pw_env(),
+    )
+    .expect("loads");
+    assert!(
+        c.sites[0]
+            .presence
+            .as_ref()
+            .expect("p")
+            .notifications
+            .is_none(),
+        "no public_url: polling only"
+    );
+    let c = load_with(
+        &with("[site.presence.notifications]\npublic_url = \"https://pbx365.example.com/\"\n"),
+        pw_env(),
+    )
+    .expect("loads");
+    let n = c.sites[0]
+        .presence
+        .as_ref()
+        .expect("p")
+        .notifications
+        .clone()
+        .expect("on");
+    assert_eq!(n.public_url, "https://pbx365.example.com");
+    assert_eq!(n.listen, "127.0.0.1:8366".parse().unwrap());
+    assert_eq!(n.reconcile_every, std::time::Duration::from_secs(300));
+    assert_eq!(n.reader_client_id, None);
+    // Plain http only towards loopback (the emulator).
+    assert!(load_with(
+        &with("[site.presence.notifications]\npublic_url = \"http://127.0.0.1:9000\"\n"),
+        pw_env()
+    )
+    .is_ok());
+    assert_invalid(
+        load_with(
+            &with("[site.presence.notifications]\npublic_url = \"http://pbx365.example.com\"\n"),
+            pw_env(),
+        ),
+        "site[0].presence.notifications.public_url",
+        "\"http://pbx365.example.com\"",
+        "the HTTPS base URL Graph posts to, e.g. \"https://pbx365.example.com\" (plain http only for a loopback emulator)",
+    );
+    assert_invalid(
+        load_with(
+            &with("[site.presence.notifications]\npublic_url = \"https://x.example\"\nreconcile_minutes = 0\n"),
+            pw_env(),
+        ),
+        "site[0].presence.notifications.reconcile_minutes",
+        "0",
+        "1 to 60 minutes between reconciling rounds",
+    );
+}
+
+#[test]
+fn the_store_key_file_comes_from_the_file_or_the_environment() {
+    let c = load(MINIMAL).expect("loads");
+    assert_eq!(c.store.key_file, None);
+    let c = load_with(
+        MINIMAL,
+        vec![("PBX365_STORE__KEY_FILE", "/etc/pbx365/store.key")],
+    )
+    .expect("loads");
+    assert_eq!(
+        c.store.key_file.as_deref(),
+        Some(std::path::Path::new("/etc/pbx365/store.key"))
+    );
+}

@@ -25,6 +25,7 @@ pub struct Request {
     headers: Vec<(String, String)>,
     body: Option<serde_json::Value>,
     retry_safe: bool,
+    as_user: Option<crate::auth::Secret>,
 }
 
 impl Request {
@@ -36,6 +37,7 @@ impl Request {
             headers: Vec::new(),
             body: None,
             retry_safe: true,
+            as_user: None,
         }
     }
 
@@ -49,6 +51,7 @@ impl Request {
             headers: Vec::new(),
             body,
             retry_safe,
+            as_user: None,
         }
     }
 
@@ -66,6 +69,14 @@ impl Request {
     /// Marks the request as safe to repeat (it changes nothing, or repeating it is harmless).
     pub fn retry_safe(mut self) -> Request {
         self.retry_safe = true;
+        self
+    }
+
+    /// Sends the request with a signed-in user's (delegated) access token instead of the
+    /// app-only one — for what Graph allows only on a user's behalf, such as presence
+    /// subscriptions. A 401 is then returned as it is (the caller owns that token).
+    pub fn as_user(mut self, access_token: &crate::auth::Secret) -> Request {
+        self.as_user = Some(access_token.clone());
         self
     }
 
@@ -340,7 +351,7 @@ impl GraphClient {
                 {
                     resp.retry_after()
                 }
-                Ok(resp) if resp.status == 401 && !token_renewed => {
+                Ok(resp) if resp.status == 401 && !token_renewed && req.as_user.is_none() => {
                     // The token may have been revoked or expired early: fetch one more.
                     token_renewed = true;
                     inner.tokens.invalidate().await;
@@ -379,11 +390,18 @@ impl GraphClient {
     ) -> Result<Response, Failure> {
         let inner = &self.inner;
         // The token first: a slow token endpoint must not hold request slots.
-        let token = inner
-            .tokens
-            .token_observed(self.observer.get())
-            .await
-            .map_err(|e| Failure::Never(e.into()))?;
+        let app_token;
+        let bearer = match &req.as_user {
+            Some(user_token) => user_token.expose(),
+            None => {
+                app_token = inner
+                    .tokens
+                    .token_observed(self.observer.get())
+                    .await
+                    .map_err(|e| Failure::Never(e.into()))?;
+                app_token.secret.expose()
+            }
+        };
         let _mailbox_slot = match mailbox {
             Some(m) => inner.mailboxes.acquire(m).await,
             None => None,
@@ -393,7 +411,7 @@ impl GraphClient {
         let mut rb = inner
             .http
             .request(req.method.clone(), url)
-            .bearer_auth(token.secret.expose())
+            .bearer_auth(bearer)
             .header("client-request-id", &client_request_id)
             .header("return-client-request-id", "true");
         for (k, v) in &req.headers {

@@ -8,3 +8,4 @@ mod limits;
 mod lookup;
 mod phones;
 mod support;
+mod webhook;

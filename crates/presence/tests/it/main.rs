@@ -11,3 +11,4 @@ mod common;
 mod e2e;
 mod graph_calls;
 mod load;
+mod notifications;

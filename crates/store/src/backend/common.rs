@@ -5,7 +5,7 @@ use crate::api::{Result, Store};
 use crate::model::{
     AllocationRule, AppliedDeletions, Change, ChangeKind, CredentialInfo, CredentialOwner,
     CredentialUsername, Deletion, IssuedCredential, StoredContact, Avatar, Job, JobId, JobKind, JobLogLine, JobOutcome,
-    JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, RenormaliseReport,
+    JobStatus, JobTrigger, JobWithLog, NumberHit, NumberOwner, PendingDeletion, PresenceReader, RenormaliseReport,
     ScopeCommit, ScopeKey, ScopeUpsert, Site,
 };
 use chrono::{DateTime, Timelike, Utc};
@@ -1900,6 +1900,83 @@ impl Store for SqlStore {
         job: &JobId,
     ) -> Result<AppliedDeletions> {
         self.apply_pending_in(site, job, true).await
+    }
+
+    async fn save_presence_reader(&self, reader: &PresenceReader) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO presence_readers
+                 (site_id, reader_id, upn, ciphertext, nonce, created_at, updated_at, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (site_id, reader_id) DO UPDATE SET
+                 upn = excluded.upn, ciphertext = excluded.ciphertext, nonce = excluded.nonce,
+                 updated_at = excluded.updated_at, last_error = excluded.last_error",
+        )
+        .bind(reader.site.as_str())
+        .bind(&reader.reader_id)
+        .bind(&reader.upn)
+        .bind(reader.refresh_token.ciphertext.as_slice())
+        .bind(reader.refresh_token.nonce.as_slice())
+        .bind(reader.created_at)
+        .bind(reader.updated_at)
+        .bind(reader.last_error.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_presence_readers(&self, site: &SiteId) -> Result<Vec<PresenceReader>> {
+        let rows = sqlx::query(
+            "SELECT reader_id, upn, ciphertext, nonce, created_at, updated_at, last_error
+             FROM presence_readers WHERE site_id = $1 ORDER BY upn, reader_id",
+        )
+        .bind(site.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PresenceReader {
+                    site: site.clone(),
+                    reader_id: r.try_get("reader_id")?,
+                    upn: r.try_get("upn")?,
+                    refresh_token: crate::sealing::Sealed {
+                        ciphertext: r.try_get("ciphertext")?,
+                        nonce: r.try_get("nonce")?,
+                    },
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_presence_reader(&self, site: &SiteId, key: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM presence_readers
+             WHERE site_id = $1 AND (reader_id = $2 OR lower(upn) = lower($2))",
+        )
+        .bind(site.as_str())
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_presence_reader_error(
+        &self,
+        site: &SiteId,
+        reader_id: &str,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE presence_readers SET last_error = $3 WHERE site_id = $1 AND reader_id = $2",
+        )
+        .bind(site.as_str())
+        .bind(reader_id)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

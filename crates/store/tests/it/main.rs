@@ -60,4 +60,5 @@ on_both_backends!(
     contact_deletions_apply_apart_and_can_be_cancelled,
     delta_tokens_are_listed_by_prefix,
     a_large_scope_commit_writes_each_contact_once,
+    presence_readers_keep_sealed_tokens,
 );

@@ -1940,3 +1940,92 @@ pub async fn a_large_scope_commit_writes_each_contact_once(db: Db) {
         1
     );
 }
+
+pub async fn presence_readers_keep_sealed_tokens(db: Db) {
+    let s = with_site(&db, "a").await;
+    s.upsert_site(&site("b")).await.unwrap();
+    let a = site_id("a");
+    let key = store::SealingKey::from_hex(&"7e".repeat(32), "test").unwrap();
+    let plain = "0.AAAA-refresh-token-plaintext-MARKER-1f3e";
+    let ctx = store::PresenceReader::context(&a, "r1");
+    let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+    let reader = store::PresenceReader {
+        site: a.clone(),
+        reader_id: "r1".into(),
+        upn: "Reader1@contoso.com".into(),
+        refresh_token: key.seal(&ctx, plain.as_bytes()).unwrap(),
+        created_at: t0,
+        updated_at: t0,
+        last_error: None,
+    };
+    s.save_presence_reader(&reader).await.unwrap();
+    let got = s.list_presence_readers(&a).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        key.open(&ctx, &got[0].refresh_token).unwrap(),
+        plain.as_bytes()
+    );
+    assert!(s
+        .list_presence_readers(&site_id("b"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The rotated token replaces the old one; the first sign-in time stays.
+    let rotated = "0.BBBB-rotated-refresh-token";
+    let mut again = reader.clone();
+    again.refresh_token = key.seal(&ctx, rotated.as_bytes()).unwrap();
+    again.created_at = chrono::Utc::now();
+    again.updated_at = chrono::Utc::now();
+    s.save_presence_reader(&again).await.unwrap();
+    let got = s.list_presence_readers(&a).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        key.open(&ctx, &got[0].refresh_token).unwrap(),
+        rotated.as_bytes()
+    );
+    assert_eq!(got[0].created_at.timestamp(), t0.timestamp());
+    assert!(got[0].updated_at > t0);
+
+    // Errors are recorded and cleared.
+    assert!(s
+        .set_presence_reader_error(&a, "r1", Some("invalid_grant: AADSTS50173"))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.list_presence_readers(&a).await.unwrap()[0]
+            .last_error
+            .as_deref(),
+        Some("invalid_grant: AADSTS50173")
+    );
+    assert!(!s
+        .set_presence_reader_error(&a, "nobody", None)
+        .await
+        .unwrap());
+
+    // The plaintext is nowhere in the database file.
+    if let Some(path) = db.url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        let mut bytes = std::fs::read(path).unwrap_or_default();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        assert!(!bytes.is_empty(), "the SQLite file was read");
+        for secret in [plain, rotated] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "plaintext refresh token found in the SQLite file"
+            );
+        }
+        assert!(
+            bytes.windows(8).any(|w| w == b"Reader1@"),
+            "the row is in the file"
+        );
+    }
+
+    // Removed by UPN in any case.
+    assert!(s
+        .remove_presence_reader(&a, "reader1@CONTOSO.com")
+        .await
+        .unwrap());
+    assert!(!s.remove_presence_reader(&a, "r1").await.unwrap());
+    assert!(s.list_presence_readers(&a).await.unwrap().is_empty());
+}
