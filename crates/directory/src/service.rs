@@ -229,6 +229,16 @@ pub enum Filter {
     Present(Attribute),
     /// Sounds like / is close to this value (LDAP `~=`): phonetic and typo-tolerant.
     Approx(Attribute, String),
+    /// The attribute has a value ordered at or after this one (LDAP `>=`); see
+    /// [`Filter::LessOrEqual`] for the ordering.
+    GreaterOrEqual(Attribute, String),
+    /// The attribute has a value ordered at or before this one (LDAP `<=`). Text compares
+    /// folded as equality does (case, accents and spacing ignored, like LDAP's
+    /// caseIgnoreOrderingMatch); phone numbers compare the digits of their E.164 form (so a
+    /// range of E.164 prefixes selects a number block) and never match a number without one;
+    /// the extension compares as a whole number. `objectClass` and unknown attributes have no
+    /// ordering and match nothing.
+    LessOrEqual(Attribute, String),
 }
 
 /// A free-text search, as the phones' search boxes and the REST API send it.

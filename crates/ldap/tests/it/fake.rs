@@ -267,6 +267,9 @@ pub fn matches(e: &Entry, f: &Filter) -> bool {
         Filter::Equals(a, v) | Filter::Approx(a, v) => {
             text_values(e, a).contains(&v.to_lowercase())
         }
+        // Text only: the index's number ordering is tested against the real index.
+        Filter::GreaterOrEqual(a, v) => text_values(e, a).iter().any(|t| *t >= v.to_lowercase()),
+        Filter::LessOrEqual(a, v) => text_values(e, a).iter().any(|t| *t <= v.to_lowercase()),
         Filter::Substring {
             attribute,
             initial,
