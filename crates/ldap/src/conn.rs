@@ -5,6 +5,7 @@
 use crate::config::Limits;
 use crate::dn::{self, DnError, Target, ROOT_DN};
 use crate::translate::{self, Selection};
+use crate::vlv;
 use bytes::BytesMut;
 use directory::{
     BookScope, DirectoryService, Entry, Filter, NumberForm, Principal, ServiceError, SiteId,
@@ -258,7 +259,7 @@ fn unsupported_critical(ctrl: &[LdapControl]) -> Option<String> {
             oid,
             criticality: true,
             ..
-        } => Some(oid.clone()),
+        } if oid != vlv::OID_REQUEST => Some(oid.clone()),
         LdapControl::SyncRequest {
             criticality: true, ..
         } => Some("1.3.6.1.4.1.4203.1.9.1.1".into()),
@@ -773,6 +774,12 @@ impl Conn {
             LdapControl::ServerSort { sort_requests } => sort_requests.first().cloned(),
             _ => None,
         });
+        let vlv_value = ctrl.iter().find_map(|c| match c {
+            LdapControl::Unknown { oid, value, .. } if oid == vlv::OID_REQUEST => {
+                Some(value.clone().unwrap_or_default())
+            }
+            _ => None,
+        });
         let key = format!(
             "{}|{:?}|{:?}|{:?}",
             req.base.to_ascii_lowercase(),
@@ -796,6 +803,40 @@ impl Conn {
                     )
                 })
                 .collect::<Vec<_>>()
+        };
+
+        // A virtual list view: refused before any work when it cannot be answered.
+        let vlv_request = match &vlv_value {
+            None => None,
+            Some(value) => {
+                let refuse = |code, text: &str, outcome| {
+                    vec![done(result(code, text), vec![vlv::response(0, 0, outcome)])]
+                };
+                if paging.is_some() {
+                    return refuse(
+                        LdapResultCode::UnwillingToPerform,
+                        "a virtual list view cannot be combined with paged results",
+                        vlv::Outcome::UnwillingToPerform,
+                    );
+                }
+                if sort.is_none() {
+                    return refuse(
+                        LdapResultCode::VirtualListViewError,
+                        "a virtual list view needs the server-side sort control (sortControlMissing)",
+                        vlv::Outcome::SortControlMissing,
+                    );
+                }
+                match vlv::parse(value) {
+                    Ok(r) => Some(r),
+                    Err(why) => {
+                        return refuse(
+                            LdapResultCode::ProtocolError,
+                            why,
+                            vlv::Outcome::ProtocolError,
+                        )
+                    }
+                }
+            }
         };
 
         // Continuing (or abandoning) a paged search.
@@ -845,7 +886,12 @@ impl Conn {
             .map(Duration::from_secs);
         let time = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
         let service = self.shared.service.clone();
-        let ask = cap.saturating_add(1);
+        // Sorting (and so a virtual list view) needs every entry, not the first `cap` by name.
+        let ask = if sort.is_some() {
+            limits.max_results.saturating_add(1)
+        } else {
+            cap.saturating_add(1)
+        };
         let found = match &only {
             Some(entry_id) => {
                 tokio::time::timeout(time, async {
@@ -893,9 +939,84 @@ impl Conn {
             }
             Ok(Ok(Some(v))) => v,
         };
-        let truncated = entries.len() > cap;
-        entries.truncate(cap);
         let mut done_ctrl = Vec::new();
+        if let (Some(req), Some(s)) = (&vlv_request, &sort) {
+            let n = entries.len() as u64;
+            let refuse = |code, text: String, sorted, outcome| {
+                vec![done(
+                    result(code, text),
+                    vec![sort_result(sorted), vlv::response(0, n, outcome)],
+                )]
+            };
+            if entries.len() > limits.max_results {
+                return refuse(
+                    LdapResultCode::AdminLimitExceeded,
+                    format!(
+                        "more than {} entries match; narrow the filter",
+                        limits.max_results
+                    ),
+                    LdapResultCode::AdminLimitExceeded,
+                    vlv::Outcome::AdminLimitExceeded,
+                );
+            }
+            let name = translate::canonical_attribute(&s.attribute_name);
+            let Some(name) = name.filter(|_| {
+                translate::sort(&mut entries, &s.attribute_name, s.reverse_order, form)
+            }) else {
+                return refuse(
+                    LdapResultCode::VirtualListViewError,
+                    format!(
+                        "cannot sort by {}: not an attribute pbx365 serves",
+                        s.attribute_name
+                    ),
+                    LdapResultCode::NoSuchAttribute,
+                    vlv::Outcome::InappropriateMatching,
+                );
+            };
+            let window = vlv::window(req, entries.len(), |v| {
+                let v = String::from_utf8_lossy(v).to_lowercase();
+                entries
+                    .iter()
+                    .position(|e| match translate::sort_key(e, name, form) {
+                        // Entries without a value sort last, after any target.
+                        None => true,
+                        Some(k) if s.reverse_order => k <= v,
+                        Some(k) => k >= v,
+                    })
+                    .unwrap_or(entries.len())
+            });
+            let w = match window {
+                Ok(w) => w,
+                Err(outcome) => {
+                    return refuse(
+                        LdapResultCode::VirtualListViewError,
+                        "the virtual list view offset is out of range (offsetRangeError)".into(),
+                        LdapResultCode::Success,
+                        outcome,
+                    )
+                }
+            };
+            let mut page: Vec<Entry> = entries.drain(w.start..w.end).collect();
+            let truncated = page.len() > cap;
+            page.truncate(cap);
+            let mut out = to_msgs(page);
+            let res = if truncated {
+                result(
+                    LdapResultCode::SizeLimitExceeded,
+                    format!("the window holds more than {cap} entries"),
+                )
+            } else {
+                ok()
+            };
+            out.push(done(
+                res,
+                vec![
+                    sort_result(LdapResultCode::Success),
+                    vlv::response(w.target_position, n, vlv::Outcome::Success),
+                ],
+            ));
+            return out;
+        }
         if let Some(s) = &sort {
             let sorted = translate::sort(&mut entries, &s.attribute_name, s.reverse_order, form);
             done_ctrl.push(sort_result(if sorted {
@@ -904,6 +1025,8 @@ impl Conn {
                 LdapResultCode::NoSuchAttribute
             }));
         }
+        let truncated = entries.len() > cap;
+        entries.truncate(cap);
         if let Some((size, _)) = paging {
             let size = usize::try_from(size).ok().filter(|n| *n > 0).unwrap_or(cap);
             let mut rest: VecDeque<Entry> = entries.into();
@@ -974,7 +1097,11 @@ impl Conn {
             ("supportedLDAPVersion", vec!["3".to_owned()]),
             (
                 "supportedControl",
-                vec![OID_PAGED.to_owned(), OID_SORT.to_owned()],
+                vec![
+                    OID_PAGED.to_owned(),
+                    OID_SORT.to_owned(),
+                    vlv::OID_REQUEST.to_owned(),
+                ],
             ),
             ("supportedExtension", extensions),
             ("vendorName", vec!["pbx365".to_owned()]),

@@ -404,6 +404,12 @@ pub fn entry(
     }
 }
 
+/// What [`sort`] orders an entry by: the first value of the canonical attribute `name`,
+/// lower-cased (`None` when it has none).
+pub fn sort_key(entry: &Entry, name: &str, form: NumberForm) -> Option<String> {
+    values(entry, name, form).first().map(|v| v.to_lowercase())
+}
+
 /// Sorts entries by the first value of `attribute` (case-insensitively; entries without one
 /// last), keeping the directory's order among equals. `false` when the attribute is not one
 /// pbx365 serves.
@@ -411,7 +417,7 @@ pub fn sort(entries: &mut [Entry], attribute: &str, reverse: bool, form: NumberF
     let Some(name) = canonical_attribute(attribute) else {
         return false;
     };
-    let key = |e: &Entry| values(e, name, form).first().map(|v| v.to_lowercase());
+    let key = |e: &Entry| sort_key(e, name, form);
     entries.sort_by(|a, b| {
         let (ka, kb) = (key(a), key(b));
         let ord = match (&ka, &kb) {
