@@ -37,6 +37,9 @@ fn tenant() -> graph_sim::tenant_file::TenantFile {
         "users": [
             user(ANN, "Ann Meier", "ann@contoso.com", json!({
                 "givenName": "Ann", "surname": "Meier", "businessPhones": ["+49 30 1234 100"],
+                // "\x89PNG\r\n\x1a\nann", base64.
+                "photo": {"contentType": "image/png", "size": 48, "etag": "\"ANN-PHOTO-1\"",
+                          "bytes": "iVBORw0KGgphbm4="},
                 "mailboxData": {
                     "defaultFolderId": "AnnContacts", "rootFolderId": "AnnRoot",
                     "contacts": [
@@ -216,6 +219,12 @@ impl Served {
         let secret = sim.credentials.client_secret.clone();
 
         let out = pbx365(&["sync"], &config, &secret);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = pbx365(&["photos", "sync"], &config, &secret);
         assert!(
             out.status.success(),
             "{}",
@@ -693,6 +702,43 @@ async fn real_ldap_clients_against_the_binary() {
         .is_empty());
     ann.unbind().await.expect("unbind");
     bob.unbind().await.expect("unbind");
+
+    // Avatars over HTTP: Ann's photo as `photos sync` stored it, Graph's mediaEtag as ETag.
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/entries/u:{ANN}/photo", served.http);
+    let resp = client
+        .get(&url)
+        .basic_auth("lobby", Some(&served.lobby))
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["etag"], "\"ANN-PHOTO-1\"");
+    assert_eq!(
+        resp.bytes().await.expect("body").as_ref(),
+        b"\x89PNG\r\n\x1a\nann"
+    );
+    let resp = client
+        .get(&url)
+        .basic_auth("lobby", Some(&served.lobby))
+        .header("if-none-match", "\"ANN-PHOTO-1\"")
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(resp.status(), 304);
+    let resp = client
+        .get(format!(
+            "http://{}/api/v1/entries/u:{BOB}/photo",
+            served.http
+        ))
+        .basic_auth("lobby", Some(&served.lobby))
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(resp.status(), 404, "Bob has no photo");
+    let resp = client.get(&url).send().await.expect("photo");
+    assert_eq!(resp.status(), 401, "no credentials");
 
     served.stop().await;
 }
