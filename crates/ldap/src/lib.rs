@@ -15,7 +15,8 @@
 //! What clients get, in short: simple bind with the credentials pbx365 issued (DN
 //! `cn=<username>,o=<site>,dc=pbx365` or the bare username) or anonymous when the site allows
 //! it (refused with inappropriateAuthentication otherwise); searches with the whole filter
-//! grammar, `~=` passed on as a proximity search and phone attributes left to the directory's
+//! grammar (ordering and extensible matches included, Undefined kept Undefined under `!`),
+//! `~=` passed on as a proximity search and phone attributes left to the directory's
 //! number-aware matching; the inetOrgPerson attributes phones read, numbers written as
 //! [`LdapConfig::number_form`] says; rootDSE; size and time limits; paged results,
 //! server-side sort and the virtual list view over it; StartTLS and LDAPS. The directory is
