@@ -308,8 +308,14 @@ fn small_entry(
     LdapSearchResultEntry { dn, attributes }
 }
 
-/// Matches a filter against a container's few attributes (text, case-insensitive).
+/// Whether a filter matches a container's few attributes (text, case-insensitive).
 fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
+    evaluate_local(f, attrs) == Some(true)
+}
+
+/// RFC 4511's three-valued evaluation over a container: `None` is Undefined (ordering and
+/// extensible matches, which containers do not support), and `!` of Undefined stays Undefined.
+fn evaluate_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> Option<bool> {
     let vals = |name: &str| {
         attrs
             .iter()
@@ -317,10 +323,28 @@ fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
             .map(|(_, v)| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    match f {
-        LdapFilter::And(fs) => fs.iter().all(|f| matches_local(f, attrs)),
-        LdapFilter::Or(fs) => fs.iter().any(|f| matches_local(f, attrs)),
-        LdapFilter::Not(f) => !matches_local(f, attrs),
+    Some(match f {
+        LdapFilter::And(fs) => {
+            let all: Vec<Option<bool>> = fs.iter().map(|f| evaluate_local(f, attrs)).collect();
+            if all.contains(&Some(false)) {
+                false
+            } else if all.contains(&None) {
+                return None;
+            } else {
+                true
+            }
+        }
+        LdapFilter::Or(fs) => {
+            let any: Vec<Option<bool>> = fs.iter().map(|f| evaluate_local(f, attrs)).collect();
+            if any.contains(&Some(true)) {
+                true
+            } else if any.contains(&None) {
+                return None;
+            } else {
+                false
+            }
+        }
+        LdapFilter::Not(f) => !evaluate_local(f, attrs)?,
         LdapFilter::Present(a) => !vals(a).is_empty(),
         LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
             vals(a).contains(&v.to_lowercase())
@@ -344,8 +368,10 @@ fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
                 .as_ref()
                 .is_none_or(|f| rest.ends_with(f.to_lowercase().as_str()))
         }),
-        _ => false,
-    }
+        LdapFilter::GreaterOrEqual(..)
+        | LdapFilter::LessOrEqual(..)
+        | LdapFilter::Extensible(_) => return None,
+    })
 }
 
 impl Conn {
@@ -1161,4 +1187,25 @@ fn book_container(site: &SiteId, book: BookScope) -> Container {
             ("ou", vec![dn::book_ou(book).unwrap_or_default().to_owned()]),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_evaluate_three_valued() {
+        let attrs = [("ou", vec!["users".to_owned()])];
+        let m = |f: &str| matches_local(&ldap3_proto::parse_ldap_filter_str(f).unwrap(), &attrs);
+        assert!(m("(ou=USERS)"));
+        assert!(m("(!(ou=company))"));
+        // Undefined, and so is its negation.
+        assert!(!m("(ou>=a)"));
+        assert!(!m("(!(ou>=a))"));
+        assert!(!m("(!(ou:caseExactMatch:=users))"));
+        // FALSE & Undefined is FALSE, so its negation is TRUE; TRUE | Undefined is TRUE.
+        assert!(m("(!(&(ou=company)(ou>=a)))"));
+        assert!(m("(|(ou=users)(ou>=a))"));
+        assert!(!m("(!(|(ou=users)(ou>=a)))"));
+    }
 }
