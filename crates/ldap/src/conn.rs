@@ -913,8 +913,9 @@ impl Conn {
         let time = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
         let service = self.shared.service.clone();
         // Sorting (and so a virtual list view) needs every entry, not the first `cap` by name.
+        let sort_cap = limits.max_sorted.max(limits.max_results);
         let ask = if sort.is_some() {
-            limits.max_results.saturating_add(1)
+            sort_cap.saturating_add(1)
         } else {
             cap.saturating_add(1)
         };
@@ -974,16 +975,18 @@ impl Conn {
                     vec![sort_result(sorted), vlv::response(0, n, outcome)],
                 )]
             };
-            if entries.len() > limits.max_results {
-                return refuse(
-                    LdapResultCode::AdminLimitExceeded,
-                    format!(
-                        "more than {} entries match; narrow the filter",
-                        limits.max_results
+            if entries.len() > sort_cap {
+                // The list was not read to its end: its size is unknown (0).
+                return vec![done(
+                    result(
+                        LdapResultCode::AdminLimitExceeded,
+                        format!("more than {sort_cap} entries match; narrow the filter"),
                     ),
-                    LdapResultCode::AdminLimitExceeded,
-                    vlv::Outcome::AdminLimitExceeded,
-                );
+                    vec![
+                        sort_result(LdapResultCode::AdminLimitExceeded),
+                        vlv::response(0, 0, vlv::Outcome::AdminLimitExceeded),
+                    ],
+                )];
             }
             let name = translate::canonical_attribute(&s.attribute_name);
             let Some(name) = name.filter(|_| {

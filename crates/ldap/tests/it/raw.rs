@@ -753,4 +753,17 @@ async fn vlv_by_hand() {
     assert_eq!(code, LdapResultCode::UnwillingToPerform);
     assert_eq!(vlv, Some((0, 0, 53)));
     server.stop().await;
+
+    // More matches than the server sorts: adminLimitExceeded, in the result and the control.
+    let server = start(|c| {
+        c.limits.max_results = 4;
+        c.limits.max_sorted = 10;
+    })
+    .await;
+    let mut c = Client::connect(server.plain).await;
+    let (dns, code, vlv) = vlv_search(&mut c, 1, good.clone(), Some("cn"), false).await;
+    assert!(dns.is_empty());
+    assert_eq!(code, LdapResultCode::AdminLimitExceeded);
+    assert_eq!(vlv, Some((0, 0, 11)), "the list's size is unknown");
+    server.stop().await;
 }
