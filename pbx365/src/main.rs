@@ -56,8 +56,10 @@ enum Command {
     ///
     /// Runs a sync job per site at start (unless --no-initial-sync) and every --sync-every
     /// minutes, and serves the directory over HTTP (vendor XML phonebooks, caller-ID lookup,
-    /// CSV exports, REST API) as configured in [http], [ldap] and [directory]. Listeners bind to
-    /// loopback unless configured otherwise. Ctrl-C or SIGTERM stops it cleanly.
+    /// CSV exports, REST API with users' photos) and LDAP (paged results, server-side sort,
+    /// virtual list view, ordering filters) as configured in [http], [ldap] and [directory].
+    /// Listeners bind to loopback unless configured otherwise. Ctrl-C or SIGTERM stops it
+    /// cleanly.
     Serve(serve::ServeArgs),
     /// Search the directory: names (prefix, sounds-alike, typos), companies or numbers.
     Search(directory_cmd::SearchArgs),

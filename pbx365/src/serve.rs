@@ -121,6 +121,7 @@ fn ldap_config(config: &config::Config) -> anyhow::Result<pbx365_ldap::LdapConfi
         max_connections: l.max_connections,
         idle_timeout: l.idle_timeout,
         max_results: l.size_limit,
+        max_sorted: l.sort_limit,
         ..pbx365_ldap::Limits::default()
     };
     Ok(pbx365_ldap::LdapConfig {

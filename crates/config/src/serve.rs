@@ -39,6 +39,7 @@ pub(crate) struct RawLdap {
     pub max_connections: Option<i64>,
     pub idle_timeout_secs: Option<i64>,
     pub size_limit: Option<i64>,
+    pub sort_limit: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,9 @@ pub struct Ldap {
     pub idle_timeout: Duration,
     /// The most entries one search returns, whatever the client asks.
     pub size_limit: usize,
+    /// The most matching entries a sorted search or a virtual list view sorts (its window is
+    /// cut from them); a VLV over more is refused with adminLimitExceeded.
+    pub sort_limit: usize,
 }
 
 /// How the directory index stays current.
@@ -274,6 +278,7 @@ pub(crate) fn ldap(raw: RawLdap, base_dir: &Path) -> Result<Ldap, ConfigError> {
             86_400,
         )? as u64),
         size_limit: bounded("ldap.size_limit", raw.size_limit, 1000, 1, 1_000_000)? as usize,
+        sort_limit: bounded("ldap.sort_limit", raw.sort_limit, 50_000, 1, 1_000_000)? as usize,
     })
 }
 

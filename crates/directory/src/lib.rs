@@ -29,6 +29,6 @@ pub use number::{
 };
 pub use service::{
     Attribute, BookScope, DirectoryService, Entry, EntryNumber, EntrySource, Filter, Hit,
-    LookupResult, MatchRank, Principal, ServiceError, ServiceResult, TextQuery,
+    LookupResult, MatchRank, Photo, Principal, ServiceError, ServiceResult, TextQuery,
 };
 pub use site::{SiteId, SiteIdError};

@@ -229,6 +229,16 @@ pub enum Filter {
     Present(Attribute),
     /// Sounds like / is close to this value (LDAP `~=`): phonetic and typo-tolerant.
     Approx(Attribute, String),
+    /// The attribute has a value ordered at or after this one (LDAP `>=`); see
+    /// [`Filter::LessOrEqual`] for the ordering.
+    GreaterOrEqual(Attribute, String),
+    /// The attribute has a value ordered at or before this one (LDAP `<=`). Text compares
+    /// folded as equality does (case, accents and spacing ignored, like LDAP's
+    /// caseIgnoreOrderingMatch); phone numbers compare the digits of their E.164 form (so a
+    /// range of E.164 prefixes selects a number block) and never match a number without one;
+    /// the extension compares as a whole number. `objectClass` and unknown attributes have no
+    /// ordering and match nothing.
+    LessOrEqual(Attribute, String),
 }
 
 /// A free-text search, as the phones' search boxes and the REST API send it.
@@ -293,6 +303,30 @@ pub enum LookupResult {
     },
 }
 
+/// An entry's photo: a user's Microsoft 365 photo as the photo sync stored it (contacts have
+/// none).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Photo {
+    /// MIME type, e.g. `image/jpeg`.
+    pub content_type: String,
+    /// Graph's `@odata.mediaEtag` of the photo, quoted as Graph sends it; it changes when the
+    /// photo does, so it serves as the HTTP ETag.
+    pub etag: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The bytes would flood logs: their length says enough.
+        f.debug_struct("Photo")
+            .field("content_type", &self.content_type)
+            .field("etag", &self.etag)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
 /// Why a request could not be answered; front ends turn it into their protocol's error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -353,6 +387,9 @@ pub trait DirectoryService: Send + Sync {
 
     /// One entry by id, if `who` may see it.
     async fn entry(&self, who: &Principal, id: &str) -> ServiceResult<Option<Entry>>;
+
+    /// The photo of entry `id`, if `who` may see the entry and it has one.
+    async fn photo(&self, who: &Principal, id: &str) -> ServiceResult<Option<Photo>>;
 
     /// The sites served, for the front ends' routing and rootDSE.
     async fn sites(&self) -> ServiceResult<Vec<SiteId>>;

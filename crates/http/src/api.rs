@@ -6,8 +6,10 @@
 use crate::auth::Caller;
 use crate::books::{self, parse_scope, scope_name, Page};
 use crate::error::{Failure, HttpError};
+use crate::guard;
 use crate::server::{routes, AppState};
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use directory::{Attribute, BookScope, Filter, TextQuery};
@@ -60,6 +62,32 @@ pub async fn entry(
         Some(entry) => Ok(Json(entry).into_response()),
         None => Err(caller.fail(HttpError::NotFound(format!("entry {id:?}")))),
     }
+}
+
+/// `GET /api/v1/entries/{id}/photo`: the entry's photo with its stored content type and Graph's
+/// mediaEtag as ETag; 404 when the entry has none or is not visible to the caller.
+pub async fn photo(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    caller: Caller,
+) -> Answer {
+    let id = params.get("id").map(String::as_str).unwrap_or("");
+    let photo = state
+        .service
+        .photo(&caller.who, id)
+        .await
+        .map_err(|e| caller.fail(e))?
+        .ok_or_else(|| caller.fail(HttpError::NotFound(format!("photo of entry {id:?}"))))?;
+    // Only image types are served as such; anything else the store holds goes out as bytes.
+    let content_type = HeaderValue::from_str(&photo.content_type)
+        .ok()
+        .filter(|_| photo.content_type.starts_with("image/"))
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let mut response = ([(header::CONTENT_TYPE, content_type)], photo.bytes).into_response();
+    if let Some(tag) = guard::entity_tag(&photo.etag) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(response)
 }
 
 /// `GET /api/v1/phonebooks`: the phonebooks the caller may read, with their entry counts

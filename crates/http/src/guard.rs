@@ -122,8 +122,27 @@ pub fn none_match(header: &str, etag: &str) -> bool {
     })
 }
 
+/// A stored entity tag (Graph's `@odata.mediaEtag`) as an ETag header: kept as it is when it
+/// is already a quoted (or weak) tag, quoted otherwise; `None` when it cannot be a header.
+pub fn entity_tag(stored: &str) -> Option<HeaderValue> {
+    let quoted = stored.strip_prefix("W/").unwrap_or(stored);
+    let tag = if quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"') {
+        stored.to_owned()
+    } else {
+        format!("\"{stored}\"")
+    };
+    let inner = tag.strip_prefix("W/").unwrap_or(&tag);
+    let inner = &inner[1..inner.len() - 1];
+    // RFC 9110 etagc: no quote, space or control characters inside.
+    if inner.bytes().any(|b| b == b'"' || b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    HeaderValue::from_str(&tag).ok()
+}
+
 /// Adds an ETag to every 200 answer to GET or HEAD and answers 304 when the client already
-/// has that body. Responses are marked private (they depend on the credentials).
+/// has that body; a handler that set its own ETag (a photo's mediaEtag) keeps it. Responses
+/// are marked private (they depend on the credentials).
 pub async fn etag(request: Request, next: Next) -> Response {
     let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
     let if_none_match = request
@@ -134,6 +153,22 @@ pub async fn etag(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if !cacheable || response.status() != StatusCode::OK {
         return response;
+    }
+    let own = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(tag) = own {
+        let (mut parts, body) = response.into_parts();
+        private(&mut parts.headers);
+        let tag = tag.strip_prefix("W/").unwrap_or(&tag);
+        if if_none_match.is_some_and(|h| none_match(&h, tag)) {
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::empty());
+        }
+        return Response::from_parts(parts, body);
     }
     let (mut parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -147,19 +182,22 @@ pub async fn etag(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&tag) {
         parts.headers.insert(header::ETAG, value);
     }
-    parts.headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    parts
-        .headers
-        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    private(&mut parts.headers);
     if if_none_match.is_some_and(|h| none_match(&h, &tag)) {
         parts.status = StatusCode::NOT_MODIFIED;
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::empty());
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Marks an answer as depending on the credentials.
+fn private(headers: &mut axum::http::HeaderMap) {
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
 }
 
 #[cfg(test)]
@@ -208,5 +246,16 @@ mod tests {
         assert!(none_match("*", &tag));
         assert!(!none_match("\"other\"", &tag));
         assert_ne!(tag, etag_of(b"hello!"));
+    }
+
+    #[test]
+    fn stored_entity_tags() {
+        let tag = |s: &str| entity_tag(s).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(tag("\"abc\"").as_deref(), Some("\"abc\""));
+        assert_eq!(tag("W/\"abc\"").as_deref(), Some("W/\"abc\""));
+        assert_eq!(tag("abc").as_deref(), Some("\"abc\""));
+        assert_eq!(tag("a\"b"), None);
+        assert_eq!(tag("a b"), None);
+        assert_eq!(tag("\"\n\""), None);
     }
 }

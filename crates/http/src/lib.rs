@@ -37,13 +37,15 @@
 //! | GET | `/export/3cx.csv`, `/export/freepbx.csv` | CSV in the importers' layouts |
 //! | GET | `/api/v1/search?q=` | ranked hits |
 //! | GET | `/api/v1/entries/{id}` | one entry |
+//! | GET | `/api/v1/entries/{id}/photo` | the entry's photo (a user's, from the photo sync) |
 //! | GET | `/api/v1/phonebooks`, `/api/v1/phonebooks/{book}` | phonebooks, one phonebook's entries |
 //! | GET | `/api/v1/extensions` | users with extensions |
 //! | GET | `/api/v1/lookup?number=` | lookup as JSON, 400 for junk |
 //!
 //! Listings take `?q=` (search), `?book=` (`all`, `users`, `company`, `directory`,
-//! `personal`), `?page=` and `?per_page=`. Successful GETs carry an ETag and answer 304 to a
-//! matching `If-None-Match`.
+//! `personal`), `?page=` and `?per_page=`. Successful GETs carry an ETag (a photo's is Graph's
+//! mediaEtag, every other one a hash of the body) and answer 304 to a matching
+//! `If-None-Match`.
 
 #![warn(missing_docs)]
 

@@ -126,6 +126,12 @@ fn specs() -> Vec<Spec> {
         spec(&["get"], "/export/freepbx.csv", true, get(export::freepbx)),
         spec(&["get"], "/api/v1/search", true, get(api::search)),
         spec(&["get"], "/api/v1/entries/{id}", true, get(api::entry)),
+        spec(
+            &["get"],
+            "/api/v1/entries/{id}/photo",
+            true,
+            get(api::photo),
+        ),
         spec(&["get"], "/api/v1/phonebooks", true, get(api::phonebooks)),
         spec(
             &["get"],

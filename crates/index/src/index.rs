@@ -17,6 +17,7 @@ use directory::{
     Extension, Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal,
     ServiceError, ServiceResult, SiteId, TextQuery, E164,
 };
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A number held by more records than this is a main number, whatever their names.
@@ -907,6 +908,41 @@ impl SiteIndex {
                 terms
                     .iter()
                     .all(|t| words.iter().any(|w| term_rank(t, w).is_some()))
+            }
+            Filter::GreaterOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_ge),
+            Filter::LessOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_le),
+        }
+    }
+
+    /// An ordering match (`>=`, `<=`): `keep` says which comparisons of a value with the bound
+    /// count. See [`Filter::LessOrEqual`] for how each kind of attribute is ordered.
+    fn ordered(&self, ix: &Indexed, a: &Attribute, v: &str, keep: fn(Ordering) -> bool) -> bool {
+        match a {
+            Attribute::Extension => {
+                let bound = text::digits(v);
+                !bound.is_empty()
+                    && ix
+                        .entry
+                        .extension
+                        .as_deref()
+                        .is_some_and(|x| keep(numbers::cmp_digit_numbers(x, &bound)))
+            }
+            a if a.is_phone() => {
+                let Some(bound) = numbers::ordering_key(&self.plan, v) else {
+                    return false;
+                };
+                Self::phone_values(ix, a).any(|(n, _)| {
+                    n.e164
+                        .as_ref()
+                        .is_some_and(|e| keep(e.as_str()[1..].cmp(bound.as_str())))
+                })
+            }
+            Attribute::ObjectClass | Attribute::Unknown(_) => false,
+            a => {
+                let bound = text::folded_value(v);
+                Self::folded_values(ix, a)
+                    .iter()
+                    .any(|t| keep(t.as_ref().cmp(bound.as_str())))
             }
         }
     }

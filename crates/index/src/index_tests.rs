@@ -805,3 +805,87 @@ fn patching_gives_the_same_index_as_a_rebuild() {
     }
     assert!(merged_seen > 50, "only {merged_seen} merged entries");
 }
+
+#[test]
+fn ordering_filters() {
+    let ix = index_of(
+        &[user("u1", "101", "Hans Meier")],
+        &[
+            (
+                "d1",
+                contact(
+                    PhonebookKind::Directory,
+                    "d1",
+                    "Karl Kunde",
+                    vec![
+                        num("+49 30 1234567", PhoneKind::Business),
+                        num("0151 12345678", PhoneKind::Mobile),
+                    ],
+                ),
+            ),
+            (
+                "d2",
+                contact(
+                    PhonebookKind::Directory,
+                    "d2",
+                    "Ölaf Other",
+                    vec![
+                        num("089 7654321", PhoneKind::Business),
+                        num("n/a 12", PhoneKind::Fax),
+                    ],
+                ),
+            ),
+        ],
+    );
+    let who = group();
+    let run = |f: Filter| names(&ix.filter(&who, BookScope::All, &f, 100).unwrap()).join(",");
+    let ge = |a: Attribute, v: &str| Filter::GreaterOrEqual(a, v.into());
+    let le = |a: Attribute, v: &str| Filter::LessOrEqual(a, v.into());
+    // Text: folded, so "Ö" sorts as "oe" and case does not count.
+    assert_eq!(run(ge(Attribute::CommonName, "k")), "Karl Kunde,Ölaf Other");
+    assert_eq!(run(ge(Attribute::CommonName, "OE")), "Ölaf Other");
+    assert_eq!(
+        run(le(Attribute::CommonName, "oe")),
+        "Hans Meier,Karl Kunde"
+    );
+    assert_eq!(
+        run(le(Attribute::CommonName, "Karl Kunde")),
+        "Hans Meier,Karl Kunde",
+        "a bound equal to the value is inside"
+    );
+    assert_eq!(run(ge(Attribute::Surname, "zz")), "");
+    // Numbers by the digits of their E.164 form; a '+' bound may be a prefix.
+    assert_eq!(
+        run(Filter::And(vec![
+            ge(Attribute::BusinessPhone, "+4930"),
+            le(Attribute::BusinessPhone, "+4931"),
+        ])),
+        "Hans Meier,Karl Kunde",
+        "Hans's DID +49 30 1234 101 and Karl's Berlin number"
+    );
+    assert_eq!(
+        run(Filter::And(vec![
+            ge(Attribute::BusinessPhone, "+49301234100"),
+            le(Attribute::BusinessPhone, "+49301234199"),
+        ])),
+        "Hans Meier",
+        "a DID block"
+    );
+    assert_eq!(
+        run(ge(Attribute::BusinessPhone, "030 9999999")),
+        "Ölaf Other",
+        "a national bound is normalised first"
+    );
+    assert_eq!(run(le(Attribute::Mobile, "+49151")), "");
+    assert_eq!(run(ge(Attribute::Mobile, "+49151")), "Karl Kunde");
+    // A number without E.164 form never matches; neither does a bound that is no number.
+    assert_eq!(run(ge(Attribute::Fax, "+1")), "");
+    assert_eq!(run(ge(Attribute::BusinessPhone, "abc")), "");
+    // The extension compares as a whole number.
+    assert_eq!(run(ge(Attribute::Extension, "99")), "Hans Meier");
+    assert_eq!(run(le(Attribute::Extension, "100")), "");
+    assert_eq!(run(le(Attribute::Extension, "0101")), "Hans Meier");
+    // No ordering on objectClass or unknown attributes.
+    assert_eq!(run(ge(Attribute::ObjectClass, "a")), "");
+    assert_eq!(run(le(Attribute::Unknown("x".into()), "z")), "");
+}

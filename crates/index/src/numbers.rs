@@ -111,6 +111,28 @@ impl NumberValue {
     }
 }
 
+/// The digits a `>=` / `<=` bound on a phone attribute is compared with, against the digits
+/// of each number's E.164 form: written with `+`, the bound's own digits (it need not be a
+/// whole number, so `+49301234` bounds a block); otherwise the E.164 digits of the number it
+/// normalises to with `plan`. `None` for a bound that is neither (no number matches it).
+pub fn ordering_key(plan: &DiallingPlan, bound: &str) -> Option<String> {
+    if bound.chars().any(char::is_alphabetic) {
+        return None;
+    }
+    if bound.trim_start().starts_with('+') {
+        let d = digits(bound);
+        return (!d.is_empty()).then_some(d);
+    }
+    let value = NumberValue::parse(plan, bound)?;
+    value.e164(plan).map(|e| e.as_str()[1..].to_owned())
+}
+
+/// Compares two digit strings as whole numbers (`99` < `100`), leading zeros ignored.
+pub fn cmp_digit_numbers(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// A substring pattern over digits: prefix, inner parts in order, suffix; `initial_plus` when
 /// the prefix was written with `+` (then it must start the E.164 form).
 #[derive(Debug, Clone, PartialEq, Eq)]

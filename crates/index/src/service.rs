@@ -7,8 +7,8 @@
 use crate::index::SiteIndex;
 use crate::priority::SourcePriority;
 use directory::{
-    BookScope, DiallingPlan, DirectoryService, Entry, Filter, Hit, LookupResult, Principal,
-    ServiceError, ServiceResult, SiteId, TextQuery,
+    BookScope, DiallingPlan, DirectoryService, Entry, EntrySource, Filter, Hit, LookupResult,
+    Photo, Principal, ServiceError, ServiceResult, SiteId, TextQuery,
 };
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -375,6 +375,32 @@ impl DirectoryService for IndexService {
 
     async fn entry(&self, who: &Principal, id: &str) -> ServiceResult<Option<Entry>> {
         Ok(self.allowed(who)?.index.read().entry(who, id))
+    }
+
+    async fn photo(&self, who: &Principal, id: &str) -> ServiceResult<Option<Photo>> {
+        // Visibility first: the entry decides, the photo follows it.
+        let Some(entry) = self.allowed(who)?.index.read().entry(who, id) else {
+            return Ok(None);
+        };
+        let Some(user_id) = entry.sources.iter().find_map(|s| match s {
+            EntrySource::User { user_id } => Some(user_id.clone()),
+            EntrySource::Contact { .. } => None,
+        }) else {
+            return Ok(None);
+        };
+        let avatar = self
+            .store
+            .get_avatar(who.site(), &user_id)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the store failed while reading an avatar");
+                ServiceError::Unavailable("the photo store cannot be read".into())
+            })?;
+        Ok(avatar.map(|a| Photo {
+            content_type: a.content_type,
+            etag: a.etag,
+            bytes: a.bytes,
+        }))
     }
 
     async fn sites(&self) -> ServiceResult<Vec<SiteId>> {

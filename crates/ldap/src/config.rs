@@ -81,6 +81,10 @@ pub struct Limits {
     pub max_filter_elements: usize,
     /// The most entries one search returns, whatever the client's sizeLimit.
     pub max_results: usize,
+    /// The most matching entries a sorted search or a virtual list view sorts: a VLV window
+    /// is cut from up to this many (a VLV over more is adminLimitExceeded), a sorted search
+    /// sorts this many before the size limit applies.
+    pub max_sorted: usize,
     /// The longest a search may take, whatever the client's timeLimit.
     pub max_time: Duration,
     /// Paged-results searches a connection may hold open at once; starting another drops the
@@ -99,6 +103,7 @@ impl Default for Limits {
             max_filter_depth: 10,
             max_filter_elements: 64,
             max_results: 1000,
+            max_sorted: 50_000,
             max_time: Duration::from_secs(10),
             max_paged_searches: 4,
         }

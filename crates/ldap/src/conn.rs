@@ -5,6 +5,7 @@
 use crate::config::Limits;
 use crate::dn::{self, DnError, Target, ROOT_DN};
 use crate::translate::{self, Selection};
+use crate::vlv;
 use bytes::BytesMut;
 use directory::{
     BookScope, DirectoryService, Entry, Filter, NumberForm, Principal, ServiceError, SiteId,
@@ -258,7 +259,7 @@ fn unsupported_critical(ctrl: &[LdapControl]) -> Option<String> {
             oid,
             criticality: true,
             ..
-        } => Some(oid.clone()),
+        } if oid != vlv::OID_REQUEST => Some(oid.clone()),
         LdapControl::SyncRequest {
             criticality: true, ..
         } => Some("1.3.6.1.4.1.4203.1.9.1.1".into()),
@@ -307,8 +308,14 @@ fn small_entry(
     LdapSearchResultEntry { dn, attributes }
 }
 
-/// Matches a filter against a container's few attributes (text, case-insensitive).
+/// Whether a filter matches a container's few attributes (text, case-insensitive).
 fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
+    evaluate_local(f, attrs) == Some(true)
+}
+
+/// RFC 4511's three-valued evaluation over a container: `None` is Undefined (ordering and
+/// extensible matches, which containers do not support), and `!` of Undefined stays Undefined.
+fn evaluate_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> Option<bool> {
     let vals = |name: &str| {
         attrs
             .iter()
@@ -316,10 +323,28 @@ fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
             .map(|(_, v)| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    match f {
-        LdapFilter::And(fs) => fs.iter().all(|f| matches_local(f, attrs)),
-        LdapFilter::Or(fs) => fs.iter().any(|f| matches_local(f, attrs)),
-        LdapFilter::Not(f) => !matches_local(f, attrs),
+    Some(match f {
+        LdapFilter::And(fs) => {
+            let all: Vec<Option<bool>> = fs.iter().map(|f| evaluate_local(f, attrs)).collect();
+            if all.contains(&Some(false)) {
+                false
+            } else if all.contains(&None) {
+                return None;
+            } else {
+                true
+            }
+        }
+        LdapFilter::Or(fs) => {
+            let any: Vec<Option<bool>> = fs.iter().map(|f| evaluate_local(f, attrs)).collect();
+            if any.contains(&Some(true)) {
+                true
+            } else if any.contains(&None) {
+                return None;
+            } else {
+                false
+            }
+        }
+        LdapFilter::Not(f) => !evaluate_local(f, attrs)?,
         LdapFilter::Present(a) => !vals(a).is_empty(),
         LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
             vals(a).contains(&v.to_lowercase())
@@ -343,8 +368,10 @@ fn matches_local(f: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> bool {
                 .as_ref()
                 .is_none_or(|f| rest.ends_with(f.to_lowercase().as_str()))
         }),
-        _ => false,
-    }
+        LdapFilter::GreaterOrEqual(..)
+        | LdapFilter::LessOrEqual(..)
+        | LdapFilter::Extensible(_) => return None,
+    })
 }
 
 impl Conn {
@@ -773,6 +800,12 @@ impl Conn {
             LdapControl::ServerSort { sort_requests } => sort_requests.first().cloned(),
             _ => None,
         });
+        let vlv_value = ctrl.iter().find_map(|c| match c {
+            LdapControl::Unknown { oid, value, .. } if oid == vlv::OID_REQUEST => {
+                Some(value.clone().unwrap_or_default())
+            }
+            _ => None,
+        });
         let key = format!(
             "{}|{:?}|{:?}|{:?}",
             req.base.to_ascii_lowercase(),
@@ -796,6 +829,40 @@ impl Conn {
                     )
                 })
                 .collect::<Vec<_>>()
+        };
+
+        // A virtual list view: refused before any work when it cannot be answered.
+        let vlv_request = match &vlv_value {
+            None => None,
+            Some(value) => {
+                let refuse = |code, text: &str, outcome| {
+                    vec![done(result(code, text), vec![vlv::response(0, 0, outcome)])]
+                };
+                if paging.is_some() {
+                    return refuse(
+                        LdapResultCode::UnwillingToPerform,
+                        "a virtual list view cannot be combined with paged results",
+                        vlv::Outcome::UnwillingToPerform,
+                    );
+                }
+                if sort.is_none() {
+                    return refuse(
+                        LdapResultCode::VirtualListViewError,
+                        "a virtual list view needs the server-side sort control (sortControlMissing)",
+                        vlv::Outcome::SortControlMissing,
+                    );
+                }
+                match vlv::parse(value) {
+                    Ok(r) => Some(r),
+                    Err(why) => {
+                        return refuse(
+                            LdapResultCode::ProtocolError,
+                            why,
+                            vlv::Outcome::ProtocolError,
+                        )
+                    }
+                }
+            }
         };
 
         // Continuing (or abandoning) a paged search.
@@ -845,7 +912,13 @@ impl Conn {
             .map(Duration::from_secs);
         let time = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
         let service = self.shared.service.clone();
-        let ask = cap.saturating_add(1);
+        // Sorting (and so a virtual list view) needs every entry, not the first `cap` by name.
+        let sort_cap = limits.max_sorted.max(limits.max_results);
+        let ask = if sort.is_some() {
+            sort_cap.saturating_add(1)
+        } else {
+            cap.saturating_add(1)
+        };
         let found = match &only {
             Some(entry_id) => {
                 tokio::time::timeout(time, async {
@@ -893,9 +966,86 @@ impl Conn {
             }
             Ok(Ok(Some(v))) => v,
         };
-        let truncated = entries.len() > cap;
-        entries.truncate(cap);
         let mut done_ctrl = Vec::new();
+        if let (Some(req), Some(s)) = (&vlv_request, &sort) {
+            let n = entries.len() as u64;
+            let refuse = |code, text: String, sorted, outcome| {
+                vec![done(
+                    result(code, text),
+                    vec![sort_result(sorted), vlv::response(0, n, outcome)],
+                )]
+            };
+            if entries.len() > sort_cap {
+                // The list was not read to its end: its size is unknown (0).
+                return vec![done(
+                    result(
+                        LdapResultCode::AdminLimitExceeded,
+                        format!("more than {sort_cap} entries match; narrow the filter"),
+                    ),
+                    vec![
+                        sort_result(LdapResultCode::AdminLimitExceeded),
+                        vlv::response(0, 0, vlv::Outcome::AdminLimitExceeded),
+                    ],
+                )];
+            }
+            let name = translate::canonical_attribute(&s.attribute_name);
+            let Some(name) = name.filter(|_| {
+                translate::sort(&mut entries, &s.attribute_name, s.reverse_order, form)
+            }) else {
+                return refuse(
+                    LdapResultCode::VirtualListViewError,
+                    format!(
+                        "cannot sort by {}: not an attribute pbx365 serves",
+                        s.attribute_name
+                    ),
+                    LdapResultCode::NoSuchAttribute,
+                    vlv::Outcome::InappropriateMatching,
+                );
+            };
+            let window = vlv::window(req, entries.len(), |v| {
+                let v = String::from_utf8_lossy(v).to_lowercase();
+                entries
+                    .iter()
+                    .position(|e| match translate::sort_key(e, name, form) {
+                        // Entries without a value sort last, after any target.
+                        None => true,
+                        Some(k) if s.reverse_order => k <= v,
+                        Some(k) => k >= v,
+                    })
+                    .unwrap_or(entries.len())
+            });
+            let w = match window {
+                Ok(w) => w,
+                Err(outcome) => {
+                    return refuse(
+                        LdapResultCode::VirtualListViewError,
+                        "the virtual list view offset is out of range (offsetRangeError)".into(),
+                        LdapResultCode::Success,
+                        outcome,
+                    )
+                }
+            };
+            let mut page: Vec<Entry> = entries.drain(w.start..w.end).collect();
+            let truncated = page.len() > cap;
+            page.truncate(cap);
+            let mut out = to_msgs(page);
+            let res = if truncated {
+                result(
+                    LdapResultCode::SizeLimitExceeded,
+                    format!("the window holds more than {cap} entries"),
+                )
+            } else {
+                ok()
+            };
+            out.push(done(
+                res,
+                vec![
+                    sort_result(LdapResultCode::Success),
+                    vlv::response(w.target_position, n, vlv::Outcome::Success),
+                ],
+            ));
+            return out;
+        }
         if let Some(s) = &sort {
             let sorted = translate::sort(&mut entries, &s.attribute_name, s.reverse_order, form);
             done_ctrl.push(sort_result(if sorted {
@@ -904,6 +1054,8 @@ impl Conn {
                 LdapResultCode::NoSuchAttribute
             }));
         }
+        let truncated = entries.len() > cap;
+        entries.truncate(cap);
         if let Some((size, _)) = paging {
             let size = usize::try_from(size).ok().filter(|n| *n > 0).unwrap_or(cap);
             let mut rest: VecDeque<Entry> = entries.into();
@@ -974,7 +1126,11 @@ impl Conn {
             ("supportedLDAPVersion", vec!["3".to_owned()]),
             (
                 "supportedControl",
-                vec![OID_PAGED.to_owned(), OID_SORT.to_owned()],
+                vec![
+                    OID_PAGED.to_owned(),
+                    OID_SORT.to_owned(),
+                    vlv::OID_REQUEST.to_owned(),
+                ],
             ),
             ("supportedExtension", extensions),
             ("vendorName", vec!["pbx365".to_owned()]),
@@ -1034,4 +1190,25 @@ fn book_container(site: &SiteId, book: BookScope) -> Container {
             ("ou", vec![dn::book_ou(book).unwrap_or_default().to_owned()]),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_evaluate_three_valued() {
+        let attrs = [("ou", vec!["users".to_owned()])];
+        let m = |f: &str| matches_local(&ldap3_proto::parse_ldap_filter_str(f).unwrap(), &attrs);
+        assert!(m("(ou=USERS)"));
+        assert!(m("(!(ou=company))"));
+        // Undefined, and so is its negation.
+        assert!(!m("(ou>=a)"));
+        assert!(!m("(!(ou>=a))"));
+        assert!(!m("(!(ou:caseExactMatch:=users))"));
+        // FALSE & Undefined is FALSE, so its negation is TRUE; TRUE | Undefined is TRUE.
+        assert!(m("(!(&(ou=company)(ou>=a)))"));
+        assert!(m("(|(ou=users)(ou>=a))"));
+        assert!(!m("(!(|(ou=users)(ou>=a)))"));
+    }
 }

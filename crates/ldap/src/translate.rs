@@ -1,7 +1,9 @@
 //! Between LDAP and the directory's request model: filters and attribute names in, entries out.
 
 use directory::{Attribute, BookScope, Entry, EntrySource, Filter, NumberForm, PhoneKind};
-use ldap3_proto::proto::{LdapFilter, LdapPartialAttribute, LdapSearchResultEntry};
+use ldap3_proto::proto::{
+    LdapFilter, LdapMatchingRuleAssertion, LdapPartialAttribute, LdapSearchResultEntry,
+};
 
 use crate::dn;
 
@@ -92,14 +94,147 @@ pub fn directory_attribute(name: &str) -> Attribute {
 }
 
 /// Turns an LDAP filter into the directory's, refusing ones deeper or larger than allowed.
-/// Ordering (`>=`, `<=`) and extensible matches have no counterpart and match nothing.
+///
+/// LDAP filters have three truth values (RFC 4511 §4.5.1.7): a component the server cannot
+/// evaluate — an ordering on an attribute without an ordering (`objectClass`, an unknown
+/// attribute), an extensible match with a matching rule pbx365 does not implement or with
+/// `dnAttributes` set — is Undefined, and so is `!` of Undefined; an entry matches only when
+/// the whole filter is TRUE. The directory's filters are two-valued, so the result is the
+/// filter that is TRUE exactly where the LDAP filter is TRUE (negations over an Undefined
+/// part are pushed down to the leaves). A filter without Undefined parts keeps its shape.
 pub fn filter(
     f: &LdapFilter,
     max_depth: usize,
     max_elements: usize,
 ) -> Result<Filter, FilterError> {
     let mut budget = max_elements;
-    convert(f, 0, max_depth, max_elements, &mut budget)
+    let node = convert(f, 0, max_depth, max_elements, &mut budget)?;
+    Ok(node.truth())
+}
+
+/// An LDAP filter with its Undefined parts marked, before they are resolved.
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Leaf(Filter),
+    Undefined,
+}
+
+impl Node {
+    fn defined(&self) -> bool {
+        match self {
+            Self::And(xs) | Self::Or(xs) => xs.iter().all(Node::defined),
+            Self::Not(x) => x.defined(),
+            Self::Leaf(_) => true,
+            Self::Undefined => false,
+        }
+    }
+
+    /// The filter matching where this node is TRUE.
+    fn truth(self) -> Filter {
+        match self {
+            Self::And(xs) => Filter::And(xs.into_iter().map(Node::truth).collect()),
+            Self::Or(xs) => Filter::Or(xs.into_iter().map(Node::truth).collect()),
+            Self::Not(x) => x.falsity(),
+            Self::Leaf(f) => f,
+            Self::Undefined => Filter::Or(Vec::new()),
+        }
+    }
+
+    /// The filter matching where this node is FALSE (neither TRUE nor Undefined).
+    fn falsity(self) -> Filter {
+        if self.defined() {
+            return Filter::Not(Box::new(self.truth()));
+        }
+        match self {
+            Self::And(xs) => Filter::Or(xs.into_iter().map(Node::falsity).collect()),
+            Self::Or(xs) => Filter::And(xs.into_iter().map(Node::falsity).collect()),
+            Self::Not(x) => x.truth(),
+            Self::Leaf(f) => Filter::Not(Box::new(f)),
+            Self::Undefined => Filter::Or(Vec::new()),
+        }
+    }
+}
+
+/// The equality matching rules an extensible match may name, by OID or name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// caseIgnoreMatch (2.5.13.2) or caseIgnoreIA5Match: the text attributes' equality.
+    TextEquality,
+    /// telephoneNumberMatch (2.5.13.20): the phone attributes' equality (number-aware).
+    PhoneEquality,
+}
+
+fn rule(name: &str) -> Option<Rule> {
+    match name.to_ascii_lowercase().as_str() {
+        "2.5.13.2" | "caseignorematch" | "1.3.6.1.4.1.1466.109.114.2" | "caseignoreia5match" => {
+            Some(Rule::TextEquality)
+        }
+        "2.5.13.20" | "telephonenumbermatch" => Some(Rule::PhoneEquality),
+        _ => None,
+    }
+}
+
+/// The text attributes a rule without an attribute type is applied to.
+const TEXT_ATTRIBUTES: [Attribute; 8] = [
+    Attribute::CommonName,
+    Attribute::DisplayName,
+    Attribute::GivenName,
+    Attribute::Surname,
+    Attribute::Company,
+    Attribute::Department,
+    Attribute::Title,
+    Attribute::Mail,
+];
+
+fn is_text(a: &Attribute) -> bool {
+    TEXT_ATTRIBUTES.contains(a)
+}
+
+/// An extensible match (RFC 4511 §4.5.1.7.7): without a rule, the attribute's own equality;
+/// with caseIgnoreMatch / caseIgnoreIA5Match on a text attribute or telephoneNumberMatch on a
+/// phone attribute, that equality (without a type: over every attribute the rule applies
+/// to). Any other rule, a rule that does not apply to the attribute, and `dnAttributes`
+/// (DN components are not matched) are Undefined.
+fn extensible(m: &LdapMatchingRuleAssertion) -> Node {
+    if m.dn_attributes {
+        return Node::Undefined;
+    }
+    let value = m.match_value.clone();
+    let attribute = m.type_.as_deref().map(directory_attribute);
+    let rule = match m.matching_rule.as_deref() {
+        None => {
+            return match attribute {
+                Some(a) => Node::Leaf(Filter::Equals(a, value)),
+                None => Node::Undefined,
+            }
+        }
+        Some(r) => match rule(r) {
+            Some(r) => r,
+            None => return Node::Undefined,
+        },
+    };
+    match (rule, attribute) {
+        (Rule::TextEquality, Some(a)) if is_text(&a) => Node::Leaf(Filter::Equals(a, value)),
+        (Rule::PhoneEquality, Some(a)) if a.is_phone() => Node::Leaf(Filter::Equals(a, value)),
+        (Rule::TextEquality, None) => Node::Leaf(Filter::Or(
+            TEXT_ATTRIBUTES
+                .iter()
+                .map(|a| Filter::Equals(a.clone(), value.clone()))
+                .collect(),
+        )),
+        (Rule::PhoneEquality, None) => Node::Leaf(Filter::Equals(Attribute::AnyPhone, value)),
+        _ => Node::Undefined,
+    }
+}
+
+/// An ordering match: Undefined for attributes without an ordering.
+fn ordering(a: &str, v: &str, make: fn(Attribute, String) -> Filter) -> Node {
+    match directory_attribute(a) {
+        Attribute::ObjectClass | Attribute::Unknown(_) => Node::Undefined,
+        a => Node::Leaf(make(a, v.to_owned())),
+    }
 }
 
 fn convert(
@@ -108,7 +243,7 @@ fn convert(
     max_depth: usize,
     max_elements: usize,
     budget: &mut usize,
-) -> Result<Filter, FilterError> {
+) -> Result<Node, FilterError> {
     if depth > max_depth {
         return Err(FilterError::TooDeep(max_depth));
     }
@@ -121,27 +256,27 @@ fn convert(
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(match f {
-        LdapFilter::And(fs) => Filter::And(list(fs, budget)?),
-        LdapFilter::Or(fs) => Filter::Or(list(fs, budget)?),
-        LdapFilter::Not(inner) => Filter::Not(Box::new(convert(
+        LdapFilter::And(fs) => Node::And(list(fs, budget)?),
+        LdapFilter::Or(fs) => Node::Or(list(fs, budget)?),
+        LdapFilter::Not(inner) => Node::Not(Box::new(convert(
             inner,
             depth + 1,
             max_depth,
             max_elements,
             budget,
         )?)),
-        LdapFilter::Equality(a, v) => Filter::Equals(directory_attribute(a), v.clone()),
-        LdapFilter::Substring(a, s) => Filter::Substring {
+        LdapFilter::Equality(a, v) => Node::Leaf(Filter::Equals(directory_attribute(a), v.clone())),
+        LdapFilter::Substring(a, s) => Node::Leaf(Filter::Substring {
             attribute: directory_attribute(a),
             initial: s.initial.clone().filter(|v| !v.is_empty()),
             any: s.any.iter().filter(|v| !v.is_empty()).cloned().collect(),
             last: s.final_.clone().filter(|v| !v.is_empty()),
-        },
-        LdapFilter::Present(a) => Filter::Present(directory_attribute(a)),
-        LdapFilter::Approx(a, v) => Filter::Approx(directory_attribute(a), v.clone()),
-        LdapFilter::GreaterOrEqual(..)
-        | LdapFilter::LessOrEqual(..)
-        | LdapFilter::Extensible(_) => Filter::Or(Vec::new()),
+        }),
+        LdapFilter::Present(a) => Node::Leaf(Filter::Present(directory_attribute(a))),
+        LdapFilter::Approx(a, v) => Node::Leaf(Filter::Approx(directory_attribute(a), v.clone())),
+        LdapFilter::GreaterOrEqual(a, v) => ordering(a, v, Filter::GreaterOrEqual),
+        LdapFilter::LessOrEqual(a, v) => ordering(a, v, Filter::LessOrEqual),
+        LdapFilter::Extensible(m) => extensible(m),
     })
 }
 
@@ -269,6 +404,12 @@ pub fn entry(
     }
 }
 
+/// What [`sort`] orders an entry by: the first value of the canonical attribute `name`,
+/// lower-cased (`None` when it has none).
+pub fn sort_key(entry: &Entry, name: &str, form: NumberForm) -> Option<String> {
+    values(entry, name, form).first().map(|v| v.to_lowercase())
+}
+
 /// Sorts entries by the first value of `attribute` (case-insensitively; entries without one
 /// last), keeping the directory's order among equals. `false` when the attribute is not one
 /// pbx365 serves.
@@ -276,7 +417,7 @@ pub fn sort(entries: &mut [Entry], attribute: &str, reverse: bool, form: NumberF
     let Some(name) = canonical_attribute(attribute) else {
         return false;
     };
-    let key = |e: &Entry| values(e, name, form).first().map(|v| v.to_lowercase());
+    let key = |e: &Entry| sort_key(e, name, form);
     entries.sort_by(|a, b| {
         let (ka, kb) = (key(a), key(b));
         let ord = match (&ka, &kb) {
@@ -315,6 +456,80 @@ mod tests {
                 Filter::Not(Box::new(Filter::Present(Attribute::BusinessPhone))),
                 Filter::Approx(Attribute::Mail, "x".into()),
             ])
+        );
+    }
+
+    fn tr(s: &str) -> Filter {
+        filter(&ldap3_proto::parse_ldap_filter_str(s).unwrap(), 10, 64).unwrap()
+    }
+
+    #[test]
+    fn ordering_and_extensible_matches_translate() {
+        assert_eq!(
+            tr("(sn>=M)"),
+            Filter::GreaterOrEqual(Attribute::Surname, "M".into())
+        );
+        assert_eq!(
+            tr("(telephoneNumber<=+4930)"),
+            Filter::LessOrEqual(Attribute::BusinessPhone, "+4930".into())
+        );
+        let nothing = Filter::Or(vec![]);
+        // No ordering on objectClass or unknown attributes: Undefined.
+        assert_eq!(tr("(objectClass>=a)"), nothing);
+        assert_eq!(tr("(bogus<=a)"), nothing);
+        // Extensible: the attribute's equality, the rules pbx365 implements, Undefined else.
+        assert_eq!(
+            tr("(sn:=Meier)"),
+            Filter::Equals(Attribute::Surname, "Meier".into())
+        );
+        assert_eq!(
+            tr("(sn:caseIgnoreMatch:=Meier)"),
+            Filter::Equals(Attribute::Surname, "Meier".into())
+        );
+        assert_eq!(
+            tr("(mobile:2.5.13.20:=01511)"),
+            Filter::Equals(Attribute::Mobile, "01511".into())
+        );
+        assert_eq!(
+            tr("(:telephoneNumberMatch:=0301)"),
+            Filter::Equals(Attribute::AnyPhone, "0301".into())
+        );
+        assert!(matches!(tr("(:caseIgnoreMatch:=x)"), Filter::Or(v) if v.len() == 8));
+        assert_eq!(tr("(sn:caseExactMatch:=Meier)"), nothing);
+        assert_eq!(tr("(telephoneNumber:caseIgnoreMatch:=1)"), nothing);
+        assert_eq!(tr("(sn:dn:=Meier)"), nothing);
+    }
+
+    #[test]
+    fn undefined_stays_undefined_under_not() {
+        let nothing = Filter::Or(vec![]);
+        // !Undefined is Undefined: still no match.
+        assert_eq!(tr("(!(sn:caseExactMatch:=x))"), nothing);
+        // !(a & Undefined) is TRUE exactly where a is FALSE.
+        assert_eq!(
+            tr("(!(&(sn=A)(objectClass>=x)))"),
+            Filter::Or(vec![
+                Filter::Not(Box::new(Filter::Equals(Attribute::Surname, "A".into()))),
+                nothing.clone()
+            ])
+        );
+        // !(a | Undefined) is never TRUE.
+        assert_eq!(
+            tr("(!(|(sn=A)(objectClass>=x)))"),
+            Filter::And(vec![
+                Filter::Not(Box::new(Filter::Equals(Attribute::Surname, "A".into()))),
+                nothing.clone()
+            ])
+        );
+        // Double negation of Undefined: Undefined.
+        assert_eq!(tr("(!(!(bogus>=1)))"), nothing);
+        // Without Undefined parts the shape is kept.
+        assert_eq!(
+            tr("(!(&(sn=A)(cn=B)))"),
+            Filter::Not(Box::new(Filter::And(vec![
+                Filter::Equals(Attribute::Surname, "A".into()),
+                Filter::Equals(Attribute::CommonName, "B".into())
+            ])))
         );
     }
 

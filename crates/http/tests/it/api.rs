@@ -234,3 +234,61 @@ async fn every_routed_path_answers() {
         }
     }
 }
+
+#[tokio::test]
+async fn entry_photos() {
+    let server = start().await;
+    let photo = crate::fake::alice_photo();
+    // Alice's photo: its bytes, its content type, Graph's mediaEtag as ETag.
+    let resp = lobby(&server, "/api/v1/entries/e-alice/photo").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["etag"], "\"BA09D118\"");
+    assert_eq!(resp.headers()["cache-control"], "private, no-cache");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), photo.bytes.as_slice());
+    // The same path under /sites/{site}.
+    let resp = lobby(&server, "/sites/main/api/v1/entries/e-alice/photo").await;
+    assert_eq!(resp.status(), 200);
+    // If-None-Match with that tag: 304 without a body, weak or strong.
+    for tag in ["\"BA09D118\"", "W/\"BA09D118\"", "\"x\", \"BA09D118\""] {
+        let resp = server
+            .client
+            .get(server.url("/api/v1/entries/e-alice/photo"))
+            .basic_auth(LOBBY.0, Some(LOBBY.1))
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 304, "{tag}");
+        assert!(resp.bytes().await.unwrap().is_empty());
+    }
+    let resp = server
+        .client
+        .get(server.url("/api/v1/entries/e-alice/photo"))
+        .basic_auth(LOBBY.0, Some(LOBBY.1))
+        .header("if-none-match", "\"older\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Visibility follows the entry: Pete (Alice's personal contact) is hers alone.
+    let resp = server.alice("/api/v1/entries/e-pete/photo").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["etag"], "W/\"pete-1\"");
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    let hidden = json(lobby(&server, "/api/v1/entries/e-pete/photo").await, 404).await;
+    assert_eq!(hidden["error"]["code"], "not_found");
+    // An entry without a photo, an unknown entry: 404; no credentials: refused.
+    let none = json(lobby(&server, "/api/v1/entries/e-bob/photo").await, 404).await;
+    assert!(none["error"]["message"].as_str().unwrap().contains("photo"));
+    json(lobby(&server, "/api/v1/entries/nobody/photo").await, 404).await;
+    assert_eq!(
+        server.anon("/api/v1/entries/e-alice/photo").await.status(),
+        401
+    );
+    // The OpenAPI document describes it, under /sites/{site} too.
+    let doc = json(server.anon("/api/v1/openapi.json").await, 200).await;
+    assert!(doc["paths"]["/api/v1/entries/{id}/photo"]["get"].is_object());
+    assert!(doc["paths"]["/sites/{site}/api/v1/entries/{id}/photo"]["get"].is_object());
+    server.stop().await;
+}

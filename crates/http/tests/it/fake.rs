@@ -3,8 +3,8 @@
 
 use directory::{
     Attribute, BookScope, DirectoryService, Entry, EntryNumber, EntrySource, Filter, Hit,
-    LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal, ServiceError, ServiceResult,
-    SiteId, TextQuery, E164,
+    LookupResult, MatchRank, PhoneKind, PhonebookKind, Photo, Principal, ServiceError,
+    ServiceResult, SiteId, TextQuery, E164,
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,6 +34,17 @@ pub struct Fake {
     pub waiting: AtomicUsize,
     /// When set, every call fails with Unavailable.
     pub broken: AtomicBool,
+    /// Photos by entry id (shown only to who may see the entry).
+    pub photos: Vec<(String, Photo)>,
+}
+
+/// Alice's photo: a PNG signature and a few bytes, with Graph's quoted mediaEtag.
+pub fn alice_photo() -> Photo {
+    Photo {
+        content_type: "image/png".into(),
+        etag: "\"BA09D118\"".into(),
+        bytes: b"\x89PNG\r\n\x1a\nalice".to_vec(),
+    }
 }
 
 fn site(s: &str) -> SiteId {
@@ -229,6 +240,18 @@ impl Fake {
             gate: Semaphore::new(0),
             waiting: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
+            photos: vec![
+                ("e-alice".into(), alice_photo()),
+                (
+                    // Pete is Alice's personal contact: his photo is hers alone to see.
+                    "e-pete".into(),
+                    Photo {
+                        content_type: "image/jpeg".into(),
+                        etag: "W/\"pete-1\"".into(),
+                        bytes: vec![0xff, 0xd8, 0xff, 0xd9],
+                    },
+                ),
+            ],
         })
     }
 
@@ -414,6 +437,17 @@ impl DirectoryService for Fake {
             .visible(who, BookScope::All)
             .find(|e| e.id == id)
             .cloned())
+    }
+
+    async fn photo(&self, who: &Principal, id: &str) -> ServiceResult<Option<Photo>> {
+        if self.entry(who, id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(self
+            .photos
+            .iter()
+            .find(|(e, _)| e == id)
+            .map(|(_, p)| p.clone()))
     }
 
     async fn sites(&self) -> ServiceResult<Vec<SiteId>> {

@@ -5,7 +5,7 @@
 
 use directory::{
     Attribute, BookScope, DirectoryService, Entry, EntryNumber, EntrySource, Filter, Hit,
-    LookupResult, PhoneKind, PhonebookKind, Principal, ServiceError, ServiceResult, SiteId,
+    LookupResult, PhoneKind, PhonebookKind, Photo, Principal, ServiceError, ServiceResult, SiteId,
     TextQuery, E164,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -267,6 +267,9 @@ pub fn matches(e: &Entry, f: &Filter) -> bool {
         Filter::Equals(a, v) | Filter::Approx(a, v) => {
             text_values(e, a).contains(&v.to_lowercase())
         }
+        // Text only: the index's number ordering is tested against the real index.
+        Filter::GreaterOrEqual(a, v) => text_values(e, a).iter().any(|t| *t >= v.to_lowercase()),
+        Filter::LessOrEqual(a, v) => text_values(e, a).iter().any(|t| *t <= v.to_lowercase()),
         Filter::Substring {
             attribute,
             initial,
@@ -379,6 +382,11 @@ impl DirectoryService for Fake {
             .iter()
             .find(|e| e.id == id && self.visible(who, BookScope::All, e))
             .cloned())
+    }
+
+    async fn photo(&self, _who: &Principal, _id: &str) -> ServiceResult<Option<Photo>> {
+        // LDAP serves no photos; this directory holds none.
+        Ok(None)
     }
 
     async fn sites(&self) -> ServiceResult<Vec<SiteId>> {

@@ -58,6 +58,12 @@ async fn run(server: &Server, args: &[&str]) -> Out {
 
 /// Like [`run`], with `-L`, `-LL` or `-LLL` as given (fewer L: more comments in the output).
 async fn run_with(server: &Server, ldif: &str, args: &[&str]) -> Out {
+    run_input(server, ldif, args, "").await
+}
+
+/// Like [`run_with`], with `input` on ldapsearch's standard input (what it reads between the
+/// windows of a virtual list view).
+async fn run_input(server: &Server, ldif: &str, args: &[&str], input: &str) -> Out {
     assert!(ldapsearch_available());
     let mut cmd = Command::new("ldapsearch");
     cmd.args([
@@ -75,10 +81,23 @@ async fn run_with(server: &Server, ldif: &str, args: &[&str]) -> Out {
     .env("LDAPRC", "/dev/null")
     .env("LDAPTLS_CACERT", &server.ca)
     .env("LDAPTLS_REQCERT", "demand");
-    let output = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run ldapsearch");
+    let input = input.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // ldapsearch may exit before reading it all.
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait_with_output()
+    })
+    .await
+    .expect("join")
+    .expect("run ldapsearch");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut entries: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for line in stdout.lines() {
@@ -868,5 +887,134 @@ async fn several_sites() {
     )
     .await;
     assert_eq!(out.dns(), vec![ALICE], "{}", out.stderr);
+    server.stop().await;
+}
+
+/// The `cn` values of an answer, in the order they came.
+fn cns(out: &Out) -> Vec<String> {
+    out.entries
+        .iter()
+        .flat_map(|(_, a)| a.iter())
+        .filter(|(n, _)| n == "cn")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The `# vlvResult…` comments ldapsearch prints (with `-LL`), one per window.
+fn vlv_comments(out: &Out) -> Vec<&str> {
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with("# vlvResult"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_list_view() {
+    let server = start(|_| {}).await;
+    let url = ldap_url(&server);
+    // ldapsearch asks for the next window after each one, reading a new
+    // "before/after(/offset/count|:value)" from standard input (an empty line scrolls on by
+    // the after count); a line it cannot parse ends it with exit code 1.
+    let vlv = |spec: &str, sort: Option<&str>, filter: &str, input: &str| {
+        let mut args: Vec<String> = vec!["-H".into(), url.clone()];
+        if let Some(s) = sort {
+            args.extend(["-E".into(), format!("sss={s}")]);
+        }
+        args.extend([
+            "-E".into(),
+            format!("vlv={spec}"),
+            "-b".into(),
+            BASE.into(),
+            filter.into(),
+            "cn".into(),
+        ]);
+        let (server, input) = (&server, input.to_owned());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_input(server, "-LL", &args, &input).await
+        }
+    };
+    let filler = |i: usize| format!("Filler {i:02}");
+    let fillers = |r: std::ops::RangeInclusive<usize>| r.map(filler).collect::<Vec<_>>();
+    // byOffset: 1 before, 2 after the 5th of 12; then "stop".
+    let out = vlv("1/2/5/0", Some("cn"), "(cn=Filler*)", "stop\n").await;
+    assert_eq!(cns(&out), fillers(4..=7), "{}", out.stdout);
+    let comments = vlv_comments(&out);
+    assert_eq!(comments.len(), 1, "{}", out.stdout);
+    assert!(comments[0].contains("pos=5 count=12"), "{}", out.stdout);
+    // Scrolling to the end the way ldapsearch does by itself (offset += after, with the
+    // server's count): the window after the last is offsetRangeError, which ends it.
+    let out = vlv("0/3/1/0", Some("cn"), "(cn=Filler*)", "").await;
+    assert_eq!(out.code, 76, "virtualListViewError: {}", out.stderr);
+    let mut seen = cns(&out);
+    assert_eq!(
+        seen.len(),
+        15,
+        "windows 1-4, 4-7, 7-10, 10-12: {}",
+        out.stdout
+    );
+    seen.dedup();
+    assert_eq!(seen, fillers(1..=12));
+    assert!(
+        vlv_comments(&out)
+            .last()
+            .is_some_and(|c| c.contains("(76)") || c.contains("(61)")),
+        "{}",
+        out.stdout
+    );
+    // Reverse order: the 1st is Filler 12.
+    let out = vlv("0/1/1/0", Some("-cn"), "(cn=Filler*)", "stop\n").await;
+    assert_eq!(cns(&out), vec![filler(12), filler(11)], "{}", out.stdout);
+    // The client's content count scales the offset: 24 of 24 is the last.
+    let out = vlv("2/0/24/24", Some("cn"), "(cn=Filler*)", "stop\n").await;
+    assert_eq!(cns(&out), fillers(10..=12), "{}", out.stdout);
+    assert!(
+        vlv_comments(&out)[0].contains("pos=12 count=12"),
+        "{}",
+        out.stdout
+    );
+    // greaterThanOrEqual: the first at or after "filler 1" is Filler 10; then, in the same
+    // session, a window after every entry: position count + 1 and the entries before it.
+    let out = vlv(
+        "0/1:filler 1",
+        Some("cn"),
+        "(cn=Filler*)",
+        "2/2:zzz\nstop\n",
+    )
+    .await;
+    assert_eq!(
+        cns(&out),
+        vec![filler(10), filler(11), filler(11), filler(12)],
+        "{}",
+        out.stdout
+    );
+    let comments = vlv_comments(&out);
+    assert!(comments[0].contains("pos=10 count=12"), "{}", out.stdout);
+    assert!(comments[1].contains("pos=13 count=12"), "{}", out.stdout);
+    // A filter that matches nothing: an empty window at position 0.
+    let out = vlv("1/1/1/0", Some("cn"), "(cn=Nobody*)", "stop\n").await;
+    assert!(cns(&out).is_empty());
+    assert!(
+        vlv_comments(&out)[0].contains("pos=0 count=0"),
+        "{}",
+        out.stdout
+    );
+    // (Without the sort control ldapsearch refuses to send it: see raw::vlv_by_hand.)
+    // Offset 0: offsetRangeError.
+    let out = vlv("0/0/0/0", Some("cn"), "(cn=Filler*)", "").await;
+    assert_eq!(out.code, 76, "{}\n{}", out.stdout, out.stderr);
+    assert!(vlv_comments(&out)[0].contains("(61)"), "{}", out.stdout);
+    // The root DSE lists the control.
+    let out = run(
+        &server,
+        &["-H", &url, "-b", "", "-s", "base", "supportedControl"],
+    )
+    .await;
+    assert!(
+        out.values("", "supportedControl")
+            .contains(&"2.16.840.1.113730.3.4.9"),
+        "{}",
+        out.stdout
+    );
     server.stop().await;
 }

@@ -633,3 +633,137 @@ async fn shutdown_tells_connected_clients() {
     assert_eq!(c.until_closed().await, vec![LdapResultCode::Unavailable]);
     assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
 }
+
+/// A VLV search by hand, for what ldapsearch will not send: (entry DNs, result code, the VLV
+/// response's (targetPosition, contentCount, result)).
+async fn vlv_search(
+    c: &mut Client,
+    id: i32,
+    value: Vec<u8>,
+    sort: Option<&str>,
+    paged: bool,
+) -> (Vec<String>, LdapResultCode, Option<(u8, u8, u8)>) {
+    use ldap3_proto::control::{LdapControl, ServerSortRequet};
+    let mut m = search(
+        id,
+        "o=acme,dc=pbx365",
+        LdapFilter::Substring(
+            "cn".into(),
+            LdapSubstringFilter {
+                initial: Some("Filler".into()),
+                ..Default::default()
+            },
+        ),
+    );
+    m.ctrl.push(LdapControl::Unknown {
+        oid: "2.16.840.1.113730.3.4.9".into(),
+        criticality: true,
+        value: Some(value),
+    });
+    if paged {
+        m.ctrl.push(LdapControl::SimplePagedResults {
+            size: 5,
+            cookie: Vec::new(),
+        });
+    }
+    if let Some(attr) = sort {
+        m.ctrl.push(LdapControl::ServerSort {
+            sort_requests: vec![ServerSortRequet {
+                attribute_name: attr.into(),
+                ordering_rule: None,
+                reverse_order: false,
+            }],
+        });
+    }
+    c.send(m).await;
+    let mut dns = Vec::new();
+    loop {
+        let m = c.recv().await.expect("an answer");
+        match m.op {
+            LdapOp::SearchResultEntry(e) => dns.push(e.dn),
+            LdapOp::SearchResultDone(r) => {
+                let vlv = m.ctrl.iter().find_map(|c| match c {
+                    LdapControl::Unknown {
+                        oid,
+                        value: Some(v),
+                        ..
+                    } if oid == "2.16.840.1.113730.3.4.10" => {
+                        // SEQUENCE { INTEGER pos, INTEGER count, ENUMERATED result }, each one
+                        // byte in these cases.
+                        assert_eq!(v.len(), 11, "{v:02x?}");
+                        Some((v[4], v[7], v[10]))
+                    }
+                    _ => None,
+                });
+                return (dns, r.code, vlv);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vlv_by_hand() {
+    let server = start(|_| {}).await;
+    let mut c = Client::connect(server.plain).await;
+    // before 0, after 1, byOffset 3 of 0.
+    let good = vec![
+        0x30, 0x0e, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01, 0xa0, 0x06, 0x02, 0x01, 0x03, 0x02, 0x01,
+        0x00,
+    ];
+    // A critical VLV control is understood.
+    let (dns, code, vlv) = vlv_search(&mut c, 1, good.clone(), Some("cn"), false).await;
+    assert_eq!(code, LdapResultCode::Success);
+    assert_eq!(
+        dns,
+        [
+            "uid=c-filler03,ou=company,o=acme,dc=pbx365",
+            "uid=c-filler04,ou=company,o=acme,dc=pbx365"
+        ]
+    );
+    assert_eq!(vlv, Some((3, 12, 0)));
+    // Without the sort control: virtualListViewError, sortControlMissing (60).
+    let (dns, code, vlv) = vlv_search(&mut c, 2, good.clone(), None, false).await;
+    assert!(dns.is_empty());
+    assert_eq!(code, LdapResultCode::VirtualListViewError);
+    assert_eq!(vlv, Some((0, 0, 60)));
+    // Sorted by an attribute pbx365 does not serve: inappropriateMatching (18).
+    let (dns, code, vlv) = vlv_search(&mut c, 3, good.clone(), Some("bogus"), false).await;
+    assert!(dns.is_empty());
+    assert_eq!(code, LdapResultCode::VirtualListViewError);
+    assert_eq!(vlv, Some((0, 12, 18)));
+    // A broken control value: protocolError, and the connection keeps working.
+    let (_, code, _) = vlv_search(&mut c, 4, vec![0x30, 0x03, 0x02, 0x01], Some("cn"), false).await;
+    assert_eq!(code, LdapResultCode::ProtocolError);
+    let (dns, code, _) = vlv_search(&mut c, 5, good.clone(), Some("cn"), false).await;
+    assert_eq!((dns.len(), code), (2, LdapResultCode::Success));
+    // Not together with paged results (ldapsearch refuses to send both, too).
+    let (dns, code, vlv) = vlv_search(
+        &mut c,
+        6,
+        vec![
+            0x30, 0x0e, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01, 0xa0, 0x06, 0x02, 0x01, 0x03, 0x02,
+            0x01, 0x00,
+        ],
+        Some("cn"),
+        true,
+    )
+    .await;
+    assert!(dns.is_empty());
+    assert_eq!(code, LdapResultCode::UnwillingToPerform);
+    assert_eq!(vlv, Some((0, 0, 53)));
+    server.stop().await;
+
+    // More matches than the server sorts: adminLimitExceeded, in the result and the control.
+    let server = start(|c| {
+        c.limits.max_results = 4;
+        c.limits.max_sorted = 10;
+    })
+    .await;
+    let mut c = Client::connect(server.plain).await;
+    let (dns, code, vlv) = vlv_search(&mut c, 1, good.clone(), Some("cn"), false).await;
+    assert!(dns.is_empty());
+    assert_eq!(code, LdapResultCode::AdminLimitExceeded);
+    assert_eq!(vlv, Some((0, 0, 11)), "the list's size is unknown");
+    server.stop().await;
+}
