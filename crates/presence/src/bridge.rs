@@ -20,7 +20,8 @@ pub struct MappedUser {
 
 /// The alert a latched user's status carries.
 pub const LATCH_ALERT: &str = "the Teams and PBX states kept overriding each other: bridging is \
-     frozen for this user; check the status maps, then restart the bridge to release the latch";
+     frozen for this user; check the status maps, then release the latch with `pbx365 presence \
+     release USER` (or restart the bridge)";
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +199,29 @@ impl BridgeCore {
         self.flap.latched_at(&user_id.to_owned()).is_some()
     }
 
+    /// The users latched now, with when.
+    pub fn latched(&self) -> Vec<(String, u64)> {
+        self.users
+            .keys()
+            .filter_map(|k| Some((k.clone(), self.flap.latched_at(k)?)))
+            .collect()
+    }
+
+    /// Lifts `user_id`'s latch (an admin's decision): bridging resumes with the next change
+    /// on either side, the flap count starts afresh, and the bridge forgets the Teams session
+    /// it stopped renewing at the latch (it lapsed, or lapses, in Teams). True when the user
+    /// was latched.
+    pub fn release(&mut self, user_id: &str) -> bool {
+        let key = user_id.to_owned();
+        if !self.flap.release(&key) {
+            return false;
+        }
+        self.teams_session.remove(&key);
+        self.teams_guard.unwrote(&key, Side::Teams);
+        tracing::info!(site = %self.site, user = %key, "flap latch released; bridging resumes");
+        true
+    }
+
     /// Teams shows `presence` for `user_id` (read at `now_ms`).
     pub fn teams_observed(
         &mut self,
@@ -286,7 +310,7 @@ impl BridgeCore {
                     site = %self.site,
                     user = %key,
                     "presence bridging for this user is flapping and has been frozen; check the \
-                     status maps, then restart the bridge to release the latch"
+                     status maps, then release the latch with `pbx365 presence release`"
                 );
                 Some(vec![Command::Latched {
                     user_id: key.clone(),

@@ -11,6 +11,8 @@
 //!   `sequenceNumber` ordering ([`TeamsReader`]), the app's `setPresence` session with
 //!   keep-alive and `clearPresence` ([`TeamsWriter`]);
 //! - [`calendar`]: Outlook calendar → PBX status ([`calendar_state`], [`CalendarReader`]);
+//! - [`control`]: admin requests to a running bridge (release a flap latch), as files beside
+//!   the status file;
 //! - [`bridge`]: the decisions per observation, with both guards ([`BridgeCore`]);
 //! - [`run`]: the running bridge of one site ([`run::start`], [`BridgeSettings`]);
 //! - [`status`]: the per-user status snapshot and its state file ([`StatusSnapshot`]).
@@ -19,6 +21,7 @@
 
 pub mod bridge;
 pub mod calendar;
+pub mod control;
 pub mod guard;
 pub mod maps;
 pub mod run;
@@ -28,6 +31,7 @@ pub mod teams_side;
 
 pub use bridge::{BridgeCore, Command, MappedUser};
 pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
+pub use control::{ControlError, Release};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
 pub use run::{BridgeHandle, BridgeSettings};

@@ -174,6 +174,50 @@ async fn a_forced_bad_map_latches_and_then_writes_nothing_for_an_emulated_hour()
     tokio::time::sleep(Duration::from_millis(300)).await;
     let saved = presence::StatusSnapshot::load(&file).expect("state file");
     assert_eq!(saved.users[&ids[0]].latched_at_ms, Some(latched));
+
+    // While latched, a call on the phone is not carried.
+    phone
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("phone on a call");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        shown(&sim, &ids[0]).await,
+        ("Offline".into(), "Offline".into()),
+        "nothing is carried while latched"
+    );
+
+    // An admin releases the latch through the control folder; the running bridge takes it on
+    // its next tick and bridging resumes: the next change on the phone reaches Teams.
+    presence::control::request_release(&file, &presence::Release::User(ids[0].clone()))
+        .expect("queue the release");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.status().users[&ids[0]].latched_at_ms.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge never took the release request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        presence::control::take_releases(&file)
+            .expect("control folder")
+            .0
+            .is_empty(),
+        "the request was consumed"
+    );
+    // The call seen during the latch is not replayed: bridging resumes with the next change.
+    phone
+        .publish("alice", Presence::for_state(PbxState::Dnd))
+        .await
+        .expect("phone on DND");
+    phone
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("phone on a call again");
+    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(3)).await;
+    let u = &b.status().users[&ids[0]];
+    assert!(u.alert.is_none(), "{u:?}");
     b.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
