@@ -73,6 +73,9 @@ pub struct BridgeCore {
     /// The state each user's calendar asks for now (absent: nothing).
     calendar: HashMap<String, PbxState>,
     calendar_wins: bool,
+    /// Extensions whose publication the bridge withdrew and whose empty NOTIFY (the presence
+    /// server's echo of that withdrawal) has not come yet.
+    withdrawing: std::collections::HashSet<String>,
 }
 
 impl BridgeCore {
@@ -103,6 +106,7 @@ impl BridgeCore {
             teams_seen: HashMap::new(),
             calendar: HashMap::new(),
             calendar_wins: false,
+            withdrawing: std::collections::HashSet::new(),
         }
     }
 
@@ -177,14 +181,19 @@ impl BridgeCore {
             return latched;
         }
         match &command {
-            Command::Publish { state, .. } => {
+            Command::Publish {
+                state, extension, ..
+            } => {
                 self.pbx_guard.wrote(key, Side::Pbx, *state);
                 self.published.insert(key.clone(), *state);
+                self.withdrawing.remove(extension);
             }
-            _ => {
+            Command::Withdraw { extension } => {
                 self.pbx_guard.unwrote(key, Side::Pbx);
                 self.published.remove(key);
+                self.withdrawing.insert(extension.clone());
             }
+            _ => {}
         }
         vec![command]
     }
@@ -247,16 +256,34 @@ impl BridgeCore {
 
     /// A NOTIFY of `package` told `state` for `extension` (at `now_ms`). Presence and dialog
     /// combine into one PBX state (a call outranks presence).
+    ///
+    /// A presence NOTIFY with no state left (`Unknown`: every publication withdrawn or
+    /// expired) after one with a state means the phone went offline — quit, or died and its
+    /// publication lapsed — unless it echoes the bridge's own withdrawal.
     pub fn pbx_observed(
         &mut self,
         extension: &str,
         package: EventPackage,
-        state: PbxState,
+        mut state: PbxState,
         now_ms: u64,
     ) -> Vec<Command> {
         let Some(key) = self.by_extension.get(extension).cloned() else {
             return Vec::new();
         };
+        if package == EventPackage::Presence && state == PbxState::Unknown {
+            // Offline stays offline through later empty NOTIFYs (a refreshed subscription).
+            let had_state = self
+                .pbx_parts
+                .get(extension)
+                .is_some_and(|p| p.0 != PbxState::Unknown);
+            if self.withdrawing.remove(extension) {
+                // The bridge's own withdrawal coming back: the PBX shows nothing of its own.
+            } else if had_state {
+                state = PbxState::Offline;
+            }
+        } else if package == EventPackage::Presence {
+            self.withdrawing.remove(extension);
+        }
         let parts = self
             .pbx_parts
             .entry(extension.to_owned())
@@ -637,5 +664,44 @@ mod tests {
             c.calendar_observed("u1", None, 10).is_empty(),
             "no writes after the latch"
         );
+    }
+
+    #[test]
+    fn a_phone_whose_publication_goes_is_offline_but_the_bridges_own_withdrawal_is_not() {
+        let mut c = core();
+        // Nothing published yet: nothing known, nothing carried.
+        assert!(c
+            .pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 1)
+            .is_empty());
+        assert!(c.snapshot(2).users["u1"].pbx.is_none());
+        c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 3);
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Idle, 4);
+        assert_eq!(
+            c.snapshot(5).users["u1"].pbx.as_ref().unwrap().state,
+            "idle"
+        );
+        // The phone's publication goes: offline.
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 8);
+        assert_eq!(
+            c.snapshot(9).users["u1"].pbx.as_ref().unwrap().state,
+            "offline"
+        );
+
+        // The bridge publishes DND for a Teams meeting, then withdraws it: the empty NOTIFY
+        // that follows is its own doing, not the phone going offline.
+        let mut c = core();
+        let meeting = TeamsPresence::new(Av::Busy, Ac::InAMeeting);
+        assert!(matches!(
+            c.teams_observed("u1", meeting, 1)[..],
+            [Command::Publish { .. }]
+        ));
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Dnd, 2);
+        let free = TeamsPresence::new(Av::Available, Ac::Available);
+        assert!(matches!(
+            c.teams_observed("u1", free, 3)[..],
+            [Command::Withdraw { .. }]
+        ));
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 4);
+        assert_eq!(c.snapshot(5).users["u1"].pbx.as_ref().unwrap().state, "dnd");
     }
 }
