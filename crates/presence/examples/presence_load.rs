@@ -28,6 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type Res<T> = Result<T, String>;
 
+/// The NOTIFYs the watcher got: per extension, each state with when it came.
+type Notified = Arc<Mutex<HashMap<String, Vec<(PbxState, f64)>>>>;
+
 fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -192,7 +195,7 @@ async fn run() -> Res<()> {
     ))
     .await
     .map_err(|e| format!("watcher: {e}"))?;
-    let notified: Arc<Mutex<HashMap<String, Vec<(PbxState, f64)>>>> = Arc::default();
+    let notified: Notified = Arc::default();
     {
         let notified = notified.clone();
         tokio::spawn(async move {
@@ -309,7 +312,7 @@ async fn run() -> Res<()> {
             while tokio::time::Instant::now() < end {
                 tick.tick().await;
                 let (user, ext) = pbx_users[i % pbx_users.len()].clone();
-                let call = (i / pbx_users.len()) % 2 == 0;
+                let call = (i / pbx_users.len()).is_multiple_of(2);
                 i += 1;
                 let (state, want) = if call {
                     (PbxState::OnCall, ("Busy", "InACall"))
