@@ -31,6 +31,13 @@ enum PresenceCommand {
     /// Users no reader covers are polled.
     #[command(subcommand)]
     Readers(ReadersCommand),
+    /// Release a user whose bridging the flap detector froze (latched), or every latched user.
+    ///
+    /// Hands the request to the running bridge through a folder beside its status file
+    /// (`<status_file>.control/`), which the bridge reads every tick; then waits until the
+    /// status file shows the user released. Bridging resumes with the next change on either
+    /// side. Check the status maps first: a map that flaps latches again.
+    Release(ReleaseArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -69,6 +76,34 @@ struct SiteArgs {
     /// The site (default: the only site with a [site.presence] section).
     #[arg(long, value_name = "NAME")]
     site: Option<String>,
+}
+
+/// Options of `pbx365 presence release`.
+#[derive(Debug, clap::Args)]
+struct ReleaseArgs {
+    /// The latched user: Entra object id or extension.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    user: Option<String>,
+    /// Release every latched user.
+    #[arg(long)]
+    all: bool,
+    /// The configuration file (finds the status file of the site).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "pbx365.toml",
+        env = "PBX365_CONFIG"
+    )]
+    config: PathBuf,
+    /// The site (default: the only site with a [site.presence] section).
+    #[arg(long, value_name = "NAME")]
+    site: Option<String>,
+    /// Use this status file instead of the one the configuration names.
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
+    /// How long to wait for the running bridge to confirm, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    wait: u64,
 }
 
 /// Options of `pbx365 presence status`.
@@ -117,6 +152,95 @@ pub async fn run(args: PresenceArgs) -> anyhow::Result<()> {
         PresenceCommand::Status(a) => status(a),
         PresenceCommand::Run(a) => run_bridge(a).await,
         PresenceCommand::Readers(c) => readers(c).await,
+        PresenceCommand::Release(a) => release(a).await,
+    }
+}
+
+/// The status file named on the command line, or the site's.
+fn status_file(
+    given: Option<PathBuf>,
+    config: &std::path::Path,
+    site: Option<&str>,
+) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(f) => Ok(f),
+        None => {
+            let c = load_config(config)?;
+            let (_, p) = presence_site(&c, config, site)?;
+            Ok(p.status_file.clone())
+        }
+    }
+}
+
+async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
+    let file = status_file(args.state_file, &args.config, args.site.as_deref())?;
+    let snap = StatusSnapshot::load(&file)?;
+    let (request, wanted): (presence::Release, Vec<String>) = match &args.user {
+        Some(key) => {
+            let Some(u) = snap.find(key) else {
+                bail!(
+                    "no user {key:?} in {} (give an Entra object id or an extension)",
+                    file.display()
+                );
+            };
+            if u.latched_at_ms.is_none() {
+                println!(
+                    "{} (ext {}) is not latched; nothing to release",
+                    u.user_id, u.extension
+                );
+                return Ok(());
+            }
+            (
+                presence::Release::User(u.user_id.clone()),
+                vec![u.user_id.clone()],
+            )
+        }
+        None => {
+            let latched: Vec<String> = snap
+                .users
+                .values()
+                .filter(|u| u.latched_at_ms.is_some())
+                .map(|u| u.user_id.clone())
+                .collect();
+            if latched.is_empty() {
+                println!("no user is latched; nothing to release");
+                return Ok(());
+            }
+            (presence::Release::All, latched)
+        }
+    };
+    let queued = presence::control::request_release(&file, &request)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+    loop {
+        // The bridge rewrites the status file every tick; a file that cannot be read for a
+        // moment is being replaced.
+        if let Ok(now) = StatusSnapshot::load(&file) {
+            let still: Vec<&String> = wanted
+                .iter()
+                .filter(|id| {
+                    now.users
+                        .get(*id)
+                        .is_some_and(|u| u.latched_at_ms.is_some())
+                })
+                .collect();
+            if still.is_empty() {
+                for id in &wanted {
+                    let ext = now.users.get(id).map_or("?", |u| u.extension.as_str());
+                    println!("released {id} (ext {ext}); bridging resumes with the next change");
+                }
+                return Ok(());
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the bridge did not take the request within {} s (queued as {}); is `pbx365 \
+                 presence run` running with the status file {}? It takes the request when it runs",
+                args.wait,
+                queued.display(),
+                file.display()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
@@ -213,6 +337,25 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
         println!(
             "presence subscription {} (reader {}) until {}",
             s.id, s.reader, s.expires
+        );
+    }
+    let latched: Vec<String> = snap
+        .users
+        .values()
+        .filter_map(|u| {
+            Some(format!(
+                "{} (ext {}) since {}",
+                u.user_id,
+                u.extension,
+                when(u.latched_at_ms?)
+            ))
+        })
+        .collect();
+    if !latched.is_empty() && args.user.is_none() {
+        println!(
+            "{} latched (bridging frozen; `pbx365 presence release USER|--all`): {}",
+            latched.len(),
+            latched.join(", ")
         );
     }
     for u in users {

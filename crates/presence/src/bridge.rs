@@ -20,7 +20,8 @@ pub struct MappedUser {
 
 /// The alert a latched user's status carries.
 pub const LATCH_ALERT: &str = "the Teams and PBX states kept overriding each other: bridging is \
-     frozen for this user; check the status maps, then restart the bridge to release the latch";
+     frozen for this user; check the status maps, then release the latch with `pbx365 presence \
+     release USER` (or restart the bridge)";
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub struct BridgeCore {
     /// The state each user's calendar asks for now (absent: nothing).
     calendar: HashMap<String, PbxState>,
     calendar_wins: bool,
+    /// Extensions whose publication the bridge withdrew and whose empty NOTIFY (the presence
+    /// server's echo of that withdrawal) has not come yet.
+    withdrawing: std::collections::HashSet<String>,
 }
 
 impl BridgeCore {
@@ -102,6 +106,7 @@ impl BridgeCore {
             teams_seen: HashMap::new(),
             calendar: HashMap::new(),
             calendar_wins: false,
+            withdrawing: std::collections::HashSet::new(),
         }
     }
 
@@ -176,14 +181,19 @@ impl BridgeCore {
             return latched;
         }
         match &command {
-            Command::Publish { state, .. } => {
+            Command::Publish {
+                state, extension, ..
+            } => {
                 self.pbx_guard.wrote(key, Side::Pbx, *state);
                 self.published.insert(key.clone(), *state);
+                self.withdrawing.remove(extension);
             }
-            _ => {
+            Command::Withdraw { extension } => {
                 self.pbx_guard.unwrote(key, Side::Pbx);
                 self.published.remove(key);
+                self.withdrawing.insert(extension.clone());
             }
+            _ => {}
         }
         vec![command]
     }
@@ -196,6 +206,29 @@ impl BridgeCore {
     /// Whether `user_id` is latched.
     pub fn is_latched(&self, user_id: &str) -> bool {
         self.flap.latched_at(&user_id.to_owned()).is_some()
+    }
+
+    /// The users latched now, with when.
+    pub fn latched(&self) -> Vec<(String, u64)> {
+        self.users
+            .keys()
+            .filter_map(|k| Some((k.clone(), self.flap.latched_at(k)?)))
+            .collect()
+    }
+
+    /// Lifts `user_id`'s latch (an admin's decision): bridging resumes with the next change
+    /// on either side, the flap count starts afresh, and the bridge forgets the Teams session
+    /// it stopped renewing at the latch (it lapsed, or lapses, in Teams). True when the user
+    /// was latched.
+    pub fn release(&mut self, user_id: &str) -> bool {
+        let key = user_id.to_owned();
+        if !self.flap.release(&key) {
+            return false;
+        }
+        self.teams_session.remove(&key);
+        self.teams_guard.unwrote(&key, Side::Teams);
+        tracing::info!(site = %self.site, user = %key, "flap latch released; bridging resumes");
+        true
     }
 
     /// Teams shows `presence` for `user_id` (read at `now_ms`).
@@ -223,16 +256,34 @@ impl BridgeCore {
 
     /// A NOTIFY of `package` told `state` for `extension` (at `now_ms`). Presence and dialog
     /// combine into one PBX state (a call outranks presence).
+    ///
+    /// A presence NOTIFY with no state left (`Unknown`: every publication withdrawn or
+    /// expired) after one with a state means the phone went offline — quit, or died and its
+    /// publication lapsed — unless it echoes the bridge's own withdrawal.
     pub fn pbx_observed(
         &mut self,
         extension: &str,
         package: EventPackage,
-        state: PbxState,
+        mut state: PbxState,
         now_ms: u64,
     ) -> Vec<Command> {
         let Some(key) = self.by_extension.get(extension).cloned() else {
             return Vec::new();
         };
+        if package == EventPackage::Presence && state == PbxState::Unknown {
+            // Offline stays offline through later empty NOTIFYs (a refreshed subscription).
+            let had_state = self
+                .pbx_parts
+                .get(extension)
+                .is_some_and(|p| p.0 != PbxState::Unknown);
+            if self.withdrawing.remove(extension) {
+                // The bridge's own withdrawal coming back: the PBX shows nothing of its own.
+            } else if had_state {
+                state = PbxState::Offline;
+            }
+        } else if package == EventPackage::Presence {
+            self.withdrawing.remove(extension);
+        }
         let parts = self
             .pbx_parts
             .entry(extension.to_owned())
@@ -286,7 +337,7 @@ impl BridgeCore {
                     site = %self.site,
                     user = %key,
                     "presence bridging for this user is flapping and has been frozen; check the \
-                     status maps, then restart the bridge to release the latch"
+                     status maps, then release the latch with `pbx365 presence release`"
                 );
                 Some(vec![Command::Latched {
                     user_id: key.clone(),
@@ -614,5 +665,44 @@ mod tests {
             c.calendar_observed("u1", None, 10).is_empty(),
             "no writes after the latch"
         );
+    }
+
+    #[test]
+    fn a_phone_whose_publication_goes_is_offline_but_the_bridges_own_withdrawal_is_not() {
+        let mut c = core();
+        // Nothing published yet: nothing known, nothing carried.
+        assert!(c
+            .pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 1)
+            .is_empty());
+        assert!(c.snapshot(2).users["u1"].pbx.is_none());
+        c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 3);
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Idle, 4);
+        assert_eq!(
+            c.snapshot(5).users["u1"].pbx.as_ref().unwrap().state,
+            "idle"
+        );
+        // The phone's publication goes: offline.
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 8);
+        assert_eq!(
+            c.snapshot(9).users["u1"].pbx.as_ref().unwrap().state,
+            "offline"
+        );
+
+        // The bridge publishes DND for a Teams meeting, then withdraws it: the empty NOTIFY
+        // that follows is its own doing, not the phone going offline.
+        let mut c = core();
+        let meeting = TeamsPresence::new(Av::Busy, Ac::InAMeeting);
+        assert!(matches!(
+            c.teams_observed("u1", meeting, 1)[..],
+            [Command::Publish { .. }]
+        ));
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Dnd, 2);
+        let free = TeamsPresence::new(Av::Available, Ac::Available);
+        assert!(matches!(
+            c.teams_observed("u1", free, 3)[..],
+            [Command::Withdraw { .. }]
+        ));
+        c.pbx_observed("201", EventPackage::Presence, PbxState::Unknown, 4);
+        assert_eq!(c.snapshot(5).users["u1"].pbx.as_ref().unwrap().state, "dnd");
     }
 }

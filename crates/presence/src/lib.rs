@@ -13,6 +13,8 @@
 //! - [`notifications`]: Teams presence by change notification — reader accounts, their
 //!   subscriptions, renewal, reauthorization, the fall-back to polling ([`Subscriber`]);
 //! - [`calendar`]: Outlook calendar → PBX status ([`calendar_state`], [`CalendarReader`]);
+//! - [`control`]: admin requests to a running bridge (release a flap latch), as files beside
+//!   the status file;
 //! - [`bridge`]: the decisions per observation, with both guards ([`BridgeCore`]);
 //! - [`run`]: the running bridge of one site ([`run::start`], [`BridgeSettings`]);
 //! - [`status`]: the per-user status snapshot and its state file ([`StatusSnapshot`]).
@@ -21,6 +23,7 @@
 
 pub mod bridge;
 pub mod calendar;
+pub mod control;
 pub mod guard;
 pub mod maps;
 pub mod notifications;
@@ -31,6 +34,7 @@ pub mod teams_side;
 
 pub use bridge::{BridgeCore, Command, MappedUser};
 pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
+pub use control::{ControlError, Release};
 pub use guard::{EchoGuard, FlapDetector, FlapLimits, Origin, Permit, Side, Verdict};
 pub use maps::{MapError, PbxAction, RawMaps, StatusMaps, TeamsAction};
 pub use notifications::{

@@ -207,6 +207,7 @@ async fn start_inner(
         i.events
     });
     runner.clear_leftover_sessions().await;
+    runner.drop_stale_releases();
     runner.subscribe_all();
     let task =
         tokio::spawn(async move { runner.run_with(events, outcomes, stop_rx, webhook).await });
@@ -448,12 +449,63 @@ impl Runner {
                     if let Some(s) = self.subscriber.as_mut() {
                         s.maintain().await;
                     }
+                    self.take_releases();
                     self.save_status();
                 }
                 _ = republish.tick() => self.republish(),
             }
         }
         self.shutdown().await;
+    }
+
+    /// Discards release requests made while no bridge ran: a start begins with no latch.
+    fn drop_stale_releases(&self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        match crate::control::take_releases(path) {
+            Ok((stale, _)) if !stale.is_empty() => tracing::info!(
+                site = %self.settings.site,
+                count = stale.len(),
+                "discarded release requests made before this start (a start latches nobody)"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(site = %self.settings.site, "{e}"),
+        }
+    }
+
+    /// Carries out the admins' release requests (`pbx365 presence release`).
+    fn take_releases(&mut self) {
+        let Some(path) = &self.settings.status_file else {
+            return;
+        };
+        let (releases, rejected) = match crate::control::take_releases(path) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(site = %self.settings.site, "reading release requests: {e}");
+                return;
+            }
+        };
+        for r in rejected {
+            tracing::warn!(site = %self.settings.site, "{r}");
+        }
+        if releases.is_empty() {
+            return;
+        }
+        for r in releases {
+            let users = match r {
+                crate::control::Release::User(u) => vec![u],
+                crate::control::Release::All => {
+                    self.core.latched().into_iter().map(|(u, _)| u).collect()
+                }
+            };
+            for u in users {
+                if !self.core.release(&u) {
+                    tracing::info!(site = %self.settings.site, user = %u, "release requested for a user who is not latched");
+                }
+            }
+        }
+        self.publish_status();
     }
 
     async fn agent_event(&mut self, event: AgentEvent) {

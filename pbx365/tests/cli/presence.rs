@@ -175,111 +175,161 @@ async fn shown(sim: &graph_sim::RunningSim, user: &str) -> (String, String) {
     )
 }
 
-/// The whole binary: `sync` fills the store, `presence run` bridges its extensions through a
-/// real Kamailio, a call published for one extension shows in Teams, `presence status` tells
-/// it, and Ctrl-C (SIGINT) stops the bridge cleanly, clearing its Teams session.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
-    let k = kamailio::Kamailio::start();
-    let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 11))
-        .await
-        .expect("emulator");
-    let snapshot = graph_sim::control::snapshot(&sim.state);
-    let group = snapshot
-        .groups
-        .iter()
-        .find(|g| g.group.display_name.as_deref() == Some("Phone Users"))
-        .expect("Phone Users");
-    let dir = TempDir::new();
-    let config = dir.0.join("pbx365.toml");
-    let status_file = dir.0.join("presence-status.json");
-    let text = format!(
-        "[store]\nurl = \"sqlite://{db}\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n\n[site.presence]\nsip_server = \"{sip}\"\nsip_domain = \"{domain}\"\nusername = \"bridge\"\npoll_seconds = 1\nstatus_file = \"{status}\"\n",
-        db = dir.0.join("store.db").display(),
-        tid = sim.credentials.tenant_id,
-        cid = sim.credentials.client_id,
-        http = sim.http_url(),
-        gid = group.group.id,
-        sip = k.addr(),
-        domain = kamailio::DOMAIN,
-        status = status_file.display(),
-    );
-    std::fs::write(&config, text).expect("config");
-    let cfg = config.to_str().expect("utf-8").to_string();
-    let secret = sim.credentials.client_secret.clone();
-    let run = |args: Vec<&str>| {
+/// A bridge run by the binary: a real Kamailio, the emulator, `sync` into a fresh store and
+/// `presence run` watching every synced extension (killed when dropped).
+struct RunningBridge {
+    k: kamailio::Kamailio,
+    sim: graph_sim::RunningSim,
+    /// Removed when the bridge is dropped.
+    _dir: TempDir,
+    cfg: String,
+    status_file: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl RunningBridge {
+    /// A `pbx365` command with the secrets in the environment.
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pbx365"));
         c.args(args)
             .env_remove("PBX365_CONFIG")
-            .env("PBX365_SITE__0__TENANT__CLIENT_SECRET", &secret)
+            .env(
+                "PBX365_SITE__0__TENANT__CLIENT_SECRET",
+                &self.sim.credentials.client_secret,
+            )
             .env(
                 "PBX365_SITE__0__PRESENCE__PASSWORD",
                 kamailio::password("bridge"),
             );
         c
-    };
-    let out =
-        tokio::task::block_in_place(|| run(vec!["sync", "--config", &cfg]).output().expect("sync"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    }
 
-    let mut child = run(vec!["presence", "run", "--config", &cfg])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("presence run");
-    // Wait (bounded) until every extension is watched.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let snap = loop {
-        if let Ok(s) = presence::StatusSnapshot::load(&status_file) {
-            if !s.users.is_empty() && s.users.values().all(|u| u.watching) {
-                break s;
+    async fn start() -> (RunningBridge, presence::StatusSnapshot) {
+        let k = kamailio::Kamailio::start();
+        let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 11))
+            .await
+            .expect("emulator");
+        let snapshot = graph_sim::control::snapshot(&sim.state);
+        let group = snapshot
+            .groups
+            .iter()
+            .find(|g| g.group.display_name.as_deref() == Some("Phone Users"))
+            .expect("Phone Users");
+        let dir = TempDir::new();
+        let config = dir.0.join("pbx365.toml");
+        let status_file = dir.0.join("presence-status.json");
+        let text = format!(
+            "[store]\nurl = \"sqlite://{db}\"\n\n[[site]]\nname = \"main\"\n\n[site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nauthority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n[site.dialling]\ncountry = \"DE\"\n\n[site.users]\ngroup_id = \"{gid}\"\n\n[site.extensions]\nfirst_number = 100\nlength = 3\n\n[site.presence]\nsip_server = \"{sip}\"\nsip_domain = \"{domain}\"\nusername = \"bridge\"\npoll_seconds = 1\nstatus_file = \"{status}\"\n",
+            db = dir.0.join("store.db").display(),
+            tid = sim.credentials.tenant_id,
+            cid = sim.credentials.client_id,
+            http = sim.http_url(),
+            gid = group.group.id,
+            sip = k.addr(),
+            domain = kamailio::DOMAIN,
+            status = status_file.display(),
+        );
+        std::fs::write(&config, text).expect("config");
+        let cfg = config.to_str().expect("utf-8").to_string();
+        let mut b = RunningBridge {
+            k,
+            sim,
+            _dir: dir,
+            cfg,
+            status_file,
+            child: None,
+        };
+        let out = tokio::task::block_in_place(|| {
+            b.cmd(&["sync", "--config", &b.cfg]).output().expect("sync")
+        });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut child = b
+            .cmd(&["presence", "run", "--config", &b.cfg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("presence run");
+        // Wait (bounded) until every extension is watched.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let snap = loop {
+            if let Ok(s) = presence::StatusSnapshot::load(&b.status_file) {
+                if !s.users.is_empty() && s.users.values().all(|u| u.watching) {
+                    break s;
+                }
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut err = String::new();
+                use std::io::Read;
+                let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("presence run exited with {st}: {err}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bridge never watched every extension"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        b.child = Some(child);
+        (b, snap)
+    }
+
+    /// A user whose own Teams state a call outranks and the bridge publishes nothing for (two
+    /// publications' RPID activities do not merge in Kamailio's aggregated NOTIFY).
+    async fn callable_user(&self, snap: &presence::StatusSnapshot) -> (String, String, String) {
+        for u in snap.users.values() {
+            let (a, _) = shown(&self.sim, &u.user_id).await;
+            if ["Offline", "Available", "AvailableIdle"].contains(&a.as_str()) {
+                return (u.user_id.clone(), u.extension.clone(), a);
             }
         }
-        if let Ok(Some(st)) = child.try_wait() {
-            let mut err = String::new();
-            use std::io::Read;
-            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-            panic!("presence run exited with {st}: {err}");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the bridge never watched every extension"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    // A user whose own Teams state a call outranks and the bridge publishes nothing for (two
-    // publications' RPID activities do not merge in Kamailio's aggregated NOTIFY).
-    let mut target = None;
-    for u in snap.users.values() {
-        let (a, _) = shown(&sim, &u.user_id).await;
-        if ["Offline", "Available", "AvailableIdle"].contains(&a.as_str()) {
-            target = Some((u.user_id.clone(), u.extension.clone(), a));
-            break;
+        panic!("no user a call outranks")
+    }
+
+    /// A phone: a second agent of the bridge account, which may publish for any extension.
+    async fn phone(&self) -> sip::PresenceAgent {
+        let (phone, _events) = sip::PresenceAgent::start(sip::AgentConfig::new(
+            self.k.addr(),
+            kamailio::DOMAIN,
+            sip::Credentials::new("bridge", kamailio::password("bridge")),
+        ))
+        .await
+        .expect("phone agent");
+        phone
+    }
+}
+
+impl Drop for RunningBridge {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
-    let (user, ext, before) = target.expect("a user a call outranks");
-    // The PBX side: a call on that extension (published by a second bridge-account agent).
-    let (phone, _events) = sip::PresenceAgent::start(sip::AgentConfig::new(
-        k.addr(),
-        kamailio::DOMAIN,
-        sip::Credentials::new("bridge", kamailio::password("bridge")),
-    ))
-    .await
-    .expect("phone agent");
+}
+
+/// The whole binary: `sync` fills the store, `presence run` bridges its extensions through a
+/// real Kamailio, a call published for one extension shows in Teams, `presence status` tells
+/// it, and Ctrl-C (SIGINT) stops the bridge cleanly, clearing its Teams session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
+    let (mut b, snap) = RunningBridge::start().await;
+    let (user, ext, before) = b.callable_user(&snap).await;
+    let phone = b.phone().await;
+    let (sim, status_file, cfg) = (&b.sim, b.status_file.clone(), b.cfg.clone());
     phone
         .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
         .await
         .expect("publish a call");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while shown(&sim, &user).await != ("Busy".into(), "InACall".into()) {
+    while shown(sim, &user).await != ("Busy".into(), "InACall".into()) {
         assert!(
             std::time::Instant::now() < deadline,
             "Teams never showed the call for {ext} (was {before}, now {:?}): {:#?}",
-            shown(&sim, &user).await,
+            shown(sim, &user).await,
             presence::StatusSnapshot::load(&status_file)
                 .ok()
                 .and_then(|s| s.find(&ext).cloned())
@@ -289,7 +339,7 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
     // `presence status` tells it (the state file is written every second).
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let out = tokio::task::block_in_place(|| {
-        run(vec!["presence", "status", &ext, "--config", &cfg])
+        b.cmd(&["presence", "status", &ext, "--config", &cfg])
             .output()
             .expect("status")
     });
@@ -304,6 +354,7 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
     assert!(text.contains("bridge writes: teams Busy/InACall"), "{text}");
 
     // Ctrl-C: the bridge clears its Teams session and exits 0.
+    let mut child = b.child.take().expect("presence run");
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-INT", &pid]).status();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -318,12 +369,120 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
-    let after = shown(&sim, &user).await;
+    let after = shown(&b.sim, &user).await;
     assert_ne!(
         after,
         ("Busy".into(), "InACall".into()),
         "the session was cleared"
     );
+}
+
+/// A phone that flaps between a call and idle faster than any person makes the flap detector
+/// latch the user; `presence status` lists the latch, `presence release EXT` lifts it in the
+/// running bridge (no restart), and the next call on the phone reaches Teams again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_release_lifts_a_latch_in_the_running_bridge() {
+    let (b, snap) = RunningBridge::start().await;
+    let (user, ext, _) = b.callable_user(&snap).await;
+    let phone = b.phone().await;
+    let status = |b: &RunningBridge| presence::StatusSnapshot::load(&b.status_file).ok();
+    let mut latched = false;
+    // Default flap limit: more than 10 writes in 2 minutes. Bounded: 40 changes.
+    for i in 0..40 {
+        let state = if i % 2 == 0 {
+            PbxState::OnCall
+        } else {
+            PbxState::Idle
+        };
+        phone
+            .publish(&ext, sip::Presence::for_state(state))
+            .await
+            .expect("publish");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if status(&b)
+            .and_then(|s| s.find(&ext).and_then(|u| u.latched_at_ms))
+            .is_some()
+        {
+            latched = true;
+            break;
+        }
+    }
+    assert!(latched, "the flapping phone never latched {ext}");
+    let out = tokio::task::block_in_place(|| {
+        b.cmd(&["presence", "status", "--config", &b.cfg])
+            .output()
+            .expect("status")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 latched") && text.contains(&format!("(ext {ext}) since")),
+        "{text}"
+    );
+    assert!(text.contains("LATCHED at"), "{text}");
+
+    // Release by extension; the command waits for the bridge to confirm.
+    let out = tokio::task::block_in_place(|| {
+        b.cmd(&["presence", "release", &ext, "--config", &b.cfg])
+            .output()
+            .expect("release")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("released {user} (ext {ext})")),
+        "{text}"
+    );
+    let after = status(&b).expect("status file");
+    assert!(after.find(&ext).expect("user").latched_at_ms.is_none());
+    // Releasing again says there is nothing to release; --all too.
+    let out = tokio::task::block_in_place(|| {
+        b.cmd(&["presence", "release", "--all", "--config", &b.cfg])
+            .output()
+            .expect("release --all")
+    });
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no user is latched"));
+
+    // Bridging resumes with the next change (the state seen while latched is not replayed): DND, then a call that reaches Teams.
+    phone
+        .publish(&ext, sip::Presence::for_state(PbxState::Dnd))
+        .await
+        .expect("publish");
+    phone
+        .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("publish");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while shown(&b.sim, &user).await != ("Busy".into(), "InACall".into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call after the release never reached Teams"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn release_of_a_user_who_is_not_latched_changes_nothing() {
+    let dir = TempDir::new();
+    let file = state_file(&dir);
+    let f = file.to_str().expect("utf-8 path");
+    let out = pbx365(&["presence", "release", "201", "--state-file", f]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is not latched"));
+    assert!(
+        !presence::control::control_dir(&file).exists(),
+        "no request was queued"
+    );
+    let out = pbx365(&["presence", "release", "999", "--state-file", f]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user \"999\""));
+    let out = pbx365(&["presence", "release", "--state-file", f]);
+    assert!(!out.status.success(), "a user or --all is required");
 }
 
 /// A `/_sim` control call on `sim`.

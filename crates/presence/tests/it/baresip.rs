@@ -51,6 +51,16 @@ impl Baresip {
     /// Starts baresip as `user` on `k` (auto-answering calls, not publishing presence) and
     /// waits until it is registered.
     pub fn start(k: &Kamailio, user: &str) -> Baresip {
+        Baresip::start_with(k, user, 0)
+    }
+
+    /// Starts baresip as `user` on `k`, publishing its presence (open) every `pubint` seconds
+    /// with that expiry, and waits until it is registered.
+    pub fn start_publishing(k: &Kamailio, user: &str, pubint: u32) -> Baresip {
+        Baresip::start_with(k, user, pubint)
+    }
+
+    fn start_with(k: &Kamailio, user: &str, pubint: u32) -> Baresip {
         assert!(
             std::path::Path::new(BINARY).exists(),
             "baresip is not installed; install it with: {INSTALL}"
@@ -77,11 +87,17 @@ impl Baresip {
              module_app contact.so\n\
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n"
+             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
+             {presence}",
+            presence = if pubint > 0 {
+                "module_app presence.so\n"
+            } else {
+                ""
+            }
         );
         std::fs::write(dir.join("config"), config).expect("baresip config");
         let account = format!(
-            "<sip:{user}@{DOMAIN}:{kport}>;auth_pass={pw};regint=600;pubint=0;answermode=auto\n",
+            "<sip:{user}@{DOMAIN}:{kport}>;auth_pass={pw};regint=600;pubint={pubint};answermode=auto\n",
             kport = k.addr().port(),
             pw = password(user)
         );
@@ -120,6 +136,30 @@ impl Baresip {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("baresip did not register within 10 s; log:\n{}", self.log());
+    }
+
+    /// Quits as a phone shut down does (SIGTERM): baresip un-registers and withdraws its
+    /// publication, then exits (bounded: 10 s).
+    pub fn quit(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("baresip did not quit within 10 s; log:\n{}", self.log());
+    }
+
+    /// Dies without a word (SIGKILL), as a phone losing power: its registration and
+    /// publication stay on the server until they expire.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// baresip's output so far.

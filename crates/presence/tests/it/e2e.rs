@@ -174,6 +174,50 @@ async fn a_forced_bad_map_latches_and_then_writes_nothing_for_an_emulated_hour()
     tokio::time::sleep(Duration::from_millis(300)).await;
     let saved = presence::StatusSnapshot::load(&file).expect("state file");
     assert_eq!(saved.users[&ids[0]].latched_at_ms, Some(latched));
+
+    // While latched, a call on the phone is not carried.
+    phone
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("phone on a call");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        shown(&sim, &ids[0]).await,
+        ("Offline".into(), "Offline".into()),
+        "nothing is carried while latched"
+    );
+
+    // An admin releases the latch through the control folder; the running bridge takes it on
+    // its next tick and bridging resumes: the next change on the phone reaches Teams.
+    presence::control::request_release(&file, &presence::Release::User(ids[0].clone()))
+        .expect("queue the release");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.status().users[&ids[0]].latched_at_ms.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge never took the release request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        presence::control::take_releases(&file)
+            .expect("control folder")
+            .0
+            .is_empty(),
+        "the request was consumed"
+    );
+    // The call seen during the latch is not replayed: bridging resumes with the next change.
+    phone
+        .publish("alice", Presence::for_state(PbxState::Dnd))
+        .await
+        .expect("phone on DND");
+    phone
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("phone on a call again");
+    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(3)).await;
+    let u = &b.status().users[&ids[0]];
+    assert!(u.alert.is_none(), "{u:?}");
     b.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -420,4 +464,73 @@ async fn a_silent_sip_server_does_not_stall_the_teams_side() {
     }
     drop(silent);
     b.abort();
+}
+
+/// A site that shows an idle phone as Available in Teams (the fading map, loop-free with a
+/// 4-minute keep-alive): what the bridge set while the phone was registered must go when the
+/// phone goes offline. By default PBX "offline" clears the bridge's session, so Teams shows the
+/// user's own clients — Offline here, for a user with none — and the bridge never writes
+/// Offline itself.
+async fn offline_clears_the_session(how: &str, within: Duration) {
+    let k = Kamailio::start();
+    let (sim, ids) = sim().await;
+    let maps =
+        StatusMaps::from_raw(&fading_map(), 4).expect("loop-free with a 4-minute keep-alive");
+    let b = bridge(&k, &sim, &ids[..1], settings(maps)).await;
+    // baresip is driven synchronously; this runtime has a second worker for the bridge
+    // Publications of 10 s, so that one left behind expires within the test.
+    let pubint = 10;
+    let mut alice = tokio::task::block_in_place(|| {
+        crate::baresip::Baresip::start_publishing(&k, "alice", pubint)
+    });
+    until_shown(
+        &sim,
+        &ids[0],
+        ("Available", "Available"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let sets = requests(&sim, "setPresence").await;
+    let clears = requests(&sim, "clearPresence").await;
+    let gone = Instant::now();
+    match how {
+        "quit" => tokio::task::block_in_place(|| alice.quit()),
+        _ => tokio::task::block_in_place(|| alice.kill()),
+    }
+    let took = until_shown(&sim, &ids[0], ("Offline", "Offline"), within).await;
+    eprintln!(
+        "baresip {how}: Teams cleared {:?} after the phone went ({took:?} of waiting)",
+        gone.elapsed()
+    );
+    assert_eq!(
+        requests(&sim, "setPresence").await,
+        sets,
+        "no Offline written"
+    );
+    assert_eq!(requests(&sim, "clearPresence").await, clears + 1);
+    let u = &b.status().users[&ids[0]];
+    assert_eq!(
+        u.pbx.as_ref().map(|p| p.state.as_str()),
+        Some("offline"),
+        "{u:?}"
+    );
+    assert_eq!(u.bridge_teams, "none");
+    b.stop().await;
+}
+
+/// The phone is shut down (SIGTERM): baresip un-registers, but 1.0.0 leaves its publication
+/// behind (seen here: at most, sometimes, a last `closed` PUBLISH), so the presence server's
+/// NOTIFY — `closed`, or no tuple left once the publication expires (10 s; Kamailio's cleaner
+/// runs every 30 s, `clean_period` in the shipped config) — is what tells the bridge; it then
+/// clears its Teams session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baresip_that_quits_clears_the_bridges_teams_session() {
+    offline_clears_the_session("quit", Duration::from_secs(50)).await;
+}
+
+/// The phone dies without a word (SIGKILL): its publication expires on the server, and the
+/// NOTIFY with no tuple left clears the bridge's Teams session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baresip_that_dies_clears_the_session_when_its_publication_expires() {
+    offline_clears_the_session("kill", Duration::from_secs(50)).await;
 }
