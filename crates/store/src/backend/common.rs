@@ -866,14 +866,17 @@ impl SqlStore {
         site: &SiteId,
         user_id: Option<&str>,
     ) -> Result<HashMap<String, Option<PhoneNumber>>> {
-        let rows = sqlx::query(
+        let one = match user_id {
+            Some(_) => "owner_id = $3",
+            None => "$3 = ''",
+        };
+        let rows = sqlx::query(&format!(
             "SELECT owner_id, kind, raw, e164 FROM phone_numbers
-             WHERE site_id = $1 AND owner_kind = 'extension' AND position = $2
-               AND ($3 IS NULL OR owner_id = $3)",
-        )
+             WHERE site_id = $1 AND owner_kind = 'extension' AND position = $2 AND {one}"
+        ))
         .bind(site.as_str())
         .bind(MOBILE_POSITION)
-        .bind(user_id)
+        .bind(user_id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -886,13 +889,17 @@ impl SqlStore {
         site: &SiteId,
         user_id: Option<&str>,
     ) -> Result<Vec<Extension>> {
-        let rows = sqlx::query(
+        let one = match user_id {
+            Some(_) => "user_id = $2",
+            None => "$2 = ''",
+        };
+        let rows = sqlx::query(&format!(
             "SELECT user_id, number, display_name, given_name, surname, email, department,
                     job_title, outbound_caller_id, enabled, photo_etag
-             FROM extensions WHERE site_id = $1 AND ($2 IS NULL OR user_id = $2)",
-        )
+             FROM extensions WHERE site_id = $1 AND {one}"
+        ))
         .bind(site.as_str())
-        .bind(user_id)
+        .bind(user_id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let mut mobiles = self.extension_numbers(site, user_id).await?;
@@ -1203,13 +1210,17 @@ impl Store for SqlStore {
         phonebook: &PhonebookKind,
     ) -> Result<Vec<ContactRecord>> {
         let (kind, owner) = phonebook_columns(phonebook);
-        let filter = "c.site_id = $1 AND c.phonebook = $2 AND ($3 IS NULL OR c.owner_user_id = $3)";
+        // Written out per case (not `$3 IS NULL OR …`) so the planners use the phonebook index.
+        let filter = match owner {
+            Some(_) => "c.site_id = $1 AND c.phonebook = $2 AND c.owner_user_id = $3",
+            None => "c.site_id = $1 AND c.phonebook = $2 AND c.owner_user_id IS NULL AND $3 = ''",
+        };
         let rows = sqlx::query(&format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter}"
         ))
         .bind(site.as_str())
         .bind(kind)
-        .bind(owner)
+        .bind(owner.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let number_rows = sqlx::query(&format!(
@@ -1217,7 +1228,7 @@ impl Store for SqlStore {
         ))
         .bind(site.as_str())
         .bind(kind)
-        .bind(owner)
+        .bind(owner.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let mut numbers = numbers_by_owner(&number_rows)?;
@@ -1983,19 +1994,22 @@ impl Store for SqlStore {
 impl SqlStore {
     /// Every contact of a site (or the one with store id `id`), ordered by id.
     async fn stored_contacts(&self, site: &SiteId, id: Option<&str>) -> Result<Vec<StoredContact>> {
-        let filter = "c.site_id = $1 AND ($2 IS NULL OR c.id = $2)";
+        let filter = match id {
+            Some(_) => "c.site_id = $1 AND c.id = $2",
+            None => "c.site_id = $1 AND $2 = ''",
+        };
         let rows = sqlx::query(&format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter}"
         ))
         .bind(site.as_str())
-        .bind(id)
+        .bind(id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let number_rows = sqlx::query(&format!(
             "{CONTACT_NUMBERS} AND {filter}"
         ))
         .bind(site.as_str())
-        .bind(id)
+        .bind(id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let mut numbers = numbers_by_owner(&number_rows)?;
@@ -2013,10 +2027,13 @@ const CONTACT_COLUMNS: &str = "c.id, c.scope, c.source_id, c.phonebook, c.owner_
      c.mailbox, c.folder_id, c.display_name, c.given_name, c.surname, c.company, c.department, \
      c.job_title, c.emails, c.change_key";
 
-/// The numbers of contacts (alias `c`), to be narrowed with `AND <filter on c>`.
+/// The numbers of contacts (alias `c`), to be narrowed with `AND <filter on c>`. `CROSS JOIN`
+/// makes SQLite walk the narrowed contacts and look their numbers up by key; with a plain join
+/// it scanned every contact number of the site for each mailbox (2.5 s per mailbox at 100,000
+/// contacts). PostgreSQL plans it as any inner join.
 const CONTACT_NUMBERS: &str = "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164 \
-     FROM phone_numbers n JOIN contacts c ON c.site_id = n.site_id AND c.id = n.owner_id \
-     WHERE n.owner_kind = 'contact'";
+     FROM contacts c CROSS JOIN phone_numbers n \
+     WHERE n.site_id = c.site_id AND n.owner_kind = 'contact' AND n.owner_id = c.id";
 
 /// Number rows grouped by their owner, each with its position.
 fn numbers_by_owner(
