@@ -97,6 +97,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .map(|s| format!("{s:?}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let plan = ExtensionPlan::for_users(args.users);
     let text = format!(
         "# Written by `pbx365 demo` for its emulated tenant; rewritten at every start.\n\
          [store]\nurl = \"sqlite://{db}\"\n\n\
@@ -104,14 +105,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
          [site.tenant]\ntenant_id = \"{tid}\"\nclient_id = \"{cid}\"\nclient_secret_file = \"client-secret\"\n\
          authority_url = \"{http}\"\ngraph_url = \"{http}/v1.0\"\n\n\
          [site.dialling]\ncountry = \"DE\"\narea_code = \"30\"\noutside_line_prefix = \"0\"\n\n\
-         [[site.dialling.did_ranges]]\nbase = \"+49301234\"\nfirst = 100\nlast = 999\ncompany = \"Contoso (demo)\"\n\n\
+         [[site.dialling.did_ranges]]\nbase = \"{did_base}\"\nfirst = {first}\nlast = {last}\ncompany = \"Contoso (demo)\"\n\n\
          [site.users]\ngroup_id = \"{gid}\"\n\n\
-         [site.extensions]\nfirst_number = 100\nlength = 3\n\n\
+         [site.extensions]\nfirst_number = {first}\nlength = {length}\n\n\
          [site.directory]\nanonymous = false\n\n\
          [http]\nlisten = \"{http_listen}\"\n\n\
          [ldap]\nlisten = \"{ldap_listen}\"\n\n\
          [directory]\nrefresh_interval_secs = 2\n",
         db = dir.join("demo.db").display(),
+        did_base = plan.did_base,
+        first = plan.first,
+        last = plan.last,
+        length = plan.length,
         tid = sim.credentials.tenant_id,
         cid = sim.credentials.client_id,
         http = sim.http_url(),
@@ -184,4 +189,43 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     running.wait().await?;
     drop(sim);
     Ok(())
+}
+
+/// The demo's extension numbers: long enough for every generated person (3 digits up to 800
+/// people, 4 up to 8,000, 5 beyond), with the company's DID block covering them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExtensionPlan {
+    length: u32,
+    first: u64,
+    last: u64,
+    did_base: &'static str,
+}
+
+impl ExtensionPlan {
+    fn for_users(users: usize) -> ExtensionPlan {
+        let (length, did_base) = match users {
+            0..=800 => (3, "+49301234"),
+            801..=8_000 => (4, "+4930123"),
+            _ => (5, "+493012"),
+        };
+        ExtensionPlan {
+            length,
+            first: 10u64.pow(length - 1),
+            last: 10u64.pow(length) - 1,
+            did_base,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExtensionPlan;
+
+    #[test]
+    fn extensions_grow_with_the_tenant() {
+        assert_eq!(ExtensionPlan::for_users(200).length, 3);
+        assert_eq!(ExtensionPlan::for_users(2_000).length, 4);
+        let big = ExtensionPlan::for_users(20_000);
+        assert_eq!((big.first, big.last, big.did_base), (10_000, 99_999, "+493012"));
+    }
 }
