@@ -55,8 +55,26 @@ struct Record {
     emails: Vec<String>,
     extension: Option<String>,
     numbers: Vec<EntryNumber>,
-    /// Folded words of the display name (for the "same person" check on shared numbers).
-    name_words: BTreeSet<String>,
+    /// Folded words of the display name, sorted and distinct (for the "same person" check on
+    /// shared numbers).
+    name_words: Vec<String>,
+}
+
+/// A record key (`u:<user id>`, `c:<contact id>`) interned as a compact id: postings and groups
+/// hold these instead of strings. An entry is known by the id of its first member.
+type Rid = u32;
+
+/// True when every word of `a` is in `b` (both sorted and distinct).
+fn subset(a: &[String], b: &[String]) -> bool {
+    a.iter().all(|w| b.binary_search(w).is_ok())
+}
+
+/// Sorted, distinct folded words.
+fn word_set(text: &str) -> Vec<String> {
+    let mut w = text::words(text);
+    w.sort();
+    w.dedup();
+    w
 }
 
 impl Record {
@@ -72,8 +90,8 @@ impl Record {
 #[derive(Debug, Clone)]
 struct Indexed {
     entry: Entry,
-    /// Record keys, highest priority first.
-    members: Vec<String>,
+    /// Record ids, highest priority first (the first is the entry's id).
+    members: Vec<Rid>,
     /// Folded display name, for ordering.
     sort_key: String,
     user: bool,
@@ -88,22 +106,87 @@ struct Indexed {
     suffix_keys: Vec<String>,
 }
 
-type Postings = BTreeMap<String, BTreeSet<String>>;
+/// Key → sorted, distinct ids (a vector costs a fraction of a set at a million entries).
+type Postings = BTreeMap<String, Vec<Rid>>;
+/// Sounds-alike code → words.
+type Codes = BTreeMap<String, BTreeSet<String>>;
 
-fn post(map: &mut Postings, key: &str, id: &str) {
-    map.entry(key.to_owned()).or_default().insert(id.to_owned());
+fn post(map: &mut Postings, key: &str, id: Rid) {
+    let ids = match map.get_mut(key) {
+        Some(ids) => ids,
+        None => map.entry(key.to_owned()).or_default(),
+    };
+    if let Err(at) = ids.binary_search(&id) {
+        ids.insert(at, id);
+    }
 }
 
 /// Removes `id` under `key`; true when the key is gone with it.
-fn unpost(map: &mut Postings, key: &str, id: &str) -> bool {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
+fn unpost(map: &mut Postings, key: &str, id: Rid) -> bool {
+    if let Some(ids) = map.get_mut(key) {
+        if let Ok(at) = ids.binary_search(&id) {
+            ids.remove(at);
+        }
+        if ids.is_empty() {
             map.remove(key);
             return true;
         }
     }
     false
+}
+
+fn post_code(map: &mut Codes, code: &str, word: &str) {
+    map.entry(code.to_owned())
+        .or_default()
+        .insert(word.to_owned());
+}
+
+fn unpost_code(map: &mut Codes, code: &str, word: &str) {
+    if let Some(set) = map.get_mut(code) {
+        set.remove(word);
+        if set.is_empty() {
+            map.remove(code);
+        }
+    }
+}
+
+/// The ids under `key`.
+fn ids<'a>(map: &'a Postings, key: &str) -> &'a [Rid] {
+    map.get(key).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// Sorted, distinct union of two sorted, distinct id lists.
+fn union(a: &[Rid], b: &[Rid]) -> Vec<Rid> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Sorted intersection of two sorted, distinct id lists.
+fn intersection(a: &[Rid], b: &[Rid]) -> Vec<Rid> {
+    a.iter()
+        .copied()
+        .filter(|id| b.binary_search(id).is_ok())
+        .collect()
 }
 
 /// The directory of one site.
@@ -112,21 +195,27 @@ pub struct SiteIndex {
     site: SiteId,
     plan: DiallingPlan,
     priority: SourcePriority,
-    records: HashMap<String, Record>,
-    /// Record key → id of the entry it is part of.
-    group_of: HashMap<String, String>,
-    entries: HashMap<String, Indexed>,
+    /// Record key ↔ id. Ids are never reused: a key seen once keeps its id.
+    rids: HashMap<String, Rid>,
+    keys: Vec<String>,
+    records: HashMap<Rid, Record>,
+    /// Record → the entry it is part of.
+    group_of: HashMap<Rid, Rid>,
+    entries: HashMap<Rid, Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
     link_numbers: Postings,
     /// Word → entry ids; sounds-alike code → words.
     words: Postings,
-    koelner: Postings,
-    metaphone: Postings,
+    koelner: Codes,
+    metaphone: Codes,
     /// E.164 → entry ids; last four digits → entry ids; extension → entry ids.
     by_e164: Postings,
     by_suffix: Postings,
     by_extension: Postings,
+    /// Entries whose display name is not made of indexed words (named after an e-mail address,
+    /// a number or their id): candidates of every name filter.
+    unworded: BTreeSet<Rid>,
 }
 
 /// The record key of a user's extension.
@@ -153,17 +242,20 @@ impl SiteIndex {
             site,
             plan,
             priority,
+            rids: HashMap::new(),
+            keys: Vec::new(),
             records: HashMap::new(),
             group_of: HashMap::new(),
             entries: HashMap::new(),
             link_emails: Postings::new(),
             link_numbers: Postings::new(),
             words: Postings::new(),
-            koelner: Postings::new(),
-            metaphone: Postings::new(),
+            koelner: Codes::new(),
+            metaphone: Codes::new(),
             by_e164: Postings::new(),
             by_suffix: Postings::new(),
             by_extension: Postings::new(),
+            unworded: BTreeSet::new(),
         }
     }
 
@@ -179,17 +271,17 @@ impl SiteIndex {
         let mut keys = Vec::new();
         for e in extensions {
             if let Some(r) = index.extension_record(e) {
-                let key = user_key(&e.user_id);
-                index.link(&key, &r);
-                index.records.insert(key.clone(), r);
+                let key = index.intern(user_key(&e.user_id));
+                index.link(key, &r);
+                index.records.insert(key, r);
                 keys.push(key);
             }
         }
         for (id, c) in contacts {
             if let Some(r) = index.contact_record(c) {
-                let key = contact_key(id);
-                index.link(&key, &r);
-                index.records.insert(key.clone(), r);
+                let key = index.intern(contact_key(id));
+                index.link(key, &r);
+                index.records.insert(key, r);
                 keys.push(key);
             }
         }
@@ -219,29 +311,37 @@ impl SiteIndex {
 
     /// True when the user has an (enabled) extension in the index.
     pub fn has_user(&self, user_id: &str) -> bool {
-        self.records.contains_key(&user_key(user_id))
+        self.rids
+            .get(&user_key(user_id))
+            .is_some_and(|r| self.records.contains_key(r))
     }
 
     /// Puts in (or updates) a user's extension; a disabled one is taken out.
     pub fn upsert_extension(&mut self, extension: &Extension) {
         let record = self.extension_record(extension);
-        self.put(user_key(&extension.user_id), record);
+        let key = self.intern(user_key(&extension.user_id));
+        self.put(key, record);
     }
 
     /// Takes a user's extension out.
     pub fn remove_extension(&mut self, user_id: &str) {
-        self.put(user_key(user_id), None);
+        if let Some(&key) = self.rids.get(&user_key(user_id)) {
+            self.put(key, None);
+        }
     }
 
     /// Puts in (or updates) a contact, by its store id.
     pub fn upsert_contact(&mut self, id: &str, contact: &ContactRecord) {
         let record = self.contact_record(contact);
-        self.put(contact_key(id), record);
+        let key = self.intern(contact_key(id));
+        self.put(key, record);
     }
 
     /// Takes a contact out, by its store id.
     pub fn remove_contact(&mut self, id: &str) {
-        self.put(contact_key(id), None);
+        if let Some(&key) = self.rids.get(&contact_key(id)) {
+            self.put(key, None);
+        }
     }
 
     /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
@@ -252,6 +352,22 @@ impl SiteIndex {
     }
 
     // ---- records ----
+
+    /// The id of a record key, given one on first sight.
+    fn intern(&mut self, key: String) -> Rid {
+        if let Some(&id) = self.rids.get(&key) {
+            return id;
+        }
+        let id = Rid::try_from(self.keys.len()).expect("fewer than 2^32 records in one site");
+        self.keys.push(key.clone());
+        self.rids.insert(key, id);
+        id
+    }
+
+    /// The key of a record id.
+    fn key(&self, id: Rid) -> &str {
+        &self.keys[id as usize]
+    }
 
     fn extension_record(&self, e: &Extension) -> Option<Record> {
         if !e.enabled {
@@ -274,7 +390,7 @@ impl SiteIndex {
             source: EntrySource::User {
                 user_id: e.user_id.clone(),
             },
-            name_words: text::words(&e.display_name).into_iter().collect(),
+            name_words: word_set(&e.display_name),
             display_name: e.display_name.trim().to_owned(),
             given_name: non_empty(&e.given_name),
             surname: non_empty(&e.surname),
@@ -309,7 +425,7 @@ impl SiteIndex {
                 phonebook: c.phonebook.clone(),
                 source_id: c.source_id.clone(),
             },
-            name_words: text::words(&c.display_name).into_iter().collect(),
+            name_words: word_set(&c.display_name),
             display_name: c.display_name.trim().to_owned(),
             given_name: non_empty(&c.given_name),
             surname: non_empty(&c.surname),
@@ -338,7 +454,7 @@ impl SiteIndex {
 
     // ---- merging ----
 
-    fn link(&mut self, key: &str, r: &Record) {
+    fn link(&mut self, key: Rid, r: &Record) {
         if r.shared_class().is_none() {
             return;
         }
@@ -350,7 +466,7 @@ impl SiteIndex {
         }
     }
 
-    fn unlink(&mut self, key: &str, r: &Record) {
+    fn unlink(&mut self, key: Rid, r: &Record) {
         for m in &r.emails {
             unpost(&mut self.link_emails, m, key);
         }
@@ -360,19 +476,13 @@ impl SiteIndex {
     }
 
     /// Every record sharing an e-mail or number with `r` (linked or not).
-    fn holders_of(&self, r: &Record) -> Vec<String> {
+    fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
         for m in &r.emails {
-            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+            out.extend_from_slice(ids(&self.link_emails, m));
         }
         for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend(
-                self.link_numbers
-                    .get(e.as_str())
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
+            out.extend_from_slice(ids(&self.link_numbers, e.as_str()));
         }
         out
     }
@@ -390,7 +500,7 @@ impl SiteIndex {
         if holders.len() > MAX_NUMBER_HOLDERS {
             return false;
         }
-        let names: Vec<&BTreeSet<String>> = holders
+        let names: Vec<&Vec<String>> = holders
             .iter()
             .filter_map(|k| self.records.get(k))
             .map(|r| &r.name_words)
@@ -398,13 +508,13 @@ impl SiteIndex {
         names.iter().enumerate().all(|(i, a)| {
             names[i + 1..]
                 .iter()
-                .all(|b| !a.is_empty() && !b.is_empty() && (a.is_subset(b) || b.is_subset(a)))
+                .all(|b| !a.is_empty() && !b.is_empty() && (subset(a, b) || subset(b, a)))
         })
     }
 
     /// The records `key` merges with directly.
-    fn links(&self, key: &str) -> Vec<String> {
-        let Some(r) = self.records.get(key) else {
+    fn links(&self, key: Rid) -> Vec<Rid> {
+        let Some(r) = self.records.get(&key) else {
             return Vec::new();
         };
         if r.shared_class().is_none() {
@@ -412,22 +522,16 @@ impl SiteIndex {
         }
         let mut out = Vec::new();
         for m in &r.emails {
-            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+            out.extend_from_slice(ids(&self.link_emails, m));
         }
         for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             if self.number_links(e.as_str()) {
-                out.extend(
-                    self.link_numbers
-                        .get(e.as_str())
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
+                out.extend_from_slice(ids(&self.link_numbers, e.as_str()));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
         out.retain(|k| {
-            k != key
+            *k != key
                 // Two users are two people, whatever they share.
                 && !(is_user
                     && self.records.get(k).and_then(Record::shared_class)
@@ -437,14 +541,14 @@ impl SiteIndex {
     }
 
     /// Replaces (or removes) one record and re-merges what it touches.
-    fn put(&mut self, key: String, record: Option<Record>) {
-        let mut seeds = vec![key.clone()];
+    fn put(&mut self, key: Rid, record: Option<Record>) {
+        let mut seeds = vec![key];
         if let Some(old) = self.records.remove(&key) {
             seeds.extend(self.holders_of(&old));
-            self.unlink(&key, &old);
+            self.unlink(key, &old);
         }
         if let Some(new) = record {
-            self.link(&key, &new);
+            self.link(key, &new);
             seeds.extend(self.holders_of(&new));
             self.records.insert(key, new);
         }
@@ -453,9 +557,9 @@ impl SiteIndex {
 
     /// Recomputes the entries of every record reachable from `seeds` through old groups and
     /// current links. A rebuild is the same with every record as a seed.
-    fn regroup(&mut self, seeds: Vec<String>) {
+    fn regroup(&mut self, seeds: Vec<Rid>) {
         let mut todo = seeds;
-        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut seen: BTreeSet<Rid> = BTreeSet::new();
         while let Some(k) = todo.pop() {
             if seen.contains(&k) {
                 continue;
@@ -468,36 +572,36 @@ impl SiteIndex {
             {
                 todo.extend(members);
             }
-            todo.extend(self.links(&k));
+            todo.extend(self.links(k));
             seen.insert(k);
         }
-        let old: BTreeSet<String> = seen
+        let old: BTreeSet<Rid> = seen
             .iter()
-            .filter_map(|k| self.group_of.get(k).cloned())
+            .filter_map(|k| self.group_of.get(k).copied())
             .collect();
         for id in old {
-            self.remove_entry(&id);
+            self.remove_entry(id);
         }
-        let mut done: HashSet<String> = HashSet::new();
-        for k in &seen {
-            if done.contains(k) || !self.records.contains_key(k) {
+        let mut done: HashSet<Rid> = HashSet::new();
+        for &k in &seen {
+            if done.contains(&k) || !self.records.contains_key(&k) {
                 continue;
             }
             let mut component = Vec::new();
-            let mut stack = vec![k.clone()];
+            let mut stack = vec![k];
             while let Some(c) = stack.pop() {
-                if !self.records.contains_key(&c) || !done.insert(c.clone()) {
+                if !self.records.contains_key(&c) || !done.insert(c) {
                     continue;
                 }
-                stack.extend(self.links(&c));
+                stack.extend(self.links(c));
                 component.push(c);
             }
             self.insert_entry(component);
         }
     }
 
-    fn remove_entry(&mut self, id: &str) {
-        let Some(ix) = self.entries.remove(id) else {
+    fn remove_entry(&mut self, id: Rid) {
+        let Some(ix) = self.entries.remove(&id) else {
             return;
         };
         for m in &ix.members {
@@ -505,8 +609,8 @@ impl SiteIndex {
         }
         for w in &ix.words {
             if unpost(&mut self.words, w, id) {
-                unpost(&mut self.koelner, &phonetic::koelner(w), w);
-                unpost(&mut self.metaphone, &phonetic::metaphone(w), w);
+                unpost_code(&mut self.koelner, &phonetic::koelner(w), w);
+                unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
         for k in &ix.e164_keys {
@@ -518,20 +622,22 @@ impl SiteIndex {
         if let Some(x) = &ix.entry.extension {
             unpost(&mut self.by_extension, x, id);
         }
+        self.unworded.remove(&id);
     }
 
-    fn insert_entry(&mut self, mut members: Vec<String>) {
+    fn insert_entry(&mut self, mut members: Vec<Rid>) {
         let rank = |r: &Record| match &r.class {
             RecordClass::Shared(c) => self.priority.rank(*c),
             RecordClass::Personal(_) => usize::MAX,
         };
         members.sort_by(|a, b| {
             let (ra, rb) = (&self.records[a], &self.records[b]);
-            (rank(ra), a).cmp(&(rank(rb), b))
+            (rank(ra), self.key(*a)).cmp(&(rank(rb), self.key(*b)))
         });
         let records: Vec<&Record> = members.iter().map(|k| &self.records[k]).collect();
         let Some(first) = records.first() else { return };
-        let id = members[0].clone();
+        let id = members[0];
+        let id_text = self.key(id).to_owned();
         let pick = |f: fn(&Record) -> &Option<String>| records.iter().find_map(|r| f(r).clone());
         let mut emails: Vec<String> = Vec::new();
         let mut numbers: Vec<EntryNumber> = Vec::new();
@@ -560,9 +666,9 @@ impl SiteIndex {
             .or_else(|| company.clone())
             .or_else(|| emails.first().cloned())
             .or_else(|| numbers.first().map(|n| n.display.clone()))
-            .unwrap_or_else(|| id.clone());
+            .unwrap_or_else(|| id_text.clone());
         let entry = Entry {
-            id: id.clone(),
+            id: id_text,
             site: self.site.clone(),
             sources: records.iter().map(|r| r.source.clone()).collect(),
             personal_owner: match &first.class {
@@ -629,25 +735,31 @@ impl SiteIndex {
             if !self.words.contains_key(w) {
                 let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
                 if !k.is_empty() {
-                    post(&mut self.koelner, &k, w);
+                    post_code(&mut self.koelner, &k, w);
                 }
                 if !m.is_empty() {
-                    post(&mut self.metaphone, &m, w);
+                    post_code(&mut self.metaphone, &m, w);
                 }
             }
-            post(&mut self.words, w, &id);
+            post(&mut self.words, w, id);
         }
         for k in &e164_keys {
-            post(&mut self.by_e164, k, &id);
+            post(&mut self.by_e164, k, id);
         }
         for k in &suffix_keys {
-            post(&mut self.by_suffix, k, &id);
+            post(&mut self.by_suffix, k, id);
         }
         if let Some(x) = &entry.extension {
-            post(&mut self.by_extension, x, &id);
+            post(&mut self.by_extension, x, id);
         }
-        for m in &members {
-            self.group_of.insert(m.clone(), id.clone());
+        for &m in &members {
+            self.group_of.insert(m, id);
+        }
+        if !text::words(&entry.display_name)
+            .iter()
+            .all(|w| words.binary_search(w).is_ok())
+        {
+            self.unworded.insert(id);
         }
         let indexed = Indexed {
             sort_key: text::folded_value(&entry.display_name),
@@ -705,8 +817,9 @@ impl SiteIndex {
 
     /// One entry by id, if `who` may see it.
     pub fn entry(&self, who: &Principal, id: &str) -> Option<Entry> {
-        self.entries
+        self.rids
             .get(id)
+            .and_then(|r| self.entries.get(r))
             .filter(|ix| self.shows(ix, who, BookScope::All))
             .map(|ix| ix.entry.clone())
     }
@@ -729,6 +842,18 @@ impl SiteIndex {
             .into_iter()
             .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter))
             .collect();
+        // Only the first `limit` in order are wanted: select them, then sort just those.
+        if hits.len() > limit {
+            let by = |a: &&Indexed, b: &&Indexed| {
+                (&a.sort_key, &a.entry.id).cmp(&(&b.sort_key, &b.entry.id))
+            };
+            if limit == 0 {
+                hits.clear();
+            } else {
+                hits.select_nth_unstable_by(limit - 1, by);
+                hits.truncate(limit);
+            }
+        }
         self.order(&mut hits, false);
         Ok(hits
             .into_iter()
@@ -739,32 +864,52 @@ impl SiteIndex {
 
     /// Entry ids that can match `filter` (a superset), from the number indexes; `None` when
     /// every entry must be checked.
-    fn candidates(&self, filter: &Filter) -> Option<BTreeSet<String>> {
+    fn candidates(&self, filter: &Filter) -> Option<Vec<Rid>> {
         match filter {
             Filter::And(fs) => fs
                 .iter()
                 .filter_map(|f| self.candidates(f))
-                .reduce(|a, b| a.intersection(&b).cloned().collect()),
-            Filter::Or(fs) => {
-                fs.iter()
-                    .map(|f| self.candidates(f))
-                    .try_fold(BTreeSet::new(), |mut all, c| {
-                        all.extend(c?);
-                        Some(all)
-                    })
-            }
+                .reduce(|a, b| intersection(&a, &b)),
+            Filter::Or(fs) => fs
+                .iter()
+                .map(|f| self.candidates(f))
+                .try_fold(Vec::new(), |all, c| Some(union(&all, &c?))),
             Filter::Equals(a, v) if a.is_phone() => {
                 let Some(value) = NumberValue::parse(&self.plan, v) else {
-                    return Some(BTreeSet::new());
+                    return Some(Vec::new());
                 };
-                let mut out: BTreeSet<String> = self
-                    .by_suffix
-                    .get(numbers::suffix_key(&value.digits))
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(e) = value.e164(&self.plan) {
-                    out.extend(self.by_e164.get(e.as_str()).into_iter().flatten().cloned());
+                let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
+                Some(match value.e164(&self.plan) {
+                    Some(e) => union(out, ids(&self.by_e164, e.as_str())),
+                    None => out.to_vec(),
+                })
+            }
+            Filter::Equals(a, v) if Self::word_indexed(a) => {
+                let first = text::words(v).into_iter().next()?;
+                let unworded: Vec<Rid> = self.unworded.iter().copied().collect();
+                Some(union(&unworded, ids(&self.words, &first)))
+            }
+            Filter::Substring {
+                attribute,
+                initial: Some(initial),
+                ..
+            } if Self::word_indexed(attribute) => {
+                // The folded value starts with the folded initial, so its first word starts
+                // with the initial's first word: every entry with a word of that prefix.
+                let first = text::words(initial).into_iter().next()?;
+                let mut out: Vec<Rid> = self.unworded.iter().copied().collect();
+                for (_, ids) in self
+                    .words
+                    .range::<str, _>((
+                        std::ops::Bound::Included(first.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(w, _)| w.starts_with(first.as_str()))
+                {
+                    out.extend_from_slice(ids);
                 }
+                out.sort_unstable();
+                out.dedup();
                 Some(out)
             }
             Filter::Substring {
@@ -773,15 +918,23 @@ impl SiteIndex {
                 ..
             } if attribute.is_phone() => {
                 let digits = text::digits(last);
-                (digits.len() >= 4).then(|| {
-                    self.by_suffix
-                        .get(numbers::suffix_key(&digits))
-                        .cloned()
-                        .unwrap_or_default()
-                })
+                (digits.len() >= 4)
+                    .then(|| ids(&self.by_suffix, numbers::suffix_key(&digits)).to_vec())
             }
             _ => None,
         }
+    }
+
+    /// True for the text attributes whose every word is in the word index: names and company.
+    fn word_indexed(a: &Attribute) -> bool {
+        matches!(
+            a,
+            Attribute::CommonName
+                | Attribute::DisplayName
+                | Attribute::GivenName
+                | Attribute::Surname
+                | Attribute::Company
+        )
     }
 
     /// The text values of an attribute.
@@ -951,7 +1104,7 @@ impl SiteIndex {
                     "{q:?} holds no letters or digits to search for"
                 )));
             }
-            let mut combined: Option<HashMap<String, MatchRank>> = None;
+            let mut combined: Option<HashMap<Rid, MatchRank>> = None;
             for t in &terms {
                 let ranks = self.term_ranks(t);
                 combined = Some(match combined {
@@ -983,7 +1136,7 @@ impl SiteIndex {
     }
 
     /// The best rank of each entry for one folded term.
-    fn term_ranks(&self, term: &str) -> HashMap<String, MatchRank> {
+    fn term_ranks(&self, term: &str) -> HashMap<Rid, MatchRank> {
         let mut by_word: HashMap<&str, MatchRank> = HashMap::new();
         // Exact and prefix from the sorted word list.
         for (w, _) in self
@@ -1033,10 +1186,10 @@ impl SiteIndex {
                 }
             }
         }
-        let mut out: HashMap<String, MatchRank> = HashMap::new();
+        let mut out: HashMap<Rid, MatchRank> = HashMap::new();
         for (w, r) in by_word {
-            for id in self.words.get(w).into_iter().flatten() {
-                let e = out.entry(id.clone()).or_insert(r);
+            for &id in ids(&self.words, w) {
+                let e = out.entry(id).or_insert(r);
                 *e = (*e).min(r);
             }
         }
@@ -1044,19 +1197,19 @@ impl SiteIndex {
     }
 
     /// Ranks for a number typed into a search box: the number itself, or digits in it.
-    fn number_ranks(&self, q: &str) -> HashMap<String, MatchRank> {
-        let mut out: HashMap<String, MatchRank> = HashMap::new();
+    fn number_ranks(&self, q: &str) -> HashMap<Rid, MatchRank> {
+        let mut out: HashMap<Rid, MatchRank> = HashMap::new();
         let Some(value) = NumberValue::parse(&self.plan, q) else {
             return out;
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for id in self.by_e164.get(e.as_str()).into_iter().flatten() {
-                out.insert(id.clone(), MatchRank::Exact);
+            for &id in ids(&self.by_e164, e.as_str()) {
+                out.insert(id, MatchRank::Exact);
             }
         }
-        for (id, ix) in &self.entries {
-            let mut best: Option<MatchRank> = out.get(id).copied();
+        for (&id, ix) in &self.entries {
+            let mut best: Option<MatchRank> = out.get(&id).copied();
             let forms = ix.forms.iter().flatten().chain(ix.entry.extension.iter());
             for f in forms {
                 let r = if f == digits {
@@ -1071,7 +1224,7 @@ impl SiteIndex {
                 best = Some(best.map_or(r, |b| b.min(r)));
             }
             if let Some(b) = best {
-                out.insert(id.clone(), b);
+                out.insert(id, b);
             }
         }
         out
@@ -1098,18 +1251,13 @@ impl SiteIndex {
                 }
             },
         };
-        let mut ids: BTreeSet<&String> = self
-            .by_e164
-            .get(e164.as_str())
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut found: BTreeSet<Rid> = ids(&self.by_e164, e164.as_str()).iter().copied().collect();
         if let Some(x) = &extension {
-            ids.extend(self.by_extension.get(x).into_iter().flatten());
+            found.extend(ids(&self.by_extension, x));
         }
-        let mut found: Vec<&Indexed> = ids
+        let mut found: Vec<&Indexed> = found
             .into_iter()
-            .filter_map(|id| self.entries.get(id))
+            .filter_map(|id| self.entries.get(&id))
             .filter(|ix| self.shows(ix, who, BookScope::All))
             .collect();
         found.sort_by(|a, b| {
