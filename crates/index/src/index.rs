@@ -104,27 +104,100 @@ struct Indexed {
     forms: Vec<Box<str>>,
 }
 
-/// Key → sorted, distinct ids (a vector costs a fraction of a set at a million entries).
-type Postings = BTreeMap<String, Vec<Rid>>;
+/// Above this many ids a posting list becomes a B-tree: moving a megabyte of a vector (the
+/// quarter of a million entries under a word like "gmbh") for every patch costs too much.
+const LARGE_POSTING: usize = 512;
+
+/// The ids under one key, sorted and distinct: a vector while small (4 bytes an id, and most
+/// keys — numbers, e-mail addresses — have one), a B-tree once large.
+#[derive(Debug, Clone)]
+enum Ids {
+    Small(Vec<Rid>),
+    Large(BTreeSet<Rid>),
+}
+
+impl Ids {
+    fn insert(&mut self, id: Rid) {
+        match self {
+            Ids::Small(v) => {
+                if let Err(at) = v.binary_search(&id) {
+                    v.insert(at, id);
+                    if v.len() > LARGE_POSTING {
+                        *self = Ids::Large(v.iter().copied().collect());
+                    }
+                }
+            }
+            Ids::Large(s) => {
+                s.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: Rid) {
+        match self {
+            Ids::Small(v) => {
+                if let Ok(at) = v.binary_search(&id) {
+                    v.remove(at);
+                }
+            }
+            Ids::Large(s) => {
+                s.remove(&id);
+                if s.len() < LARGE_POSTING / 2 {
+                    *self = Ids::Small(s.iter().copied().collect());
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ids::Small(v) => v.len(),
+            Ids::Large(s) => s.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Ids::Small(v) => v.is_empty(),
+            Ids::Large(s) => s.is_empty(),
+        }
+    }
+
+    /// The ids in order.
+    fn iter(&self) -> Box<dyn Iterator<Item = Rid> + '_> {
+        match self {
+            Ids::Small(v) => Box::new(v.iter().copied()),
+            Ids::Large(s) => Box::new(s.iter().copied()),
+        }
+    }
+
+    /// The ids as a sorted slice (borrowed while small).
+    fn as_slice(&self) -> std::borrow::Cow<'_, [Rid]> {
+        match self {
+            Ids::Small(v) => std::borrow::Cow::Borrowed(v),
+            Ids::Large(s) => std::borrow::Cow::Owned(s.iter().copied().collect()),
+        }
+    }
+}
+
+/// Key → ids.
+type Postings = BTreeMap<String, Ids>;
 /// Sounds-alike code → words.
 type Codes = BTreeMap<String, BTreeSet<String>>;
 
 fn post(map: &mut Postings, key: &str, id: Rid) {
-    let ids = match map.get_mut(key) {
-        Some(ids) => ids,
-        None => map.entry(key.to_owned()).or_default(),
-    };
-    if let Err(at) = ids.binary_search(&id) {
-        ids.insert(at, id);
+    match map.get_mut(key) {
+        Some(ids) => ids.insert(id),
+        None => {
+            map.insert(key.to_owned(), Ids::Small(vec![id]));
+        }
     }
 }
 
 /// Removes `id` under `key`; true when the key is gone with it.
 fn unpost(map: &mut Postings, key: &str, id: Rid) -> bool {
     if let Some(ids) = map.get_mut(key) {
-        if let Ok(at) = ids.binary_search(&id) {
-            ids.remove(at);
-        }
+        ids.remove(id);
         if ids.is_empty() {
             map.remove(key);
             return true;
@@ -149,8 +222,10 @@ fn unpost_code(map: &mut Codes, code: &str, word: &str) {
 }
 
 /// The ids under `key`.
-fn ids<'a>(map: &'a Postings, key: &str) -> &'a [Rid] {
-    map.get(key).map(Vec::as_slice).unwrap_or(&[])
+fn ids<'a>(map: &'a Postings, key: &str) -> std::borrow::Cow<'a, [Rid]> {
+    map.get(key)
+        .map(Ids::as_slice)
+        .unwrap_or(std::borrow::Cow::Borrowed(&[]))
 }
 
 /// Sorted, distinct union of two sorted, distinct id lists.
@@ -477,10 +552,10 @@ impl SiteIndex {
     fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
         for m in &r.emails {
-            out.extend_from_slice(ids(&self.link_emails, m));
+            out.extend_from_slice(&ids(&self.link_emails, m));
         }
         for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend_from_slice(ids(&self.link_numbers, e.as_str()));
+            out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
         }
         out
     }
@@ -500,7 +575,7 @@ impl SiteIndex {
         }
         let names: Vec<&Vec<String>> = holders
             .iter()
-            .filter_map(|k| self.records.get(k))
+            .filter_map(|k| self.records.get(&k))
             .map(|r| &r.name_words)
             .collect();
         names.iter().enumerate().all(|(i, a)| {
@@ -520,11 +595,11 @@ impl SiteIndex {
         }
         let mut out = Vec::new();
         for m in &r.emails {
-            out.extend_from_slice(ids(&self.link_emails, m));
+            out.extend_from_slice(&ids(&self.link_emails, m));
         }
         for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             if self.number_links(e.as_str()) {
-                out.extend_from_slice(ids(&self.link_numbers, e.as_str()));
+                out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
@@ -858,14 +933,14 @@ impl SiteIndex {
                 };
                 let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
                 Some(match value.e164(&self.plan) {
-                    Some(e) => union(out, ids(&self.by_e164, e.as_str())),
+                    Some(e) => union(&out, &ids(&self.by_e164, e.as_str())),
                     None => out.to_vec(),
                 })
             }
             Filter::Equals(a, v) if Self::word_indexed(a) => {
                 let first = text::words(v).into_iter().next()?;
                 let unworded: Vec<Rid> = self.unworded.iter().copied().collect();
-                Some(union(&unworded, ids(&self.words, &first)))
+                Some(union(&unworded, &ids(&self.words, &first)))
             }
             Filter::Substring {
                 attribute,
@@ -884,7 +959,7 @@ impl SiteIndex {
                     ))
                     .take_while(|(w, _)| w.starts_with(first.as_str()))
                 {
-                    out.extend_from_slice(ids);
+                    out.extend(ids.iter());
                 }
                 out.sort_unstable();
                 out.dedup();
@@ -1166,7 +1241,7 @@ impl SiteIndex {
         }
         let mut out: HashMap<Rid, MatchRank> = HashMap::new();
         for (w, r) in by_word {
-            for &id in ids(&self.words, w) {
+            for &id in ids(&self.words, w).iter() {
                 let e = out.entry(id).or_insert(r);
                 *e = (*e).min(r);
             }
@@ -1182,7 +1257,7 @@ impl SiteIndex {
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for &id in ids(&self.by_e164, e.as_str()) {
+            for &id in ids(&self.by_e164, e.as_str()).iter() {
                 out.insert(id, MatchRank::Exact);
             }
         }
@@ -1235,7 +1310,7 @@ impl SiteIndex {
         };
         let mut found: BTreeSet<Rid> = ids(&self.by_e164, e164.as_str()).iter().copied().collect();
         if let Some(x) = &extension {
-            found.extend(ids(&self.by_extension, x));
+            found.extend(ids(&self.by_extension, x).iter());
         }
         let mut found: Vec<&Indexed> = found
             .into_iter()

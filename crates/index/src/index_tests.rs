@@ -745,7 +745,7 @@ fn observe(ix: &SiteIndex) -> Vec<String> {
     let keys = |p: &Postings| -> Vec<(String, Vec<String>)> {
         p.iter()
             .map(|(k, ids)| {
-                let mut v: Vec<String> = ids.iter().map(|i| ix.key(*i).to_owned()).collect();
+                let mut v: Vec<String> = ids.iter().map(|i| ix.key(i).to_owned()).collect();
                 v.sort();
                 (k.clone(), v)
             })
@@ -962,4 +962,39 @@ fn name_filters_answer_from_the_word_index_what_a_full_scan_finds() {
     ix.remove_contact("c1");
     check(&ix, "patched");
     assert!(ix.unworded.is_empty(), "n1 has a name now");
+}
+
+#[test]
+fn large_postings_turn_into_trees_and_back_without_losing_an_id() {
+    let mut ix = index_of(&[], &[]);
+    let n = LARGE_POSTING + 100;
+    for i in 0..n {
+        let id = format!("k{i:04}");
+        ix.upsert_contact(
+            &id,
+            &contact(PhonebookKind::Directory, &id, &format!("Eva Nr{i}"), vec![]),
+        );
+    }
+    let acme = sub(Attribute::Company, Some("acm"), &[], None);
+    assert!(matches!(ix.words.get("acme"), Some(Ids::Large(_))));
+    assert_eq!(
+        ix.filter(&group(), BookScope::All, &acme, usize::MAX)
+            .unwrap()
+            .len(),
+        n
+    );
+    for i in (0..n).filter(|i| i % 3 != 0) {
+        ix.remove_contact(&format!("k{i:04}"));
+    }
+    assert!(matches!(ix.words.get("acme"), Some(Ids::Small(_))));
+    let got = ix
+        .filter(&group(), BookScope::All, &acme, usize::MAX)
+        .unwrap();
+    assert_eq!(got, scanned(&ix, &group(), &acme, usize::MAX));
+    assert_eq!(got.len(), n.div_ceil(3));
+    assert_eq!(
+        ix.filter(&group(), BookScope::All, &acme, 3).unwrap(),
+        scanned(&ix, &group(), &acme, 3),
+        "the first three in order"
+    );
 }
