@@ -104,6 +104,74 @@ struct Indexed {
     forms: Vec<Box<str>>,
 }
 
+/// Values by record id, in a vector (ids are dense): a hash map of a million inline records
+/// would keep up to twice that many slots of their full size.
+#[derive(Debug, Clone)]
+struct Slots<T> {
+    items: Vec<Option<Box<T>>>,
+    len: usize,
+}
+
+impl<T> Slots<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn get(&self, id: &Rid) -> Option<&T> {
+        self.items.get(*id as usize).and_then(|t| t.as_deref())
+    }
+
+    fn contains_key(&self, id: &Rid) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: Rid, value: T) {
+        let at = id as usize;
+        if self.items.len() <= at {
+            self.items.resize_with(at + 1, || None);
+        }
+        if self.items[at].replace(Box::new(value)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, id: &Rid) -> Option<T> {
+        let old = self.items.get_mut(*id as usize)?.take()?;
+        self.len -= 1;
+        Some(*old)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().filter_map(|t| t.as_deref())
+    }
+
+    /// (id, value) pairs in id order.
+    fn iter(&self) -> impl Iterator<Item = (Rid, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i as Rid, t.as_deref()?)))
+    }
+}
+
+impl<T> std::ops::Index<&Rid> for Slots<T> {
+    type Output = T;
+    fn index(&self, id: &Rid) -> &T {
+        self.get(id).expect("a record id the index holds")
+    }
+}
+
 /// Above this many ids a posting list becomes a B-tree: moving a megabyte of a vector (the
 /// quarter of a million entries under a word like "gmbh") for every patch costs too much.
 const LARGE_POSTING: usize = 512;
@@ -271,10 +339,10 @@ pub struct SiteIndex {
     /// Record key ↔ id. Ids are never reused: a key seen once keeps its id.
     rids: HashMap<String, Rid>,
     keys: Vec<String>,
-    records: HashMap<Rid, Record>,
+    records: Slots<Record>,
     /// Record → the entry it is part of.
     group_of: HashMap<Rid, Rid>,
-    entries: HashMap<Rid, Indexed>,
+    entries: Slots<Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
     link_numbers: Postings,
@@ -317,9 +385,9 @@ impl SiteIndex {
             priority,
             rids: HashMap::new(),
             keys: Vec::new(),
-            records: HashMap::new(),
+            records: Slots::new(),
             group_of: HashMap::new(),
-            entries: HashMap::new(),
+            entries: Slots::new(),
             link_emails: Postings::new(),
             link_numbers: Postings::new(),
             words: Postings::new(),
@@ -1261,7 +1329,7 @@ impl SiteIndex {
                 out.insert(id, MatchRank::Exact);
             }
         }
-        for (&id, ix) in &self.entries {
+        for (id, ix) in self.entries.iter() {
             let mut best: Option<MatchRank> = out.get(&id).copied();
             let forms = ix
                 .forms
