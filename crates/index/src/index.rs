@@ -44,17 +44,13 @@ enum RecordClass {
 #[derive(Debug, Clone, PartialEq)]
 struct Record {
     class: RecordClass,
-    source: EntrySource,
-    display_name: String,
-    given_name: Option<String>,
-    surname: Option<String>,
-    company: Option<String>,
-    department: Option<String>,
-    title: Option<String>,
-    /// Lower-cased, trimmed, non-empty.
-    emails: Vec<String>,
-    extension: Option<String>,
-    numbers: Vec<EntryNumber>,
+    /// The entry this record makes on its own (its id the record key, its display name
+    /// falling back to company, mail, number or id when the source has none). E-mails are
+    /// lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
+    /// composed from its records' entries; an entry of one record is this one, not a copy.
+    entry: Entry,
+    /// True when the source gave a display name (the entry's is not a fallback).
+    named: bool,
     /// Folded words of the display name, sorted and distinct (for the "same person" check on
     /// shared numbers).
     name_words: Vec<String>,
@@ -89,7 +85,9 @@ impl Record {
 /// An entry with what the index needs to find and remove it.
 #[derive(Debug, Clone)]
 struct Indexed {
-    entry: Entry,
+    /// The entry composed from several records; `None` for an entry of one record, whose
+    /// own entry it is (see [`SiteIndex::view`]).
+    merged: Option<Box<Entry>>,
     /// Record ids, highest priority first (the first is the entry's id).
     members: Vec<Rid>,
     /// Folded display name, for ordering.
@@ -102,6 +100,9 @@ struct Indexed {
     /// Digit forms of each of `entry.numbers`, aligned; one string per number, the forms
     /// separated by spaces (one allocation instead of five).
     forms: Vec<Box<str>>,
+    /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
+    /// space-separated: removal needs them after its records may have changed.
+    number_keys: Box<str>,
 }
 
 /// Values by record id, in a vector (ids are dense): a hash map of a million inline records
@@ -413,6 +414,7 @@ impl SiteIndex {
         for e in extensions {
             if let Some(r) = index.extension_record(e) {
                 let key = index.intern(user_key(&e.user_id));
+                let r = seal(r, index.key(key));
                 index.link(key, &r);
                 index.records.insert(key, r);
                 keys.push(key);
@@ -421,6 +423,7 @@ impl SiteIndex {
         for (id, c) in contacts {
             if let Some(r) = index.contact_record(c) {
                 let key = index.intern(contact_key(id));
+                let r = seal(r, index.key(key));
                 index.link(key, &r);
                 index.records.insert(key, r);
                 keys.push(key);
@@ -487,7 +490,11 @@ impl SiteIndex {
 
     /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
     pub fn all_entries(&self) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self.entries.values().map(|i| i.entry.clone()).collect();
+        let mut out: Vec<Entry> = self
+            .entries
+            .values()
+            .map(|i| self.view(i).clone())
+            .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -526,27 +533,34 @@ impl SiteIndex {
         if let Some(m) = &e.mobile {
             numbers.push(numbers::entry_number(&self.plan, m));
         }
-        Some(Record {
-            class: RecordClass::Shared(SourceClass::Users),
-            source: EntrySource::User {
-                user_id: e.user_id.clone(),
-            },
-            name_words: word_set(&e.display_name),
-            display_name: e.display_name.trim().to_owned(),
-            given_name: non_empty(&e.given_name),
-            surname: non_empty(&e.surname),
-            company: None,
-            department: non_empty(&e.department),
-            title: non_empty(&e.job_title),
-            emails: e
-                .email
-                .iter()
-                .map(|m| m.trim().to_lowercase())
-                .filter(|m| !m.is_empty())
-                .collect(),
-            extension: Some(e.number.as_str().to_owned()),
-            numbers,
-        })
+        Some(
+            self.raw_record(
+                RecordClass::Shared(SourceClass::Users),
+                word_set(&e.display_name),
+                Entry {
+                    id: String::new(),
+                    site: self.site.clone(),
+                    sources: vec![EntrySource::User {
+                        user_id: e.user_id.clone(),
+                    }],
+                    personal_owner: None,
+                    display_name: e.display_name.trim().to_owned(),
+                    given_name: non_empty(&e.given_name),
+                    surname: non_empty(&e.surname),
+                    company: None,
+                    department: non_empty(&e.department),
+                    title: non_empty(&e.job_title),
+                    emails: e
+                        .email
+                        .iter()
+                        .map(|m| m.trim().to_lowercase())
+                        .filter(|m| !m.is_empty())
+                        .collect(),
+                    extension: Some(e.number.as_str().to_owned()),
+                    numbers,
+                },
+            ),
+        )
     }
 
     fn contact_record(&self, c: &ContactRecord) -> Option<Record> {
@@ -560,32 +574,61 @@ impl SiteIndex {
             PhonebookKind::Company => RecordClass::Shared(SourceClass::Company),
             PhonebookKind::Directory => RecordClass::Shared(SourceClass::Directory),
         };
-        Some(Record {
+        let personal_owner = match &class {
+            RecordClass::Personal(o) => Some(o.clone()),
+            RecordClass::Shared(_) => None,
+        };
+        Some(
+            self.raw_record(
+                class,
+                word_set(&c.display_name),
+                Entry {
+                    id: String::new(),
+                    site: self.site.clone(),
+                    sources: vec![EntrySource::Contact {
+                        phonebook: c.phonebook.clone(),
+                        source_id: c.source_id.clone(),
+                    }],
+                    personal_owner,
+                    display_name: c.display_name.trim().to_owned(),
+                    given_name: non_empty(&c.given_name),
+                    surname: non_empty(&c.surname),
+                    company: non_empty(&c.company),
+                    department: non_empty(&c.department),
+                    title: non_empty(&c.job_title),
+                    emails: c
+                        .emails
+                        .iter()
+                        .map(|m| m.trim().to_lowercase())
+                        .filter(|m| !m.is_empty())
+                        .collect(),
+                    extension: None,
+                    numbers: c
+                        .numbers
+                        .iter()
+                        .map(|n| numbers::entry_number(&self.plan, n))
+                        .collect(),
+                },
+            ),
+        )
+    }
+
+    /// A record of a source's fields as given (`seal` makes its entry).
+    fn raw_record(&self, class: RecordClass, name_words: Vec<String>, entry: Entry) -> Record {
+        Record {
             class,
-            source: EntrySource::Contact {
-                phonebook: c.phonebook.clone(),
-                source_id: c.source_id.clone(),
-            },
-            name_words: word_set(&c.display_name),
-            display_name: c.display_name.trim().to_owned(),
-            given_name: non_empty(&c.given_name),
-            surname: non_empty(&c.surname),
-            company: non_empty(&c.company),
-            department: non_empty(&c.department),
-            title: non_empty(&c.job_title),
-            emails: c
-                .emails
-                .iter()
-                .map(|m| m.trim().to_lowercase())
-                .filter(|m| !m.is_empty())
-                .collect(),
-            extension: None,
-            numbers: c
-                .numbers
-                .iter()
-                .map(|n| numbers::entry_number(&self.plan, n))
-                .collect(),
-        })
+            named: !entry.display_name.is_empty(),
+            entry,
+            name_words,
+        }
+    }
+
+    /// The entry of a record or group, for reading.
+    fn view<'a>(&'a self, ix: &'a Indexed) -> &'a Entry {
+        match &ix.merged {
+            Some(e) => e,
+            None => &self.records[&ix.members[0]].entry,
+        }
     }
 
     /// True for a switchboard, main number or DID base: in a DID block, but no extension's DID.
@@ -599,19 +642,19 @@ impl SiteIndex {
         if r.shared_class().is_none() {
             return;
         }
-        for m in &r.emails {
+        for m in &r.entry.emails {
             post(&mut self.link_emails, m, key);
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             post(&mut self.link_numbers, e.as_str(), key);
         }
     }
 
     fn unlink(&mut self, key: Rid, r: &Record) {
-        for m in &r.emails {
+        for m in &r.entry.emails {
             unpost(&mut self.link_emails, m, key);
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             unpost(&mut self.link_numbers, e.as_str(), key);
         }
     }
@@ -619,10 +662,10 @@ impl SiteIndex {
     /// Every record sharing an e-mail or number with `r` (linked or not).
     fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
-        for m in &r.emails {
+        for m in &r.entry.emails {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
         }
         out
@@ -662,10 +705,10 @@ impl SiteIndex {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for m in &r.emails {
+        for m in &r.entry.emails {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             if self.number_links(e.as_str()) {
                 out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
             }
@@ -683,6 +726,7 @@ impl SiteIndex {
 
     /// Replaces (or removes) one record and re-merges what it touches.
     fn put(&mut self, key: Rid, record: Option<Record>) {
+        let record = record.map(|r| seal(r, self.key(key)));
         let mut seeds = vec![key];
         if let Some(old) = self.records.remove(&key) {
             seeds.extend(self.holders_of(&old));
@@ -754,15 +798,14 @@ impl SiteIndex {
                 unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
-        let (e164_keys, suffix_keys) = number_keys(&ix.entry);
-        for k in &e164_keys {
-            unpost(&mut self.by_e164, k, id);
-        }
-        for k in &suffix_keys {
-            unpost(&mut self.by_suffix, k, id);
-        }
-        if let Some(x) = &ix.entry.extension {
-            unpost(&mut self.by_extension, x, id);
+        for k in ix.number_keys.split(' ') {
+            if let Some(e) = k.strip_prefix("e:") {
+                unpost(&mut self.by_e164, e, id);
+            } else if let Some(x) = k.strip_prefix("s:") {
+                unpost(&mut self.by_suffix, x, id);
+            } else if let Some(x) = k.strip_prefix("x:") {
+                unpost(&mut self.by_extension, x, id);
+            }
         }
         self.unworded.remove(&id);
     }
@@ -777,64 +820,26 @@ impl SiteIndex {
             (rank(ra), self.key(*a)).cmp(&(rank(rb), self.key(*b)))
         });
         let records: Vec<&Record> = members.iter().map(|k| &self.records[k]).collect();
-        let Some(first) = records.first() else { return };
-        let id = members[0];
-        let id_text = self.key(id).to_owned();
-        let pick = |f: fn(&Record) -> &Option<String>| records.iter().find_map(|r| f(r).clone());
-        let mut emails: Vec<String> = Vec::new();
-        let mut numbers: Vec<EntryNumber> = Vec::new();
-        let mut seen_numbers: HashSet<String> = HashSet::new();
-        for r in &records {
-            for m in &r.emails {
-                if !emails.contains(m) {
-                    emails.push(m.clone());
-                }
-            }
-            for n in &r.numbers {
-                let key = match &n.e164 {
-                    Some(e) => e.as_str().to_owned(),
-                    None => format!("raw:{}", n.raw.trim()),
-                };
-                if seen_numbers.insert(key) {
-                    numbers.push(n.clone());
-                }
-            }
+        if records.is_empty() {
+            return;
         }
-        let company = pick(|r| &r.company);
-        let display_name = records
-            .iter()
-            .map(|r| r.display_name.clone())
-            .find(|d| !d.is_empty())
-            .or_else(|| company.clone())
-            .or_else(|| emails.first().cloned())
-            .or_else(|| numbers.first().map(|n| n.display.clone()))
-            .unwrap_or_else(|| id_text.clone());
-        let entry = Entry {
-            id: id_text,
-            site: self.site.clone(),
-            sources: records.iter().map(|r| r.source.clone()).collect(),
-            personal_owner: match &first.class {
-                RecordClass::Personal(o) => Some(o.clone()),
-                RecordClass::Shared(_) => None,
-            },
-            display_name,
-            given_name: pick(|r| &r.given_name),
-            surname: pick(|r| &r.surname),
-            company,
-            department: pick(|r| &r.department),
-            title: pick(|r| &r.title),
-            emails,
-            extension: records.iter().find_map(|r| r.extension.clone()),
-            numbers,
-        };
+        let id = members[0];
+        let merged = (records.len() > 1).then(|| Box::new(compose(&records)));
+        let entry: &Entry = merged.as_deref().unwrap_or(&records[0].entry);
         let has = |c: SourceClass| records.iter().any(|r| r.shared_class() == Some(c));
+        let (user, company, directory) = (
+            has(SourceClass::Users),
+            has(SourceClass::Company),
+            has(SourceClass::Directory),
+        );
         let mut words: Vec<String> = Vec::new();
         for r in &records {
+            let e = &r.entry;
             for field in [
-                Some(&r.display_name),
-                r.given_name.as_ref(),
-                r.surname.as_ref(),
-                r.company.as_ref(),
+                r.named.then_some(&e.display_name),
+                e.given_name.as_ref(),
+                e.surname.as_ref(),
+                e.company.as_ref(),
             ]
             .into_iter()
             .flatten()
@@ -853,7 +858,17 @@ impl SiteIndex {
                     .into_boxed_str()
             })
             .collect();
-        let (e164_keys, suffix_keys) = number_keys(&entry);
+        let (e164_keys, suffix_keys) = number_keys(entry);
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
+        keys.extend(suffix_keys.iter().map(|k| format!("s:{k}")));
+        keys.extend(entry.extension.iter().map(|x| format!("x:{x}")));
+        let number_keys = keys.join(" ").into_boxed_str();
+        let sort_key = text::folded_value(&entry.display_name);
+        let unworded = !text::words(&entry.display_name)
+            .iter()
+            .all(|w| words.binary_search(w).is_ok());
+        let extension = entry.extension.clone();
         for w in &words {
             if !self.words.contains_key(w) {
                 let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
@@ -872,24 +887,22 @@ impl SiteIndex {
         for k in &suffix_keys {
             post(&mut self.by_suffix, k, id);
         }
-        if let Some(x) = &entry.extension {
+        if let Some(x) = &extension {
             post(&mut self.by_extension, x, id);
         }
         for &m in &members {
             self.group_of.insert(m, id);
         }
-        if !text::words(&entry.display_name)
-            .iter()
-            .all(|w| words.binary_search(w).is_ok())
-        {
+        if unworded {
             self.unworded.insert(id);
         }
         let indexed = Indexed {
-            sort_key: text::folded_value(&entry.display_name),
-            user: has(SourceClass::Users),
-            company: has(SourceClass::Company),
-            directory: has(SourceClass::Directory),
-            entry,
+            sort_key,
+            user,
+            company,
+            directory,
+            merged,
+            number_keys,
             members,
             words,
             forms,
@@ -901,7 +914,7 @@ impl SiteIndex {
 
     /// True when `who` may see the entry and it lies in `scope`.
     fn shows(&self, ix: &Indexed, who: &Principal, scope: BookScope) -> bool {
-        let visible = match &ix.entry.personal_owner {
+        let visible = match &self.view(ix).personal_owner {
             Some(owner) => who.personal_owner() == Some(owner.as_str()),
             None => true,
         };
@@ -911,7 +924,7 @@ impl SiteIndex {
                 BookScope::Users => ix.user,
                 BookScope::Company => ix.company,
                 BookScope::Directory => ix.directory,
-                BookScope::Personal => ix.entry.personal_owner.is_some(),
+                BookScope::Personal => self.view(ix).personal_owner.is_some(),
             }
     }
 
@@ -930,7 +943,11 @@ impl SiteIndex {
         ids.sort_by(|a, b| {
             let ua = users_first && !a.user;
             let ub = users_first && !b.user;
-            (ua, &a.sort_key, &a.entry.id).cmp(&(ub, &b.sort_key, &b.entry.id))
+            (ua, &a.sort_key, self.key(a.members[0])).cmp(&(
+                ub,
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
     }
 
@@ -942,7 +959,7 @@ impl SiteIndex {
             .get(id)
             .and_then(|r| self.entries.get(r))
             .filter(|ix| self.shows(ix, who, BookScope::All))
-            .map(|ix| ix.entry.clone())
+            .map(|ix| self.view(ix).clone())
     }
 
     /// Entries matching `filter` in `scope` that `who` may see, by display name, at most
@@ -966,7 +983,7 @@ impl SiteIndex {
         // Only the first `limit` in order are wanted: select them, then sort just those.
         if hits.len() > limit {
             let by = |a: &&Indexed, b: &&Indexed| {
-                (&a.sort_key, &a.entry.id).cmp(&(&b.sort_key, &b.entry.id))
+                (&a.sort_key, self.key(a.members[0])).cmp(&(&b.sort_key, self.key(b.members[0])))
             };
             if limit == 0 {
                 hits.clear();
@@ -979,7 +996,7 @@ impl SiteIndex {
         Ok(hits
             .into_iter()
             .take(limit)
-            .map(|ix| ix.entry.clone())
+            .map(|ix| self.view(ix).clone())
             .collect())
     }
 
@@ -1059,8 +1076,7 @@ impl SiteIndex {
     }
 
     /// The text values of an attribute.
-    fn text_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<&'a str> {
-        let e = &ix.entry;
+    fn text_values<'a>(e: &'a Entry, a: &Attribute) -> Vec<&'a str> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => vec![e.display_name.as_str()],
             Attribute::GivenName => e.given_name.as_deref().into_iter().collect(),
@@ -1074,12 +1090,16 @@ impl SiteIndex {
     }
 
     /// The text values of an attribute, folded (the display name's is kept ready).
-    fn folded_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<std::borrow::Cow<'a, str>> {
+    fn folded_values<'a>(
+        ix: &'a Indexed,
+        ent: &'a Entry,
+        a: &Attribute,
+    ) -> Vec<std::borrow::Cow<'a, str>> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => {
                 vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
             }
-            a => Self::text_values(ix, a)
+            a => Self::text_values(ent, a)
                 .into_iter()
                 .map(|t| std::borrow::Cow::Owned(text::folded_value(t)))
                 .collect(),
@@ -1089,11 +1109,11 @@ impl SiteIndex {
     /// The numbers (with their digit forms) an attribute covers.
     fn phone_values<'a>(
         ix: &'a Indexed,
+        ent: &'a Entry,
         a: &Attribute,
     ) -> impl Iterator<Item = (&'a EntryNumber, &'a str)> + 'a {
         let a = a.clone();
-        ix.entry
-            .numbers
+        ent.numbers
             .iter()
             .zip(ix.forms.iter().map(|f| &**f))
             .filter(move |(n, _)| match a {
@@ -1114,6 +1134,7 @@ impl SiteIndex {
 
     /// True when the entry matches the filter.
     fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
+        let ent = self.view(ix);
         match f {
             Filter::And(fs) => fs.iter().all(|f| self.matches(ix, f)),
             Filter::Or(fs) => fs.iter().any(|f| self.matches(ix, f)),
@@ -1122,10 +1143,10 @@ impl SiteIndex {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
                 a if a.is_phone() => {
-                    Self::phone_values(ix, a).next().is_some()
-                        || (Self::has_extension_values(a) && ix.entry.extension.is_some())
+                    Self::phone_values(ix, ent, a).next().is_some()
+                        || (Self::has_extension_values(a) && ent.extension.is_some())
                 }
-                a => !Self::text_values(ix, a).is_empty(),
+                a => !Self::text_values(ent, a).is_empty(),
             },
             Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
                 self.phone_equals(ix, a, v)
@@ -1136,7 +1157,7 @@ impl SiteIndex {
             }
             Filter::Equals(a, v) => {
                 let want = text::folded_value(v);
-                Self::folded_values(ix, a).iter().any(|t| *t == want)
+                Self::folded_values(ix, ent, a).iter().any(|t| *t == want)
             }
             Filter::Substring {
                 attribute,
@@ -1149,7 +1170,7 @@ impl SiteIndex {
                     else {
                         return false;
                     };
-                    Self::phone_values(ix, attribute).any(|(n, forms)| {
+                    Self::phone_values(ix, ent, attribute).any(|(n, forms)| {
                         if p.initial_plus {
                             n.e164.as_ref().is_some_and(|e| p.matches(&e.as_str()[1..]))
                         } else {
@@ -1157,14 +1178,14 @@ impl SiteIndex {
                         }
                     }) || (Self::has_extension_values(attribute)
                         && !p.initial_plus
-                        && ix.entry.extension.as_deref().is_some_and(|x| p.matches(x)))
+                        && ent.extension.as_deref().is_some_and(|x| p.matches(x)))
                 } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
                     false
                 } else {
                     let initial = initial.as_deref().map(text::folded_value);
                     let any: Vec<String> = any.iter().map(|a| text::folded_value(a)).collect();
                     let last = last.as_deref().map(text::folded_value);
-                    Self::folded_values(ix, attribute)
+                    Self::folded_values(ix, ent, attribute)
                         .iter()
                         .any(|t| text_pattern(t, initial.as_deref(), &any, last.as_deref()))
                 }
@@ -1174,7 +1195,7 @@ impl SiteIndex {
                 if terms.is_empty() {
                     return false;
                 }
-                let words: Vec<String> = Self::text_values(ix, a)
+                let words: Vec<String> = Self::text_values(ent, a)
                     .iter()
                     .flat_map(|t| text::words(t))
                     .collect();
@@ -1186,12 +1207,13 @@ impl SiteIndex {
     }
 
     fn phone_equals(&self, ix: &Indexed, a: &Attribute, v: &str) -> bool {
+        let ent = self.view(ix);
         let Some(value) = NumberValue::parse(&self.plan, v) else {
             return false;
         };
         let target = value.e164(&self.plan);
         if Self::has_extension_values(a) {
-            if let Some(x) = &ix.entry.extension {
+            if let Some(x) = &ent.extension {
                 let internal =
                     matches!(&value.dialled, Some(Dialled::Internal(i)) if i.as_str() == x);
                 if internal || value.digits == *x {
@@ -1199,7 +1221,7 @@ impl SiteIndex {
                 }
             }
         }
-        Self::phone_values(ix, a).any(|(n, forms)| match (&target, &n.e164) {
+        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, &n.e164) {
             (Some(t), Some(e)) => t == e,
             _ => forms.split(' ').any(|f| f == value.digits),
         })
@@ -1244,13 +1266,18 @@ impl SiteIndex {
             .filter(|(ix, _)| self.shows(ix, who, query.scope))
             .collect();
         hits.sort_by(|(a, ra), (b, rb)| {
-            (ra, !a.user, &a.sort_key, &a.entry.id).cmp(&(rb, !b.user, &b.sort_key, &b.entry.id))
+            (ra, !a.user, &a.sort_key, self.key(a.members[0])).cmp(&(
+                rb,
+                !b.user,
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
         Ok(hits
             .into_iter()
             .take(query.limit)
             .map(|(ix, rank)| Hit {
-                entry: ix.entry.clone(),
+                entry: self.view(ix).clone(),
                 rank,
             })
             .collect())
@@ -1335,7 +1362,7 @@ impl SiteIndex {
                 .forms
                 .iter()
                 .flat_map(|f| f.split(' '))
-                .chain(ix.entry.extension.as_deref());
+                .chain(self.view(ix).extension.as_deref());
             for f in forms {
                 let r = if f == digits {
                     MatchRank::Exact
@@ -1389,24 +1416,89 @@ impl SiteIndex {
             let class = |i: &Indexed| {
                 if i.user {
                     0
-                } else if i.entry.personal_owner.is_none() {
+                } else if self.view(i).personal_owner.is_none() {
                     1
                 } else {
                     2
                 }
             };
-            (class(a), &a.sort_key, &a.entry.id).cmp(&(class(b), &b.sort_key, &b.entry.id))
+            (class(a), &a.sort_key, self.key(a.members[0])).cmp(&(
+                class(b),
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
         if !found.is_empty() {
             return Ok(LookupResult::Entries {
                 number: e164,
-                entries: found.into_iter().map(|ix| ix.entry.clone()).collect(),
+                entries: found.into_iter().map(|ix| self.view(ix).clone()).collect(),
             });
         }
         match self.plan.block_of(&e164).and_then(|b| b.company.clone()) {
             Some(name) => Ok(LookupResult::Company { number: e164, name }),
             None => Ok(LookupResult::NotFound { number: e164 }),
         }
+    }
+}
+
+/// A record with its key as id and its entry composed (duplicates dropped, display name
+/// fallen back when the source gave none).
+fn seal(mut r: Record, key: &str) -> Record {
+    r.entry.id = key.to_owned();
+    r.entry = compose(&[&r]);
+    r
+}
+
+/// The entry of records of one person, highest priority first: the first record's id and
+/// owner, each field from the first record that has it, every e-mail and number once.
+fn compose(records: &[&Record]) -> Entry {
+    let pick = |f: fn(&Entry) -> &Option<String>| records.iter().find_map(|r| f(&r.entry).clone());
+    let first = &records[0].entry;
+    let mut emails: Vec<String> = Vec::new();
+    let mut numbers: Vec<EntryNumber> = Vec::new();
+    let mut seen_numbers: HashSet<String> = HashSet::new();
+    for r in records {
+        for m in &r.entry.emails {
+            if !emails.contains(m) {
+                emails.push(m.clone());
+            }
+        }
+        for n in &r.entry.numbers {
+            let key = match &n.e164 {
+                Some(e) => e.as_str().to_owned(),
+                None => format!("raw:{}", n.raw.trim()),
+            };
+            if seen_numbers.insert(key) {
+                numbers.push(n.clone());
+            }
+        }
+    }
+    let company = pick(|e| &e.company);
+    let display_name = records
+        .iter()
+        .find(|r| r.named)
+        .map(|r| r.entry.display_name.clone())
+        .or_else(|| company.clone())
+        .or_else(|| emails.first().cloned())
+        .or_else(|| numbers.first().map(|n| n.display.clone()))
+        .unwrap_or_else(|| first.id.clone());
+    Entry {
+        id: first.id.clone(),
+        site: first.site.clone(),
+        sources: records
+            .iter()
+            .flat_map(|r| r.entry.sources.iter().cloned())
+            .collect(),
+        personal_owner: first.personal_owner.clone(),
+        display_name,
+        given_name: pick(|e| &e.given_name),
+        surname: pick(|e| &e.surname),
+        company,
+        department: pick(|e| &e.department),
+        title: pick(|e| &e.title),
+        emails,
+        extension: records.iter().find_map(|r| r.entry.extension.clone()),
+        numbers,
     }
 }
 

@@ -843,7 +843,7 @@ fn scanned(ix: &SiteIndex, who: &Principal, f: &Filter, limit: usize) -> Vec<Ent
     ix.order(&mut all, false);
     all.into_iter()
         .take(limit)
-        .map(|i| i.entry.clone())
+        .map(|i| ix.view(i).clone())
         .collect()
 }
 
