@@ -101,7 +101,11 @@ async fn main() {
         }
     };
     let mut queries = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let Some((f, c)) = line.split_once('\t') else {
             eprintln!("{}:{}: expected `filter<TAB>hits`", args[3], n + 1);
             std::process::exit(2);
