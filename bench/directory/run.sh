@@ -156,6 +156,10 @@ curl -sf "http://127.0.0.1:$HTTP_PORT$first" -o "$tmp/answer.txt" || { echo "GET
 [ -s "$tmp/answer.txt" ] || { echo "GET $first answered an empty name" >&2; exit 1; }
 mkdir -p "$tmp/nginx/www" "$tmp/nginx/logs"
 cp "$tmp/answer.txt" "$tmp/nginx/www/lookup.txt"
+# nginx's workers run as an unprivileged user: let them reach the file (the rest stays private).
+chmod 711 "$tmp" "$tmp/nginx"
+chmod 755 "$tmp/nginx/www"
+chmod 644 "$tmp/nginx/www/lookup.txt"
 cat >"$tmp/nginx/nginx.conf" <<CONF
 worker_processes auto;
 daemon off;
@@ -174,7 +178,7 @@ CONF
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/start.err" &
 nginx_pid=$!
 wait_port "$NGINX_PORT" "$nginx_pid" nginx
-yes /lookup.txt | head -n 1000 >"$tmp/nginx-urls.txt"
+awk 'BEGIN { for (i = 0; i < 1000; i++) print "/lookup.txt" }' >"$tmp/nginx-urls.txt"
 cat >"$tmp/urls.lua" <<'LUA'
 -- Cycles through the paths in the file named by the URLS environment variable.
 local paths, i = {}, 0
