@@ -45,19 +45,33 @@ enum RecordClass {
 #[derive(Debug, Clone, PartialEq)]
 struct Record {
     class: RecordClass,
-    source: EntrySource,
-    display_name: String,
-    given_name: Option<String>,
-    surname: Option<String>,
-    company: Option<String>,
-    department: Option<String>,
-    title: Option<String>,
-    /// Lower-cased, trimmed, non-empty.
-    emails: Vec<String>,
-    extension: Option<String>,
-    numbers: Vec<EntryNumber>,
-    /// Folded words of the display name (for the "same person" check on shared numbers).
-    name_words: BTreeSet<String>,
+    /// The entry this record makes on its own (its id the record key, its display name
+    /// falling back to company, mail, number or id when the source has none). E-mails are
+    /// lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
+    /// composed from its records' entries; an entry of one record is this one, not a copy.
+    entry: Entry,
+    /// True when the source gave a display name (the entry's is not a fallback).
+    named: bool,
+    /// Folded words of the display name, sorted and distinct (for the "same person" check on
+    /// shared numbers).
+    name_words: Vec<String>,
+}
+
+/// A record key (`u:<user id>`, `c:<contact id>`) interned as a compact id: postings and groups
+/// hold these instead of strings. An entry is known by the id of its first member.
+type Rid = u32;
+
+/// True when every word of `a` is in `b` (both sorted and distinct).
+fn subset(a: &[String], b: &[String]) -> bool {
+    a.iter().all(|w| b.binary_search(w).is_ok())
+}
+
+/// Sorted, distinct folded words.
+fn word_set(text: &str) -> Vec<String> {
+    let mut w = text::words(text);
+    w.sort();
+    w.dedup();
+    w
 }
 
 impl Record {
@@ -72,9 +86,11 @@ impl Record {
 /// An entry with what the index needs to find and remove it.
 #[derive(Debug, Clone)]
 struct Indexed {
-    entry: Entry,
-    /// Record keys, highest priority first.
-    members: Vec<String>,
+    /// The entry composed from several records; `None` for an entry of one record, whose
+    /// own entry it is (see [`SiteIndex::view`]).
+    merged: Option<Box<Entry>>,
+    /// Record ids, highest priority first (the first is the entry's id).
+    members: Vec<Rid>,
     /// Folded display name, for ordering.
     sort_key: String,
     user: bool,
@@ -82,29 +98,238 @@ struct Indexed {
     directory: bool,
     /// Distinct folded words of every member's names and company.
     words: Vec<String>,
-    /// Digit forms of each of `entry.numbers`, aligned.
-    forms: Vec<Vec<String>>,
-    /// Keys this entry is filed under in the number maps.
-    e164_keys: Vec<String>,
-    suffix_keys: Vec<String>,
+    /// Digit forms of each of `entry.numbers`, aligned; one string per number, the forms
+    /// separated by spaces (one allocation instead of five).
+    forms: Vec<Box<str>>,
+    /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
+    /// space-separated: removal needs them after its records may have changed.
+    number_keys: Box<str>,
 }
 
-type Postings = BTreeMap<String, BTreeSet<String>>;
+/// Values by record id, in a vector (ids are dense): a hash map of a million inline records
+/// would keep up to twice that many slots of their full size.
+#[derive(Debug, Clone)]
+struct Slots<T> {
+    items: Vec<Option<Box<T>>>,
+    len: usize,
+}
 
-fn post(map: &mut Postings, key: &str, id: &str) {
-    map.entry(key.to_owned()).or_default().insert(id.to_owned());
+impl<T> Slots<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn get(&self, id: &Rid) -> Option<&T> {
+        self.items.get(*id as usize).and_then(|t| t.as_deref())
+    }
+
+    fn contains_key(&self, id: &Rid) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: Rid, value: T) {
+        let at = id as usize;
+        if self.items.len() <= at {
+            self.items.resize_with(at + 1, || None);
+        }
+        if self.items[at].replace(Box::new(value)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, id: &Rid) -> Option<T> {
+        let old = self.items.get_mut(*id as usize)?.take()?;
+        self.len -= 1;
+        Some(*old)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().filter_map(|t| t.as_deref())
+    }
+
+    /// (id, value) pairs in id order.
+    fn iter(&self) -> impl Iterator<Item = (Rid, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i as Rid, t.as_deref()?)))
+    }
+}
+
+impl<T> std::ops::Index<&Rid> for Slots<T> {
+    type Output = T;
+    fn index(&self, id: &Rid) -> &T {
+        self.get(id).expect("a record id the index holds")
+    }
+}
+
+/// Above this many ids a posting list becomes a B-tree: moving a megabyte of a vector (the
+/// quarter of a million entries under a word like "gmbh") for every patch costs too much.
+const LARGE_POSTING: usize = 512;
+
+/// The ids under one key, sorted and distinct: a vector while small (4 bytes an id, and most
+/// keys — numbers, e-mail addresses — have one), a B-tree once large.
+#[derive(Debug, Clone)]
+enum Ids {
+    Small(Vec<Rid>),
+    Large(BTreeSet<Rid>),
+}
+
+impl Ids {
+    fn insert(&mut self, id: Rid) {
+        match self {
+            Ids::Small(v) => {
+                if let Err(at) = v.binary_search(&id) {
+                    v.insert(at, id);
+                    if v.len() > LARGE_POSTING {
+                        *self = Ids::Large(v.iter().copied().collect());
+                    }
+                }
+            }
+            Ids::Large(s) => {
+                s.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: Rid) {
+        match self {
+            Ids::Small(v) => {
+                if let Ok(at) = v.binary_search(&id) {
+                    v.remove(at);
+                }
+            }
+            Ids::Large(s) => {
+                s.remove(&id);
+                if s.len() < LARGE_POSTING / 2 {
+                    *self = Ids::Small(s.iter().copied().collect());
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ids::Small(v) => v.len(),
+            Ids::Large(s) => s.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Ids::Small(v) => v.is_empty(),
+            Ids::Large(s) => s.is_empty(),
+        }
+    }
+
+    /// The ids in order.
+    fn iter(&self) -> Box<dyn Iterator<Item = Rid> + '_> {
+        match self {
+            Ids::Small(v) => Box::new(v.iter().copied()),
+            Ids::Large(s) => Box::new(s.iter().copied()),
+        }
+    }
+
+    /// The ids as a sorted slice (borrowed while small).
+    fn as_slice(&self) -> std::borrow::Cow<'_, [Rid]> {
+        match self {
+            Ids::Small(v) => std::borrow::Cow::Borrowed(v),
+            Ids::Large(s) => std::borrow::Cow::Owned(s.iter().copied().collect()),
+        }
+    }
+}
+
+/// Key → ids.
+type Postings = BTreeMap<String, Ids>;
+/// Sounds-alike code → words.
+type Codes = BTreeMap<String, BTreeSet<String>>;
+
+fn post(map: &mut Postings, key: &str, id: Rid) {
+    match map.get_mut(key) {
+        Some(ids) => ids.insert(id),
+        None => {
+            map.insert(key.to_owned(), Ids::Small(vec![id]));
+        }
+    }
 }
 
 /// Removes `id` under `key`; true when the key is gone with it.
-fn unpost(map: &mut Postings, key: &str, id: &str) -> bool {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(id);
-        if set.is_empty() {
+fn unpost(map: &mut Postings, key: &str, id: Rid) -> bool {
+    if let Some(ids) = map.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
             map.remove(key);
             return true;
         }
     }
     false
+}
+
+fn post_code(map: &mut Codes, code: &str, word: &str) {
+    map.entry(code.to_owned())
+        .or_default()
+        .insert(word.to_owned());
+}
+
+fn unpost_code(map: &mut Codes, code: &str, word: &str) {
+    if let Some(set) = map.get_mut(code) {
+        set.remove(word);
+        if set.is_empty() {
+            map.remove(code);
+        }
+    }
+}
+
+/// The ids under `key`.
+fn ids<'a>(map: &'a Postings, key: &str) -> std::borrow::Cow<'a, [Rid]> {
+    map.get(key)
+        .map(Ids::as_slice)
+        .unwrap_or(std::borrow::Cow::Borrowed(&[]))
+}
+
+/// Sorted, distinct union of two sorted, distinct id lists.
+fn union(a: &[Rid], b: &[Rid]) -> Vec<Rid> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Sorted intersection of two sorted, distinct id lists.
+fn intersection(a: &[Rid], b: &[Rid]) -> Vec<Rid> {
+    a.iter()
+        .copied()
+        .filter(|id| b.binary_search(id).is_ok())
+        .collect()
 }
 
 /// The directory of one site.
@@ -113,21 +338,27 @@ pub struct SiteIndex {
     site: SiteId,
     plan: DiallingPlan,
     priority: SourcePriority,
-    records: HashMap<String, Record>,
-    /// Record key → id of the entry it is part of.
-    group_of: HashMap<String, String>,
-    entries: HashMap<String, Indexed>,
+    /// Record key ↔ id. Ids are never reused: a key seen once keeps its id.
+    rids: HashMap<String, Rid>,
+    keys: Vec<String>,
+    records: Slots<Record>,
+    /// Record → the entry it is part of.
+    group_of: HashMap<Rid, Rid>,
+    entries: Slots<Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
     link_numbers: Postings,
     /// Word → entry ids; sounds-alike code → words.
     words: Postings,
-    koelner: Postings,
-    metaphone: Postings,
+    koelner: Codes,
+    metaphone: Codes,
     /// E.164 → entry ids; last four digits → entry ids; extension → entry ids.
     by_e164: Postings,
     by_suffix: Postings,
     by_extension: Postings,
+    /// Entries whose display name is not made of indexed words (named after an e-mail address,
+    /// a number or their id): candidates of every name filter.
+    unworded: BTreeSet<Rid>,
 }
 
 /// The record key of a user's extension.
@@ -154,17 +385,20 @@ impl SiteIndex {
             site,
             plan,
             priority,
-            records: HashMap::new(),
+            rids: HashMap::new(),
+            keys: Vec::new(),
+            records: Slots::new(),
             group_of: HashMap::new(),
-            entries: HashMap::new(),
+            entries: Slots::new(),
             link_emails: Postings::new(),
             link_numbers: Postings::new(),
             words: Postings::new(),
-            koelner: Postings::new(),
-            metaphone: Postings::new(),
+            koelner: Codes::new(),
+            metaphone: Codes::new(),
             by_e164: Postings::new(),
             by_suffix: Postings::new(),
             by_extension: Postings::new(),
+            unworded: BTreeSet::new(),
         }
     }
 
@@ -180,17 +414,19 @@ impl SiteIndex {
         let mut keys = Vec::new();
         for e in extensions {
             if let Some(r) = index.extension_record(e) {
-                let key = user_key(&e.user_id);
-                index.link(&key, &r);
-                index.records.insert(key.clone(), r);
+                let key = index.intern(user_key(&e.user_id));
+                let r = seal(r, index.key(key));
+                index.link(key, &r);
+                index.records.insert(key, r);
                 keys.push(key);
             }
         }
         for (id, c) in contacts {
             if let Some(r) = index.contact_record(c) {
-                let key = contact_key(id);
-                index.link(&key, &r);
-                index.records.insert(key.clone(), r);
+                let key = index.intern(contact_key(id));
+                let r = seal(r, index.key(key));
+                index.link(key, &r);
+                index.records.insert(key, r);
                 keys.push(key);
             }
         }
@@ -220,39 +456,67 @@ impl SiteIndex {
 
     /// True when the user has an (enabled) extension in the index.
     pub fn has_user(&self, user_id: &str) -> bool {
-        self.records.contains_key(&user_key(user_id))
+        self.rids
+            .get(&user_key(user_id))
+            .is_some_and(|r| self.records.contains_key(r))
     }
 
     /// Puts in (or updates) a user's extension; a disabled one is taken out.
     pub fn upsert_extension(&mut self, extension: &Extension) {
         let record = self.extension_record(extension);
-        self.put(user_key(&extension.user_id), record);
+        let key = self.intern(user_key(&extension.user_id));
+        self.put(key, record);
     }
 
     /// Takes a user's extension out.
     pub fn remove_extension(&mut self, user_id: &str) {
-        self.put(user_key(user_id), None);
+        if let Some(&key) = self.rids.get(&user_key(user_id)) {
+            self.put(key, None);
+        }
     }
 
     /// Puts in (or updates) a contact, by its store id.
     pub fn upsert_contact(&mut self, id: &str, contact: &ContactRecord) {
         let record = self.contact_record(contact);
-        self.put(contact_key(id), record);
+        let key = self.intern(contact_key(id));
+        self.put(key, record);
     }
 
     /// Takes a contact out, by its store id.
     pub fn remove_contact(&mut self, id: &str) {
-        self.put(contact_key(id), None);
+        if let Some(&key) = self.rids.get(&contact_key(id)) {
+            self.put(key, None);
+        }
     }
 
     /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
     pub fn all_entries(&self) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self.entries.values().map(|i| i.entry.clone()).collect();
+        let mut out: Vec<Entry> = self
+            .entries
+            .values()
+            .map(|i| self.view(i).clone())
+            .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
 
     // ---- records ----
+
+    /// The id of a record key, given one on first sight.
+    fn intern(&mut self, key: String) -> Rid {
+        if let Some(&id) = self.rids.get(&key) {
+            return id;
+        }
+        let id = Rid::try_from(self.keys.len()).expect("fewer than 2^32 records in one site");
+        self.keys.push(key.clone());
+        self.rids.insert(key, id);
+        id
+    }
+
+    /// The key of a record id.
+    fn key(&self, id: Rid) -> &str {
+        &self.keys[id as usize]
+    }
 
     fn extension_record(&self, e: &Extension) -> Option<Record> {
         if !e.enabled {
@@ -270,27 +534,34 @@ impl SiteIndex {
         if let Some(m) = &e.mobile {
             numbers.push(numbers::entry_number(&self.plan, m));
         }
-        Some(Record {
-            class: RecordClass::Shared(SourceClass::Users),
-            source: EntrySource::User {
-                user_id: e.user_id.clone(),
-            },
-            name_words: text::words(&e.display_name).into_iter().collect(),
-            display_name: e.display_name.trim().to_owned(),
-            given_name: non_empty(&e.given_name),
-            surname: non_empty(&e.surname),
-            company: None,
-            department: non_empty(&e.department),
-            title: non_empty(&e.job_title),
-            emails: e
-                .email
-                .iter()
-                .map(|m| m.trim().to_lowercase())
-                .filter(|m| !m.is_empty())
-                .collect(),
-            extension: Some(e.number.as_str().to_owned()),
-            numbers,
-        })
+        Some(
+            self.raw_record(
+                RecordClass::Shared(SourceClass::Users),
+                word_set(&e.display_name),
+                Entry {
+                    id: String::new(),
+                    site: self.site.clone(),
+                    sources: vec![EntrySource::User {
+                        user_id: e.user_id.clone(),
+                    }],
+                    personal_owner: None,
+                    display_name: e.display_name.trim().to_owned(),
+                    given_name: non_empty(&e.given_name),
+                    surname: non_empty(&e.surname),
+                    company: None,
+                    department: non_empty(&e.department),
+                    title: non_empty(&e.job_title),
+                    emails: e
+                        .email
+                        .iter()
+                        .map(|m| m.trim().to_lowercase())
+                        .filter(|m| !m.is_empty())
+                        .collect(),
+                    extension: Some(e.number.as_str().to_owned()),
+                    numbers,
+                },
+            ),
+        )
     }
 
     fn contact_record(&self, c: &ContactRecord) -> Option<Record> {
@@ -304,32 +575,61 @@ impl SiteIndex {
             PhonebookKind::Company => RecordClass::Shared(SourceClass::Company),
             PhonebookKind::Directory => RecordClass::Shared(SourceClass::Directory),
         };
-        Some(Record {
+        let personal_owner = match &class {
+            RecordClass::Personal(o) => Some(o.clone()),
+            RecordClass::Shared(_) => None,
+        };
+        Some(
+            self.raw_record(
+                class,
+                word_set(&c.display_name),
+                Entry {
+                    id: String::new(),
+                    site: self.site.clone(),
+                    sources: vec![EntrySource::Contact {
+                        phonebook: c.phonebook.clone(),
+                        source_id: c.source_id.clone(),
+                    }],
+                    personal_owner,
+                    display_name: c.display_name.trim().to_owned(),
+                    given_name: non_empty(&c.given_name),
+                    surname: non_empty(&c.surname),
+                    company: non_empty(&c.company),
+                    department: non_empty(&c.department),
+                    title: non_empty(&c.job_title),
+                    emails: c
+                        .emails
+                        .iter()
+                        .map(|m| m.trim().to_lowercase())
+                        .filter(|m| !m.is_empty())
+                        .collect(),
+                    extension: None,
+                    numbers: c
+                        .numbers
+                        .iter()
+                        .map(|n| numbers::entry_number(&self.plan, n))
+                        .collect(),
+                },
+            ),
+        )
+    }
+
+    /// A record of a source's fields as given (`seal` makes its entry).
+    fn raw_record(&self, class: RecordClass, name_words: Vec<String>, entry: Entry) -> Record {
+        Record {
             class,
-            source: EntrySource::Contact {
-                phonebook: c.phonebook.clone(),
-                source_id: c.source_id.clone(),
-            },
-            name_words: text::words(&c.display_name).into_iter().collect(),
-            display_name: c.display_name.trim().to_owned(),
-            given_name: non_empty(&c.given_name),
-            surname: non_empty(&c.surname),
-            company: non_empty(&c.company),
-            department: non_empty(&c.department),
-            title: non_empty(&c.job_title),
-            emails: c
-                .emails
-                .iter()
-                .map(|m| m.trim().to_lowercase())
-                .filter(|m| !m.is_empty())
-                .collect(),
-            extension: None,
-            numbers: c
-                .numbers
-                .iter()
-                .map(|n| numbers::entry_number(&self.plan, n))
-                .collect(),
-        })
+            named: !entry.display_name.is_empty(),
+            entry,
+            name_words,
+        }
+    }
+
+    /// The entry of a record or group, for reading.
+    fn view<'a>(&'a self, ix: &'a Indexed) -> &'a Entry {
+        match &ix.merged {
+            Some(e) => e,
+            None => &self.records[&ix.members[0]].entry,
+        }
     }
 
     /// True for a switchboard, main number or DID base: in a DID block, but no extension's DID.
@@ -339,41 +639,35 @@ impl SiteIndex {
 
     // ---- merging ----
 
-    fn link(&mut self, key: &str, r: &Record) {
+    fn link(&mut self, key: Rid, r: &Record) {
         if r.shared_class().is_none() {
             return;
         }
-        for m in &r.emails {
+        for m in &r.entry.emails {
             post(&mut self.link_emails, m, key);
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             post(&mut self.link_numbers, e.as_str(), key);
         }
     }
 
-    fn unlink(&mut self, key: &str, r: &Record) {
-        for m in &r.emails {
+    fn unlink(&mut self, key: Rid, r: &Record) {
+        for m in &r.entry.emails {
             unpost(&mut self.link_emails, m, key);
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             unpost(&mut self.link_numbers, e.as_str(), key);
         }
     }
 
     /// Every record sharing an e-mail or number with `r` (linked or not).
-    fn holders_of(&self, r: &Record) -> Vec<String> {
+    fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
-        for m in &r.emails {
-            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+        for m in &r.entry.emails {
+            out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend(
-                self.link_numbers
-                    .get(e.as_str())
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+            out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
         }
         out
     }
@@ -391,44 +685,38 @@ impl SiteIndex {
         if holders.len() > MAX_NUMBER_HOLDERS {
             return false;
         }
-        let names: Vec<&BTreeSet<String>> = holders
+        let names: Vec<&Vec<String>> = holders
             .iter()
-            .filter_map(|k| self.records.get(k))
+            .filter_map(|k| self.records.get(&k))
             .map(|r| &r.name_words)
             .collect();
         names.iter().enumerate().all(|(i, a)| {
             names[i + 1..]
                 .iter()
-                .all(|b| !a.is_empty() && !b.is_empty() && (a.is_subset(b) || b.is_subset(a)))
+                .all(|b| !a.is_empty() && !b.is_empty() && (subset(a, b) || subset(b, a)))
         })
     }
 
     /// The records `key` merges with directly.
-    fn links(&self, key: &str) -> Vec<String> {
-        let Some(r) = self.records.get(key) else {
+    fn links(&self, key: Rid) -> Vec<Rid> {
+        let Some(r) = self.records.get(&key) else {
             return Vec::new();
         };
         if r.shared_class().is_none() {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for m in &r.emails {
-            out.extend(self.link_emails.get(m).into_iter().flatten().cloned());
+        for m in &r.entry.emails {
+            out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.numbers.iter().filter_map(|n| n.e164.as_ref()) {
+        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
             if self.number_links(e.as_str()) {
-                out.extend(
-                    self.link_numbers
-                        .get(e.as_str())
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
+                out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
         out.retain(|k| {
-            k != key
+            *k != key
                 // Two users are two people, whatever they share.
                 && !(is_user
                     && self.records.get(k).and_then(Record::shared_class)
@@ -438,14 +726,15 @@ impl SiteIndex {
     }
 
     /// Replaces (or removes) one record and re-merges what it touches.
-    fn put(&mut self, key: String, record: Option<Record>) {
-        let mut seeds = vec![key.clone()];
+    fn put(&mut self, key: Rid, record: Option<Record>) {
+        let record = record.map(|r| seal(r, self.key(key)));
+        let mut seeds = vec![key];
         if let Some(old) = self.records.remove(&key) {
             seeds.extend(self.holders_of(&old));
-            self.unlink(&key, &old);
+            self.unlink(key, &old);
         }
         if let Some(new) = record {
-            self.link(&key, &new);
+            self.link(key, &new);
             seeds.extend(self.holders_of(&new));
             self.records.insert(key, new);
         }
@@ -454,9 +743,9 @@ impl SiteIndex {
 
     /// Recomputes the entries of every record reachable from `seeds` through old groups and
     /// current links. A rebuild is the same with every record as a seed.
-    fn regroup(&mut self, seeds: Vec<String>) {
+    fn regroup(&mut self, seeds: Vec<Rid>) {
         let mut todo = seeds;
-        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut seen: BTreeSet<Rid> = BTreeSet::new();
         while let Some(k) = todo.pop() {
             if seen.contains(&k) {
                 continue;
@@ -469,36 +758,36 @@ impl SiteIndex {
             {
                 todo.extend(members);
             }
-            todo.extend(self.links(&k));
+            todo.extend(self.links(k));
             seen.insert(k);
         }
-        let old: BTreeSet<String> = seen
+        let old: BTreeSet<Rid> = seen
             .iter()
-            .filter_map(|k| self.group_of.get(k).cloned())
+            .filter_map(|k| self.group_of.get(k).copied())
             .collect();
         for id in old {
-            self.remove_entry(&id);
+            self.remove_entry(id);
         }
-        let mut done: HashSet<String> = HashSet::new();
-        for k in &seen {
-            if done.contains(k) || !self.records.contains_key(k) {
+        let mut done: HashSet<Rid> = HashSet::new();
+        for &k in &seen {
+            if done.contains(&k) || !self.records.contains_key(&k) {
                 continue;
             }
             let mut component = Vec::new();
-            let mut stack = vec![k.clone()];
+            let mut stack = vec![k];
             while let Some(c) = stack.pop() {
-                if !self.records.contains_key(&c) || !done.insert(c.clone()) {
+                if !self.records.contains_key(&c) || !done.insert(c) {
                     continue;
                 }
-                stack.extend(self.links(&c));
+                stack.extend(self.links(c));
                 component.push(c);
             }
             self.insert_entry(component);
         }
     }
 
-    fn remove_entry(&mut self, id: &str) {
-        let Some(ix) = self.entries.remove(id) else {
+    fn remove_entry(&mut self, id: Rid) {
+        let Some(ix) = self.entries.remove(&id) else {
             return;
         };
         for m in &ix.members {
@@ -506,88 +795,52 @@ impl SiteIndex {
         }
         for w in &ix.words {
             if unpost(&mut self.words, w, id) {
-                unpost(&mut self.koelner, &phonetic::koelner(w), w);
-                unpost(&mut self.metaphone, &phonetic::metaphone(w), w);
+                unpost_code(&mut self.koelner, &phonetic::koelner(w), w);
+                unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
-        for k in &ix.e164_keys {
-            unpost(&mut self.by_e164, k, id);
+        for k in ix.number_keys.split(' ') {
+            if let Some(e) = k.strip_prefix("e:") {
+                unpost(&mut self.by_e164, e, id);
+            } else if let Some(x) = k.strip_prefix("s:") {
+                unpost(&mut self.by_suffix, x, id);
+            } else if let Some(x) = k.strip_prefix("x:") {
+                unpost(&mut self.by_extension, x, id);
+            }
         }
-        for k in &ix.suffix_keys {
-            unpost(&mut self.by_suffix, k, id);
-        }
-        if let Some(x) = &ix.entry.extension {
-            unpost(&mut self.by_extension, x, id);
-        }
+        self.unworded.remove(&id);
     }
 
-    fn insert_entry(&mut self, mut members: Vec<String>) {
+    fn insert_entry(&mut self, mut members: Vec<Rid>) {
         let rank = |r: &Record| match &r.class {
             RecordClass::Shared(c) => self.priority.rank(*c),
             RecordClass::Personal(_) => usize::MAX,
         };
         members.sort_by(|a, b| {
             let (ra, rb) = (&self.records[a], &self.records[b]);
-            (rank(ra), a).cmp(&(rank(rb), b))
+            (rank(ra), self.key(*a)).cmp(&(rank(rb), self.key(*b)))
         });
         let records: Vec<&Record> = members.iter().map(|k| &self.records[k]).collect();
-        let Some(first) = records.first() else { return };
-        let id = members[0].clone();
-        let pick = |f: fn(&Record) -> &Option<String>| records.iter().find_map(|r| f(r).clone());
-        let mut emails: Vec<String> = Vec::new();
-        let mut numbers: Vec<EntryNumber> = Vec::new();
-        let mut seen_numbers: HashSet<String> = HashSet::new();
-        for r in &records {
-            for m in &r.emails {
-                if !emails.contains(m) {
-                    emails.push(m.clone());
-                }
-            }
-            for n in &r.numbers {
-                let key = match &n.e164 {
-                    Some(e) => e.as_str().to_owned(),
-                    None => format!("raw:{}", n.raw.trim()),
-                };
-                if seen_numbers.insert(key) {
-                    numbers.push(n.clone());
-                }
-            }
+        if records.is_empty() {
+            return;
         }
-        let company = pick(|r| &r.company);
-        let display_name = records
-            .iter()
-            .map(|r| r.display_name.clone())
-            .find(|d| !d.is_empty())
-            .or_else(|| company.clone())
-            .or_else(|| emails.first().cloned())
-            .or_else(|| numbers.first().map(|n| n.display.clone()))
-            .unwrap_or_else(|| id.clone());
-        let entry = Entry {
-            id: id.clone(),
-            site: self.site.clone(),
-            sources: records.iter().map(|r| r.source.clone()).collect(),
-            personal_owner: match &first.class {
-                RecordClass::Personal(o) => Some(o.clone()),
-                RecordClass::Shared(_) => None,
-            },
-            display_name,
-            given_name: pick(|r| &r.given_name),
-            surname: pick(|r| &r.surname),
-            company,
-            department: pick(|r| &r.department),
-            title: pick(|r| &r.title),
-            emails,
-            extension: records.iter().find_map(|r| r.extension.clone()),
-            numbers,
-        };
+        let id = members[0];
+        let merged = (records.len() > 1).then(|| Box::new(compose(&records)));
+        let entry: &Entry = merged.as_deref().unwrap_or(&records[0].entry);
         let has = |c: SourceClass| records.iter().any(|r| r.shared_class() == Some(c));
+        let (user, company, directory) = (
+            has(SourceClass::Users),
+            has(SourceClass::Company),
+            has(SourceClass::Directory),
+        );
         let mut words: Vec<String> = Vec::new();
         for r in &records {
+            let e = &r.entry;
             for field in [
-                Some(&r.display_name),
-                r.given_name.as_ref(),
-                r.surname.as_ref(),
-                r.company.as_ref(),
+                r.named.then_some(&e.display_name),
+                e.given_name.as_ref(),
+                e.surname.as_ref(),
+                e.company.as_ref(),
             ]
             .into_iter()
             .flatten()
@@ -597,70 +850,63 @@ impl SiteIndex {
         }
         words.sort();
         words.dedup();
-        let forms: Vec<Vec<String>> = entry
+        let forms: Vec<Box<str>> = entry
             .numbers
             .iter()
-            .map(|n| numbers::digit_forms(&self.plan, n))
-            .collect();
-        let mut e164_keys: Vec<String> = entry
-            .numbers
-            .iter()
-            .filter_map(|n| n.e164.as_ref().map(|e| e.as_str().to_owned()))
-            .collect();
-        e164_keys.sort();
-        e164_keys.dedup();
-        let mut suffix_keys: Vec<String> = entry
-            .numbers
-            .iter()
-            .map(|n| match &n.e164 {
-                Some(e) => numbers::suffix_key(&e.as_str()[1..]).to_owned(),
-                None => numbers::suffix_key(&text::digits(&n.raw)).to_owned(),
+            .map(|n| {
+                numbers::digit_forms(&self.plan, n)
+                    .join(" ")
+                    .into_boxed_str()
             })
-            .chain(
-                entry
-                    .extension
-                    .iter()
-                    .map(|x| numbers::suffix_key(x).to_owned()),
-            )
-            .filter(|k| !k.is_empty())
             .collect();
-        suffix_keys.sort();
-        suffix_keys.dedup();
+        let (e164_keys, suffix_keys) = number_keys(entry);
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
+        keys.extend(suffix_keys.iter().map(|k| format!("s:{k}")));
+        keys.extend(entry.extension.iter().map(|x| format!("x:{x}")));
+        let number_keys = keys.join(" ").into_boxed_str();
+        let sort_key = text::folded_value(&entry.display_name);
+        let unworded = !text::words(&entry.display_name)
+            .iter()
+            .all(|w| words.binary_search(w).is_ok());
+        let extension = entry.extension.clone();
         for w in &words {
             if !self.words.contains_key(w) {
                 let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
                 if !k.is_empty() {
-                    post(&mut self.koelner, &k, w);
+                    post_code(&mut self.koelner, &k, w);
                 }
                 if !m.is_empty() {
-                    post(&mut self.metaphone, &m, w);
+                    post_code(&mut self.metaphone, &m, w);
                 }
             }
-            post(&mut self.words, w, &id);
+            post(&mut self.words, w, id);
         }
         for k in &e164_keys {
-            post(&mut self.by_e164, k, &id);
+            post(&mut self.by_e164, k, id);
         }
         for k in &suffix_keys {
-            post(&mut self.by_suffix, k, &id);
+            post(&mut self.by_suffix, k, id);
         }
-        if let Some(x) = &entry.extension {
-            post(&mut self.by_extension, x, &id);
+        if let Some(x) = &extension {
+            post(&mut self.by_extension, x, id);
         }
-        for m in &members {
-            self.group_of.insert(m.clone(), id.clone());
+        for &m in &members {
+            self.group_of.insert(m, id);
+        }
+        if unworded {
+            self.unworded.insert(id);
         }
         let indexed = Indexed {
-            sort_key: text::folded_value(&entry.display_name),
-            user: has(SourceClass::Users),
-            company: has(SourceClass::Company),
-            directory: has(SourceClass::Directory),
-            entry,
+            sort_key,
+            user,
+            company,
+            directory,
+            merged,
+            number_keys,
             members,
             words,
             forms,
-            e164_keys,
-            suffix_keys,
         };
         self.entries.insert(id, indexed);
     }
@@ -669,7 +915,7 @@ impl SiteIndex {
 
     /// True when `who` may see the entry and it lies in `scope`.
     fn shows(&self, ix: &Indexed, who: &Principal, scope: BookScope) -> bool {
-        let visible = match &ix.entry.personal_owner {
+        let visible = match &self.view(ix).personal_owner {
             Some(owner) => who.personal_owner() == Some(owner.as_str()),
             None => true,
         };
@@ -679,7 +925,7 @@ impl SiteIndex {
                 BookScope::Users => ix.user,
                 BookScope::Company => ix.company,
                 BookScope::Directory => ix.directory,
-                BookScope::Personal => ix.entry.personal_owner.is_some(),
+                BookScope::Personal => self.view(ix).personal_owner.is_some(),
             }
     }
 
@@ -698,7 +944,11 @@ impl SiteIndex {
         ids.sort_by(|a, b| {
             let ua = users_first && !a.user;
             let ub = users_first && !b.user;
-            (ua, &a.sort_key, &a.entry.id).cmp(&(ub, &b.sort_key, &b.entry.id))
+            (ua, &a.sort_key, self.key(a.members[0])).cmp(&(
+                ub,
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
     }
 
@@ -706,10 +956,11 @@ impl SiteIndex {
 
     /// One entry by id, if `who` may see it.
     pub fn entry(&self, who: &Principal, id: &str) -> Option<Entry> {
-        self.entries
+        self.rids
             .get(id)
+            .and_then(|r| self.entries.get(r))
             .filter(|ix| self.shows(ix, who, BookScope::All))
-            .map(|ix| ix.entry.clone())
+            .map(|ix| self.view(ix).clone())
     }
 
     /// Entries matching `filter` in `scope` that `who` may see, by display name, at most
@@ -730,42 +981,74 @@ impl SiteIndex {
             .into_iter()
             .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter))
             .collect();
+        // Only the first `limit` in order are wanted: select them, then sort just those.
+        if hits.len() > limit {
+            let by = |a: &&Indexed, b: &&Indexed| {
+                (&a.sort_key, self.key(a.members[0])).cmp(&(&b.sort_key, self.key(b.members[0])))
+            };
+            if limit == 0 {
+                hits.clear();
+            } else {
+                hits.select_nth_unstable_by(limit - 1, by);
+                hits.truncate(limit);
+            }
+        }
         self.order(&mut hits, false);
         Ok(hits
             .into_iter()
             .take(limit)
-            .map(|ix| ix.entry.clone())
+            .map(|ix| self.view(ix).clone())
             .collect())
     }
 
     /// Entry ids that can match `filter` (a superset), from the number indexes; `None` when
     /// every entry must be checked.
-    fn candidates(&self, filter: &Filter) -> Option<BTreeSet<String>> {
+    fn candidates(&self, filter: &Filter) -> Option<Vec<Rid>> {
         match filter {
             Filter::And(fs) => fs
                 .iter()
                 .filter_map(|f| self.candidates(f))
-                .reduce(|a, b| a.intersection(&b).cloned().collect()),
-            Filter::Or(fs) => {
-                fs.iter()
-                    .map(|f| self.candidates(f))
-                    .try_fold(BTreeSet::new(), |mut all, c| {
-                        all.extend(c?);
-                        Some(all)
-                    })
-            }
+                .reduce(|a, b| intersection(&a, &b)),
+            Filter::Or(fs) => fs
+                .iter()
+                .map(|f| self.candidates(f))
+                .try_fold(Vec::new(), |all, c| Some(union(&all, &c?))),
             Filter::Equals(a, v) if a.is_phone() => {
                 let Some(value) = NumberValue::parse(&self.plan, v) else {
-                    return Some(BTreeSet::new());
+                    return Some(Vec::new());
                 };
-                let mut out: BTreeSet<String> = self
-                    .by_suffix
-                    .get(numbers::suffix_key(&value.digits))
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(e) = value.e164(&self.plan) {
-                    out.extend(self.by_e164.get(e.as_str()).into_iter().flatten().cloned());
+                let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
+                Some(match value.e164(&self.plan) {
+                    Some(e) => union(&out, &ids(&self.by_e164, e.as_str())),
+                    None => out.to_vec(),
+                })
+            }
+            Filter::Equals(a, v) if Self::word_indexed(a) => {
+                let first = text::words(v).into_iter().next()?;
+                let unworded: Vec<Rid> = self.unworded.iter().copied().collect();
+                Some(union(&unworded, &ids(&self.words, &first)))
+            }
+            Filter::Substring {
+                attribute,
+                initial: Some(initial),
+                ..
+            } if Self::word_indexed(attribute) => {
+                // The folded value starts with the folded initial, so its first word starts
+                // with the initial's first word: every entry with a word of that prefix.
+                let first = text::words(initial).into_iter().next()?;
+                let mut out: Vec<Rid> = self.unworded.iter().copied().collect();
+                for (_, ids) in self
+                    .words
+                    .range::<str, _>((
+                        std::ops::Bound::Included(first.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take_while(|(w, _)| w.starts_with(first.as_str()))
+                {
+                    out.extend(ids.iter());
                 }
+                out.sort_unstable();
+                out.dedup();
                 Some(out)
             }
             Filter::Substring {
@@ -774,20 +1057,27 @@ impl SiteIndex {
                 ..
             } if attribute.is_phone() => {
                 let digits = text::digits(last);
-                (digits.len() >= 4).then(|| {
-                    self.by_suffix
-                        .get(numbers::suffix_key(&digits))
-                        .cloned()
-                        .unwrap_or_default()
-                })
+                (digits.len() >= 4)
+                    .then(|| ids(&self.by_suffix, numbers::suffix_key(&digits)).to_vec())
             }
             _ => None,
         }
     }
 
+    /// True for the text attributes whose every word is in the word index: names and company.
+    fn word_indexed(a: &Attribute) -> bool {
+        matches!(
+            a,
+            Attribute::CommonName
+                | Attribute::DisplayName
+                | Attribute::GivenName
+                | Attribute::Surname
+                | Attribute::Company
+        )
+    }
+
     /// The text values of an attribute.
-    fn text_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<&'a str> {
-        let e = &ix.entry;
+    fn text_values<'a>(e: &'a Entry, a: &Attribute) -> Vec<&'a str> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => vec![e.display_name.as_str()],
             Attribute::GivenName => e.given_name.as_deref().into_iter().collect(),
@@ -801,12 +1091,16 @@ impl SiteIndex {
     }
 
     /// The text values of an attribute, folded (the display name's is kept ready).
-    fn folded_values<'a>(ix: &'a Indexed, a: &Attribute) -> Vec<std::borrow::Cow<'a, str>> {
+    fn folded_values<'a>(
+        ix: &'a Indexed,
+        ent: &'a Entry,
+        a: &Attribute,
+    ) -> Vec<std::borrow::Cow<'a, str>> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => {
                 vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
             }
-            a => Self::text_values(ix, a)
+            a => Self::text_values(ent, a)
                 .into_iter()
                 .map(|t| std::borrow::Cow::Owned(text::folded_value(t)))
                 .collect(),
@@ -816,13 +1110,13 @@ impl SiteIndex {
     /// The numbers (with their digit forms) an attribute covers.
     fn phone_values<'a>(
         ix: &'a Indexed,
+        ent: &'a Entry,
         a: &Attribute,
-    ) -> impl Iterator<Item = (&'a EntryNumber, &'a Vec<String>)> + 'a {
+    ) -> impl Iterator<Item = (&'a EntryNumber, &'a str)> + 'a {
         let a = a.clone();
-        ix.entry
-            .numbers
+        ent.numbers
             .iter()
-            .zip(&ix.forms)
+            .zip(ix.forms.iter().map(|f| &**f))
             .filter(move |(n, _)| match a {
                 Attribute::BusinessPhone => {
                     matches!(n.kind, PhoneKind::Business | PhoneKind::Other)
@@ -841,6 +1135,7 @@ impl SiteIndex {
 
     /// True when the entry matches the filter.
     fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
+        let ent = self.view(ix);
         match f {
             Filter::And(fs) => fs.iter().all(|f| self.matches(ix, f)),
             Filter::Or(fs) => fs.iter().any(|f| self.matches(ix, f)),
@@ -849,10 +1144,10 @@ impl SiteIndex {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
                 a if a.is_phone() => {
-                    Self::phone_values(ix, a).next().is_some()
-                        || (Self::has_extension_values(a) && ix.entry.extension.is_some())
+                    Self::phone_values(ix, ent, a).next().is_some()
+                        || (Self::has_extension_values(a) && ent.extension.is_some())
                 }
-                a => !Self::text_values(ix, a).is_empty(),
+                a => !Self::text_values(ent, a).is_empty(),
             },
             Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
                 self.phone_equals(ix, a, v)
@@ -863,7 +1158,7 @@ impl SiteIndex {
             }
             Filter::Equals(a, v) => {
                 let want = text::folded_value(v);
-                Self::folded_values(ix, a).iter().any(|t| *t == want)
+                Self::folded_values(ix, ent, a).iter().any(|t| *t == want)
             }
             Filter::Substring {
                 attribute,
@@ -876,22 +1171,22 @@ impl SiteIndex {
                     else {
                         return false;
                     };
-                    Self::phone_values(ix, attribute).any(|(n, forms)| {
+                    Self::phone_values(ix, ent, attribute).any(|(n, forms)| {
                         if p.initial_plus {
                             n.e164.as_ref().is_some_and(|e| p.matches(&e.as_str()[1..]))
                         } else {
-                            forms.iter().any(|f| p.matches(f))
+                            forms.split(' ').any(|f| p.matches(f))
                         }
                     }) || (Self::has_extension_values(attribute)
                         && !p.initial_plus
-                        && ix.entry.extension.as_deref().is_some_and(|x| p.matches(x)))
+                        && ent.extension.as_deref().is_some_and(|x| p.matches(x)))
                 } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
                     false
                 } else {
                     let initial = initial.as_deref().map(text::folded_value);
                     let any: Vec<String> = any.iter().map(|a| text::folded_value(a)).collect();
                     let last = last.as_deref().map(text::folded_value);
-                    Self::folded_values(ix, attribute)
+                    Self::folded_values(ix, ent, attribute)
                         .iter()
                         .any(|t| text_pattern(t, initial.as_deref(), &any, last.as_deref()))
                 }
@@ -901,7 +1196,7 @@ impl SiteIndex {
                 if terms.is_empty() {
                     return false;
                 }
-                let words: Vec<String> = Self::text_values(ix, a)
+                let words: Vec<String> = Self::text_values(ent, a)
                     .iter()
                     .flat_map(|t| text::words(t))
                     .collect();
@@ -917,12 +1212,12 @@ impl SiteIndex {
     /// An ordering match (`>=`, `<=`): `keep` says which comparisons of a value with the bound
     /// count. See [`Filter::LessOrEqual`] for how each kind of attribute is ordered.
     fn ordered(&self, ix: &Indexed, a: &Attribute, v: &str, keep: fn(Ordering) -> bool) -> bool {
+        let ent = self.view(ix);
         match a {
             Attribute::Extension => {
                 let bound = text::digits(v);
                 !bound.is_empty()
-                    && ix
-                        .entry
+                    && ent
                         .extension
                         .as_deref()
                         .is_some_and(|x| keep(numbers::cmp_digit_numbers(x, &bound)))
@@ -931,7 +1226,7 @@ impl SiteIndex {
                 let Some(bound) = numbers::ordering_key(&self.plan, v) else {
                     return false;
                 };
-                Self::phone_values(ix, a).any(|(n, _)| {
+                Self::phone_values(ix, ent, a).any(|(n, _)| {
                     n.e164
                         .as_ref()
                         .is_some_and(|e| keep(e.as_str()[1..].cmp(bound.as_str())))
@@ -940,7 +1235,7 @@ impl SiteIndex {
             Attribute::ObjectClass | Attribute::Unknown(_) => false,
             a => {
                 let bound = text::folded_value(v);
-                Self::folded_values(ix, a)
+                Self::folded_values(ix, ent, a)
                     .iter()
                     .any(|t| keep(t.as_ref().cmp(bound.as_str())))
             }
@@ -948,12 +1243,13 @@ impl SiteIndex {
     }
 
     fn phone_equals(&self, ix: &Indexed, a: &Attribute, v: &str) -> bool {
+        let ent = self.view(ix);
         let Some(value) = NumberValue::parse(&self.plan, v) else {
             return false;
         };
         let target = value.e164(&self.plan);
         if Self::has_extension_values(a) {
-            if let Some(x) = &ix.entry.extension {
+            if let Some(x) = &ent.extension {
                 let internal =
                     matches!(&value.dialled, Some(Dialled::Internal(i)) if i.as_str() == x);
                 if internal || value.digits == *x {
@@ -961,9 +1257,9 @@ impl SiteIndex {
                 }
             }
         }
-        Self::phone_values(ix, a).any(|(n, forms)| match (&target, &n.e164) {
+        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, &n.e164) {
             (Some(t), Some(e)) => t == e,
-            _ => forms.contains(&value.digits),
+            _ => forms.split(' ').any(|f| f == value.digits),
         })
     }
 
@@ -987,7 +1283,7 @@ impl SiteIndex {
                     "{q:?} holds no letters or digits to search for"
                 )));
             }
-            let mut combined: Option<HashMap<String, MatchRank>> = None;
+            let mut combined: Option<HashMap<Rid, MatchRank>> = None;
             for t in &terms {
                 let ranks = self.term_ranks(t);
                 combined = Some(match combined {
@@ -1006,20 +1302,25 @@ impl SiteIndex {
             .filter(|(ix, _)| self.shows(ix, who, query.scope))
             .collect();
         hits.sort_by(|(a, ra), (b, rb)| {
-            (ra, !a.user, &a.sort_key, &a.entry.id).cmp(&(rb, !b.user, &b.sort_key, &b.entry.id))
+            (ra, !a.user, &a.sort_key, self.key(a.members[0])).cmp(&(
+                rb,
+                !b.user,
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
         Ok(hits
             .into_iter()
             .take(query.limit)
             .map(|(ix, rank)| Hit {
-                entry: ix.entry.clone(),
+                entry: self.view(ix).clone(),
                 rank,
             })
             .collect())
     }
 
     /// The best rank of each entry for one folded term.
-    fn term_ranks(&self, term: &str) -> HashMap<String, MatchRank> {
+    fn term_ranks(&self, term: &str) -> HashMap<Rid, MatchRank> {
         let mut by_word: HashMap<&str, MatchRank> = HashMap::new();
         // Exact and prefix from the sorted word list.
         for (w, _) in self
@@ -1069,10 +1370,10 @@ impl SiteIndex {
                 }
             }
         }
-        let mut out: HashMap<String, MatchRank> = HashMap::new();
+        let mut out: HashMap<Rid, MatchRank> = HashMap::new();
         for (w, r) in by_word {
-            for id in self.words.get(w).into_iter().flatten() {
-                let e = out.entry(id.clone()).or_insert(r);
+            for &id in ids(&self.words, w).iter() {
+                let e = out.entry(id).or_insert(r);
                 *e = (*e).min(r);
             }
         }
@@ -1080,20 +1381,24 @@ impl SiteIndex {
     }
 
     /// Ranks for a number typed into a search box: the number itself, or digits in it.
-    fn number_ranks(&self, q: &str) -> HashMap<String, MatchRank> {
-        let mut out: HashMap<String, MatchRank> = HashMap::new();
+    fn number_ranks(&self, q: &str) -> HashMap<Rid, MatchRank> {
+        let mut out: HashMap<Rid, MatchRank> = HashMap::new();
         let Some(value) = NumberValue::parse(&self.plan, q) else {
             return out;
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for id in self.by_e164.get(e.as_str()).into_iter().flatten() {
-                out.insert(id.clone(), MatchRank::Exact);
+            for &id in ids(&self.by_e164, e.as_str()).iter() {
+                out.insert(id, MatchRank::Exact);
             }
         }
-        for (id, ix) in &self.entries {
-            let mut best: Option<MatchRank> = out.get(id).copied();
-            let forms = ix.forms.iter().flatten().chain(ix.entry.extension.iter());
+        for (id, ix) in self.entries.iter() {
+            let mut best: Option<MatchRank> = out.get(&id).copied();
+            let forms = ix
+                .forms
+                .iter()
+                .flat_map(|f| f.split(' '))
+                .chain(self.view(ix).extension.as_deref());
             for f in forms {
                 let r = if f == digits {
                     MatchRank::Exact
@@ -1107,7 +1412,7 @@ impl SiteIndex {
                 best = Some(best.map_or(r, |b| b.min(r)));
             }
             if let Some(b) = best {
-                out.insert(id.clone(), b);
+                out.insert(id, b);
             }
         }
         out
@@ -1134,36 +1439,35 @@ impl SiteIndex {
                 }
             },
         };
-        let mut ids: BTreeSet<&String> = self
-            .by_e164
-            .get(e164.as_str())
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut found: BTreeSet<Rid> = ids(&self.by_e164, e164.as_str()).iter().copied().collect();
         if let Some(x) = &extension {
-            ids.extend(self.by_extension.get(x).into_iter().flatten());
+            found.extend(ids(&self.by_extension, x).iter());
         }
-        let mut found: Vec<&Indexed> = ids
+        let mut found: Vec<&Indexed> = found
             .into_iter()
-            .filter_map(|id| self.entries.get(id))
+            .filter_map(|id| self.entries.get(&id))
             .filter(|ix| self.shows(ix, who, BookScope::All))
             .collect();
         found.sort_by(|a, b| {
             let class = |i: &Indexed| {
                 if i.user {
                     0
-                } else if i.entry.personal_owner.is_none() {
+                } else if self.view(i).personal_owner.is_none() {
                     1
                 } else {
                     2
                 }
             };
-            (class(a), &a.sort_key, &a.entry.id).cmp(&(class(b), &b.sort_key, &b.entry.id))
+            (class(a), &a.sort_key, self.key(a.members[0])).cmp(&(
+                class(b),
+                &b.sort_key,
+                self.key(b.members[0]),
+            ))
         });
         if !found.is_empty() {
             return Ok(LookupResult::Entries {
                 number: e164,
-                entries: found.into_iter().map(|ix| ix.entry.clone()).collect(),
+                entries: found.into_iter().map(|ix| self.view(ix).clone()).collect(),
             });
         }
         match self.plan.block_of(&e164).and_then(|b| b.company.clone()) {
@@ -1171,6 +1475,97 @@ impl SiteIndex {
             None => Ok(LookupResult::NotFound { number: e164 }),
         }
     }
+}
+
+/// A record with its key as id and its entry composed (duplicates dropped, display name
+/// fallen back when the source gave none).
+fn seal(mut r: Record, key: &str) -> Record {
+    r.entry.id = key.to_owned();
+    r.entry = compose(&[&r]);
+    r
+}
+
+/// The entry of records of one person, highest priority first: the first record's id and
+/// owner, each field from the first record that has it, every e-mail and number once.
+fn compose(records: &[&Record]) -> Entry {
+    let pick = |f: fn(&Entry) -> &Option<String>| records.iter().find_map(|r| f(&r.entry).clone());
+    let first = &records[0].entry;
+    let mut emails: Vec<String> = Vec::new();
+    let mut numbers: Vec<EntryNumber> = Vec::new();
+    let mut seen_numbers: HashSet<String> = HashSet::new();
+    for r in records {
+        for m in &r.entry.emails {
+            if !emails.contains(m) {
+                emails.push(m.clone());
+            }
+        }
+        for n in &r.entry.numbers {
+            let key = match &n.e164 {
+                Some(e) => e.as_str().to_owned(),
+                None => format!("raw:{}", n.raw.trim()),
+            };
+            if seen_numbers.insert(key) {
+                numbers.push(n.clone());
+            }
+        }
+    }
+    let company = pick(|e| &e.company);
+    let display_name = records
+        .iter()
+        .find(|r| r.named)
+        .map(|r| r.entry.display_name.clone())
+        .or_else(|| company.clone())
+        .or_else(|| emails.first().cloned())
+        .or_else(|| numbers.first().map(|n| n.display.clone()))
+        .unwrap_or_else(|| first.id.clone());
+    Entry {
+        id: first.id.clone(),
+        site: first.site.clone(),
+        sources: records
+            .iter()
+            .flat_map(|r| r.entry.sources.iter().cloned())
+            .collect(),
+        personal_owner: first.personal_owner.clone(),
+        display_name,
+        given_name: pick(|e| &e.given_name),
+        surname: pick(|e| &e.surname),
+        company,
+        department: pick(|e| &e.department),
+        title: pick(|e| &e.title),
+        emails,
+        extension: records.iter().find_map(|r| r.entry.extension.clone()),
+        numbers,
+    }
+}
+
+/// The keys an entry is filed under in the number maps: E.164 forms, and number suffixes
+/// (of E.164 forms, of invalid numbers' digits, of the extension). Sorted, distinct.
+fn number_keys(entry: &Entry) -> (Vec<String>, Vec<String>) {
+    let mut e164_keys: Vec<String> = entry
+        .numbers
+        .iter()
+        .filter_map(|n| n.e164.as_ref().map(|e| e.as_str().to_owned()))
+        .collect();
+    e164_keys.sort();
+    e164_keys.dedup();
+    let mut suffix_keys: Vec<String> = entry
+        .numbers
+        .iter()
+        .map(|n| match &n.e164 {
+            Some(e) => numbers::suffix_key(&e.as_str()[1..]).to_owned(),
+            None => numbers::suffix_key(&text::digits(&n.raw)).to_owned(),
+        })
+        .chain(
+            entry
+                .extension
+                .iter()
+                .map(|x| numbers::suffix_key(x).to_owned()),
+        )
+        .filter(|k| !k.is_empty())
+        .collect();
+    suffix_keys.sort();
+    suffix_keys.dedup();
+    (e164_keys, suffix_keys)
 }
 
 /// How well one folded search term matches one folded word, if at all.

@@ -741,11 +741,38 @@ fn observe(ix: &SiteIndex) -> Vec<String> {
             )
         ));
     }
-    out.push(format!("{:?}", ix.words));
+    // Ids differ between a patched and a rebuilt index: compare the keys they stand for.
+    let keys = |p: &Postings| -> Vec<(String, Vec<String>)> {
+        p.iter()
+            .map(|(k, ids)| {
+                let mut v: Vec<String> = ids.iter().map(|i| ix.key(i).to_owned()).collect();
+                v.sort();
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    out.push(format!("{:?}", keys(&ix.words)));
     out.push(format!("{:?}", ix.koelner));
-    out.push(format!("{:?}", ix.by_e164));
-    out.push(format!("{:?}", ix.by_suffix));
-    out.push(format!("{:?}", ix.by_extension));
+    out.push(format!("{:?}", keys(&ix.by_e164)));
+    out.push(format!("{:?}", keys(&ix.by_suffix)));
+    out.push(format!("{:?}", keys(&ix.by_extension)));
+    let mut unworded: Vec<&str> = ix.unworded.iter().map(|i| ix.key(*i)).collect();
+    unworded.sort();
+    out.push(format!("{unworded:?}"));
+    for f in [
+        sub(Attribute::CommonName, Some("Mei"), &[], None),
+        sub(Attribute::Surname, Some("Ro"), &[], None),
+        Filter::Or(vec![
+            sub(Attribute::CommonName, Some("han"), &[], None),
+            sub(Attribute::Company, Some("glo"), &[], None),
+        ]),
+        eq(Attribute::GivenName, "Jan"),
+    ] {
+        out.push(format!(
+            "{:?}",
+            ix.filter(&group(), BookScope::All, &f, 100)
+        ));
+    }
     out
 }
 
@@ -888,4 +915,170 @@ fn ordering_filters() {
     // No ordering on objectClass or unknown attributes.
     assert_eq!(run(ge(Attribute::ObjectClass, "a")), "");
     assert_eq!(run(le(Attribute::Unknown("x".into()), "z")), "");
+}
+
+/// Every entry a full scan finds for `f`, in order: what `filter` must answer.
+fn scanned(ix: &SiteIndex, who: &Principal, f: &Filter, limit: usize) -> Vec<Entry> {
+    let mut all: Vec<&Indexed> = ix
+        .entries
+        .values()
+        .filter(|i| ix.shows(i, who, BookScope::All) && ix.matches(i, f))
+        .collect();
+    ix.order(&mut all, false);
+    all.into_iter()
+        .take(limit)
+        .map(|i| ix.view(i).clone())
+        .collect()
+}
+
+#[test]
+fn name_filters_answer_from_the_word_index_what_a_full_scan_finds() {
+    let mut nameless = contact(PhonebookKind::Directory, "n1", "", vec![]);
+    nameless.given_name = None;
+    nameless.surname = None;
+    nameless.company = None;
+    nameless.emails = vec!["meister@example.com".into()];
+    let mut company_only = contact(PhonebookKind::Directory, "n2", "", vec![]);
+    company_only.given_name = None;
+    company_only.surname = None;
+    company_only.company = Some("Meissen Porzellan".into());
+    let mut ix = index_of(
+        &[user("u1", "101", "Hans Meier")],
+        &[
+            (
+                "c1",
+                contact(
+                    PhonebookKind::Directory,
+                    "c1",
+                    "Meier-Lüdenscheidt Hans",
+                    vec![],
+                ),
+            ),
+            (
+                "c2",
+                contact(PhonebookKind::Directory, "c2", "Eva Müller", vec![]),
+            ),
+            (
+                "c3",
+                contact(PhonebookKind::Company, "c3", "Jan Meinhardt", vec![]),
+            ),
+            (
+                "c4",
+                contact(PhonebookKind::Directory, "c4", "Ina Berg", vec![]),
+            ),
+            ("n1", nameless),
+            ("n2", company_only),
+        ],
+    );
+    let filters = || {
+        vec![
+            sub(Attribute::CommonName, Some("Mei"), &[], None),
+            sub(Attribute::CommonName, Some("mei "), &[], None),
+            sub(Attribute::CommonName, Some("Hans M"), &[], None),
+            sub(Attribute::CommonName, Some("-Hans"), &[], None),
+            sub(
+                Attribute::CommonName,
+                Some("Meier-L"),
+                &["den"],
+                Some("dt hans"),
+            ),
+            sub(Attribute::DisplayName, Some("jan"), &[], None),
+            sub(Attribute::Surname, Some("Mü"), &[], None),
+            sub(Attribute::Surname, Some("Mue"), &[], None),
+            sub(Attribute::GivenName, Some("E"), &[], None),
+            sub(Attribute::Company, Some("Meiss"), &[], None),
+            eq(Attribute::CommonName, "hans  MEIER"),
+            eq(Attribute::Surname, "Müller"),
+            eq(Attribute::CommonName, "meister@example.com"),
+            Filter::Or(vec![
+                sub(Attribute::CommonName, Some("Mei"), &[], None),
+                sub(Attribute::Surname, Some("Mei"), &[], None),
+            ]),
+            Filter::Or(vec![
+                sub(Attribute::CommonName, Some("Ber"), &[], None),
+                sub(Attribute::Company, Some("Ber"), &[], None),
+            ]),
+            Filter::And(vec![
+                Filter::Present(Attribute::ObjectClass),
+                sub(Attribute::GivenName, Some("han"), &[], None),
+            ]),
+        ]
+    };
+    let check = |ix: &SiteIndex, label: &str| {
+        for f in filters() {
+            for limit in [1, 100] {
+                let got = ix.filter(&group(), BookScope::All, &f, limit).unwrap();
+                assert_eq!(
+                    got,
+                    scanned(ix, &group(), &f, limit),
+                    "{label}: {f:?} limit {limit}"
+                );
+            }
+        }
+    };
+    check(&ix, "built");
+    let unworded: Vec<&str> = ix.unworded.iter().map(|i| ix.key(*i)).collect();
+    assert_eq!(unworded, ["c:n1"], "named after its e-mail address alone");
+    // The word index is used, not a scan: these filters have candidates.
+    for f in &filters()[..13] {
+        assert!(ix.candidates(f).is_some(), "{f:?} has no candidates");
+    }
+    assert_eq!(
+        names(
+            &ix.filter(&group(), BookScope::All, &filters()[0], 100)
+                .unwrap()
+        ),
+        [
+            "Meier-Lüdenscheidt Hans",
+            "Meissen Porzellan",
+            "meister@example.com"
+        ]
+    );
+    // Patched: renamed, named, removed.
+    ix.upsert_contact(
+        "c3",
+        &contact(PhonebookKind::Company, "c3", "Jan Vogel", vec![]),
+    );
+    ix.upsert_contact(
+        "n1",
+        &contact(PhonebookKind::Directory, "n1", "Meike Schulz", vec![]),
+    );
+    ix.remove_contact("c1");
+    check(&ix, "patched");
+    assert!(ix.unworded.is_empty(), "n1 has a name now");
+}
+
+#[test]
+fn large_postings_turn_into_trees_and_back_without_losing_an_id() {
+    let mut ix = index_of(&[], &[]);
+    let n = LARGE_POSTING + 100;
+    for i in 0..n {
+        let id = format!("k{i:04}");
+        ix.upsert_contact(
+            &id,
+            &contact(PhonebookKind::Directory, &id, &format!("Eva Nr{i}"), vec![]),
+        );
+    }
+    let acme = sub(Attribute::Company, Some("acm"), &[], None);
+    assert!(matches!(ix.words.get("acme"), Some(Ids::Large(_))));
+    assert_eq!(
+        ix.filter(&group(), BookScope::All, &acme, usize::MAX)
+            .unwrap()
+            .len(),
+        n
+    );
+    for i in (0..n).filter(|i| i % 3 != 0) {
+        ix.remove_contact(&format!("k{i:04}"));
+    }
+    assert!(matches!(ix.words.get("acme"), Some(Ids::Small(_))));
+    let got = ix
+        .filter(&group(), BookScope::All, &acme, usize::MAX)
+        .unwrap();
+    assert_eq!(got, scanned(&ix, &group(), &acme, usize::MAX));
+    assert_eq!(got.len(), n.div_ceil(3));
+    assert_eq!(
+        ix.filter(&group(), BookScope::All, &acme, 3).unwrap(),
+        scanned(&ix, &group(), &acme, 3),
+        "the first three in order"
+    );
 }
