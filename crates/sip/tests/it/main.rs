@@ -5,4 +5,5 @@ mod kamailio;
 mod presence;
 mod scripted;
 mod tcp;
+mod tls;
 mod transport;
