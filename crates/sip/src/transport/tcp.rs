@@ -139,7 +139,18 @@ impl TcpTransport {
                 addr: self.bind,
                 source,
             })?;
-        let stream = socket.connect(self.server).await.map_err(connect_error)?;
+        // bounded: a black-holed server must not hold the connection lock forever
+        let limit = self.timers.timer_f;
+        let timed_out = |what: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no {what} within {limit:?}"),
+            )
+        };
+        let stream = tokio::time::timeout(limit, socket.connect(self.server))
+            .await
+            .unwrap_or_else(|_| Err(timed_out("connection")))
+            .map_err(connect_error)?;
         stream.set_nodelay(true).map_err(connect_error)?;
         let local = stream.local_addr().map_err(connect_error)?;
         let alive = Arc::new(Alive::default());
@@ -159,10 +170,10 @@ impl TcpTransport {
                 (spawn_reader(Box::new(r)), Box::new(w))
             }
             Some(tls) => {
-                let stream = tls
-                    .connector
-                    .connect(tls.name.clone(), stream)
+                let handshake = tls.connector.connect(tls.name.clone(), stream);
+                let stream = tokio::time::timeout(limit, handshake)
                     .await
+                    .unwrap_or_else(|_| Err(timed_out("TLS handshake answer")))
                     .map_err(|source| TransportError::Tls {
                         to: self.server,
                         name: tls.name_text(),

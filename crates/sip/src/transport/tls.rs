@@ -81,6 +81,13 @@ pub fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// Checks that `name` can be the TLS server name (a DNS name or an IP address).
+pub fn check_server_name(name: &str) -> Result<(), TlsError> {
+    ServerName::try_from(name)
+        .map(|_| ())
+        .map_err(|_| TlsError::ServerName(name.to_string()))
+}
+
 /// A ready TLS client for one server: connector and the name checked against its certificate.
 #[derive(Clone)]
 pub(crate) struct TlsClient {

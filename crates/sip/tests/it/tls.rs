@@ -4,8 +4,43 @@
 use sip::transport::{TlsError, TlsSettings, TransportError, TransportKind};
 use sip::{AgentConfig, AgentEvent, EventPackage, PbxState, Presence, PresenceAgent, SipError};
 
-use crate::kamailio::{password, test_pki, Kamailio};
+use crate::kamailio::{password, Kamailio, TestPki};
 use crate::presence::{config, state_of, wait_for};
+
+/// Generates a fresh CA named `ca_name` and a server certificate for 127.0.0.1 it signed.
+fn test_pki(ca_name: &str) -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, ca_name);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("self-signed CA");
+    let key = KeyPair::generate().expect("server key");
+    let mut srv = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
+    srv.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    srv.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    srv.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    srv.use_authority_key_identifier_extension = true;
+    let cert = srv
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        server_pem: cert.pem(),
+        server_key: key.serialize_pem(),
+    }
+}
 
 /// An agent config for `user` over TLS to `k`, trusting the CA in `ca_file`.
 fn tls_config(k: &Kamailio, user: &str, ca_file: std::path::PathBuf) -> AgentConfig {
@@ -165,4 +200,35 @@ async fn unusable_ca_files_are_named_in_the_error() {
     let err = sip::transport::tls::load_ca_file(&not_pem).expect_err("not PEM");
     assert!(matches!(err, TlsError::NoCertificates { .. }), "{err:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_times_out() {
+    // accepts the TCP connection, then says nothing
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = listener.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let mut cfg = AgentConfig::new(server, "127.0.0.1", sip::Credentials::new("bridge", "x"));
+    cfg.ua.transport = TransportKind::Tls;
+    cfg.ua.timers.timer_f = std::time::Duration::from_millis(500);
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        PresenceAgent::start(cfg),
+    )
+    .await
+    .expect("start gives up by itself")
+    .expect_err("no handshake");
+    assert!(
+        matches!(err, SipError::Transport(TransportError::Tls { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no TLS handshake answer"), "{err}");
+    hold.abort();
 }
