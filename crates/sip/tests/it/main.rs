@@ -2,6 +2,7 @@
 
 mod calls;
 mod kamailio;
+mod pki;
 mod presence;
 mod scripted;
 mod tcp;

@@ -4,43 +4,9 @@
 use sip::transport::{TlsError, TlsSettings, TransportError, TransportKind};
 use sip::{AgentConfig, AgentEvent, EventPackage, PbxState, Presence, PresenceAgent, SipError};
 
-use crate::kamailio::{password, Kamailio, TestPki};
+use crate::kamailio::{password, Kamailio};
+use crate::pki::test_pki;
 use crate::presence::{config, state_of, wait_for};
-
-/// Generates a fresh CA named `ca_name` and a server certificate for 127.0.0.1 it signed.
-fn test_pki(ca_name: &str) -> TestPki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, ca_name);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).expect("self-signed CA");
-    let key = KeyPair::generate().expect("server key");
-    let mut srv = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
-    srv.distinguished_name.push(DnType::CommonName, "127.0.0.1");
-    srv.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    srv.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    srv.use_authority_key_identifier_extension = true;
-    let cert = srv
-        .signed_by(&key, &ca_cert, &ca_key)
-        .expect("server certificate");
-    TestPki {
-        ca_pem: ca_cert.pem(),
-        server_pem: cert.pem(),
-        server_key: key.serialize_pem(),
-    }
-}
 
 /// An agent config for `user` over TLS to `k`, trusting the CA in `ca_file`.
 fn tls_config(k: &Kamailio, user: &str, ca_file: std::path::PathBuf) -> AgentConfig {
