@@ -476,9 +476,13 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
         p.sip_domain.clone(),
         sip::Credentials::new(p.username.clone(), p.password.expose()),
     );
-    agent_config.ua.transport = match p.transport {
+    agent_config.ua.transport = match &p.transport {
         config::SipTransport::Udp => sip::transport::TransportKind::Udp,
         config::SipTransport::Tcp => sip::transport::TransportKind::Tcp,
+        config::SipTransport::Tls(tls) => {
+            agent_config.ua.tls = tls.clone();
+            sip::transport::TransportKind::Tls
+        }
     };
     agent_config.ua.bind = std::net::SocketAddr::new(local_ip_towards(p.sip_server)?, 0);
     let (agent, events) = sip::PresenceAgent::start(agent_config)

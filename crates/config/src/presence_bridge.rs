@@ -21,6 +21,8 @@ pub(crate) struct RawPresence {
     pub sip_server: Option<String>,
     pub sip_domain: Option<String>,
     pub transport: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password: Option<String>,
@@ -77,12 +79,14 @@ pub(crate) struct RawCalendar {
 }
 
 /// How the bridge reaches the SIP presence server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SipTransport {
     /// UDP (the default).
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP, the server's certificate verified as the settings say.
+    Tls(sip::transport::TlsSettings),
 }
 
 /// The validated presence bridge settings of a site.
@@ -95,7 +99,7 @@ pub struct PresenceBridge {
     pub sip_server: SocketAddr,
     /// The SIP domain (and digest realm) of the extensions.
     pub sip_domain: String,
-    /// UDP or TCP.
+    /// UDP, TCP or TLS (with its certificate settings).
     pub transport: SipTransport,
     /// The bridge's SIP account (the one allowed to publish for every extension).
     pub username: String,
@@ -196,17 +200,65 @@ pub(crate) fn validate(
             "a host name or IP address",
         ));
     }
+    let tls_keys_set = [
+        ("ca_file", raw.ca_file.is_some()),
+        ("tls_server_name", raw.tls_server_name.is_some()),
+    ];
     let transport = match raw.transport.as_deref().unwrap_or("udp") {
         "udp" => SipTransport::Udp,
         "tcp" => SipTransport::Tcp,
+        "tls" => {
+            let ca_file = match raw.ca_file {
+                None => None,
+                Some(f) => {
+                    let path = resolve(&f);
+                    sip::transport::tls::load_ca_file(&path).map_err(|e| {
+                        invalid(
+                            format!("{p}.ca_file"),
+                            format!("{:?}", f.display().to_string()),
+                            format!("a PEM file of the CA certificates that sign the SIP server's ({e})"),
+                        )
+                    })?;
+                    Some(path)
+                }
+            };
+            let server_name = match raw.tls_server_name {
+                None => None,
+                Some(n) => {
+                    sip::transport::tls::check_server_name(&n).map_err(|_| {
+                        invalid(
+                            format!("{p}.tls_server_name"),
+                            format!("{n:?}"),
+                            "the DNS name or IP address the SIP server's certificate carries",
+                        )
+                    })?;
+                    Some(n)
+                }
+            };
+            SipTransport::Tls(sip::transport::TlsSettings {
+                ca_file,
+                server_name,
+            })
+        }
         other => {
             return Err(invalid(
                 format!("{p}.transport"),
                 format!("{other:?}"),
-                "\"udp\" or \"tcp\"",
+                "\"udp\", \"tcp\" or \"tls\"",
             ))
         }
     };
+    if !matches!(transport, SipTransport::Tls(_)) {
+        for (key, set) in tls_keys_set {
+            if set {
+                return Err(invalid(
+                    format!("{p}.{key}"),
+                    "(set)",
+                    "only with transport = \"tls\" (remove it, or set the transport)",
+                ));
+            }
+        }
+    }
     let username = required(raw.username, "username", "the bridge's SIP account name")?;
     if !sip::ua::valid_extension(&username) {
         return Err(invalid(

@@ -7,13 +7,13 @@
 //! call/media framework needing Rust 1.91; `ezk-sip-*` 0.9 and `rsipstack` 0.7 centre on
 //! INVITE sessions and registration, with no PUBLISH/ETag handling. The agent needs only
 //! PUBLISH, SUBSCRIBE and NOTIFY with digest auth, so this crate implements exactly that:
-//! a small parser, MD5 digest, the non-INVITE client transaction over UDP and TCP, and the
-//! agent. TLS is not done yet.
+//! a small parser, MD5 digest, the non-INVITE client transaction over UDP, TCP and TLS
+//! (tokio-rustls, the server's certificate always verified), and the agent.
 //!
 //! Layers, bottom up:
 //! - [`message`] and [`header`]: the message model, parser and serializer;
 //! - [`digest`]: answering 401/407 challenges;
-//! - [`transport`]: UDP and TCP, and the non-INVITE client transaction (Timers E and F);
+//! - [`transport`]: UDP, TCP and TLS, and the non-INVITE client transaction (Timers E and F);
 //! - [`ua`]: requests as one account, with authentication;
 //! - [`pidf`], [`dialog_info`], [`state`]: the documents and what they mean for the PBX;
 //! - [`agent`]: the long-running [`PresenceAgent`].

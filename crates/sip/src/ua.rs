@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::digest::{authorization, Challenge, Credentials, DigestError};
 use crate::message::{Method, Request, Response};
-use crate::transport::{Incoming, Timers, Transport, TransportError, TransportKind};
+use crate::transport::{Incoming, Timers, TlsSettings, Transport, TransportError, TransportKind};
 
 /// Errors of SIP requests.
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +97,10 @@ pub struct UaConfig {
     pub bind: SocketAddr,
     /// Transaction timers.
     pub timers: Timers,
-    /// UDP or TCP.
+    /// UDP, TCP or TLS.
     pub transport: TransportKind,
+    /// How the server's certificate is verified when `transport` is TLS.
+    pub tls: TlsSettings,
 }
 
 /// The request series of one dialog or publication: identifiers and the next CSeq.
@@ -200,13 +202,18 @@ impl UserAgent {
                 config.domain
             )));
         }
-        let (transport, rx) =
-            Transport::open(config.transport, config.bind, config.server, config.timers)
-                .await
-                .map_err(|source| SipError::Bind {
-                    addr: config.bind,
-                    source,
-                })?;
+        let (transport, rx) = Transport::open(
+            config.transport,
+            config.bind,
+            config.server,
+            &config.tls,
+            config.timers,
+        )
+        .await
+        .map_err(|e| match e {
+            TransportError::Bind { addr, source } => SipError::Bind { addr, source },
+            other => SipError::Transport(other),
+        })?;
         Ok((
             UserAgent {
                 transport,
@@ -341,6 +348,8 @@ impl UserAgent {
         let contact = match kind {
             TransportKind::Udp => format!("<sip:{user}@{local}>"),
             TransportKind::Tcp => format!("<sip:{user}@{local};transport=tcp>"),
+            // RFC 3261 §26.2.2: a SIPS Contact asks for TLS on every hop back to us
+            TransportKind::Tls => format!("<sips:{user}@{local}>"),
         };
         h.push("Contact", contact);
         h.push("User-Agent", "pbx365");

@@ -158,6 +158,9 @@ length = 3
 #[allow(dead_code)]
 mod kamailio;
 
+#[path = "../../../crates/sip/tests/it/pki.rs"]
+mod pki;
+
 /// What Teams shows for `user`, read over HTTP as the app.
 async fn shown(sim: &graph_sim::RunningSim, user: &str) -> (String, String) {
     let v: serde_json::Value = reqwest::Client::new()
@@ -205,7 +208,14 @@ impl RunningBridge {
     }
 
     async fn start() -> (RunningBridge, presence::StatusSnapshot) {
-        let k = kamailio::Kamailio::start();
+        RunningBridge::start_on(kamailio::Kamailio::start(), None).await
+    }
+
+    /// Like [`RunningBridge::start`] against `k`; with `ca_file`, over TLS to its TLS listener.
+    async fn start_on(
+        k: kamailio::Kamailio,
+        ca_file: Option<PathBuf>,
+    ) -> (RunningBridge, presence::StatusSnapshot) {
         let sim = graph_sim::start(graph_sim::SimConfig::loopback(20, 11))
             .await
             .expect("emulator");
@@ -229,6 +239,14 @@ impl RunningBridge {
             domain = kamailio::DOMAIN,
             status = status_file.display(),
         );
+        let text = match &ca_file {
+            None => text,
+            Some(ca) => format!(
+                "{}transport = \"tls\"\nca_file = \"{}\"\n",
+                text.replace(&k.addr().to_string(), &k.tls_addr().to_string()),
+                ca.display()
+            ),
+        };
         std::fs::write(&config, text).expect("config");
         let cfg = config.to_str().expect("utf-8").to_string();
         let mut b = RunningBridge {
@@ -375,6 +393,49 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
         ("Busy".into(), "InACall".into()),
         "the session was cleared"
     );
+}
+
+/// `presence run` with `transport = "tls"`: the bridge watches every extension over a
+/// verified TLS connection to Kamailio's TLS listener and a call reaches Teams; with a CA file
+/// that did not sign the server's certificate it refuses to start and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_run_over_tls_and_the_refusal_of_an_unknown_ca() {
+    let server = pki::test_pki("pbx365 test CA");
+    let k = kamailio::Kamailio::start_tls(&server);
+    let ca = k.write_file("sip-ca.pem", &server.ca_pem);
+    let (mut b, snap) = RunningBridge::start_on(k, Some(ca.clone())).await;
+    let (user, ext, before) = b.callable_user(&snap).await;
+    // the phone publishes over UDP; the bridge learns it by NOTIFY over its TLS connection
+    let phone = b.phone().await;
+    phone
+        .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("publish a call");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while shown(&b.sim, &user).await != ("Busy".into(), "InACall".into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Teams never showed the call for {ext} (was {before})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if let Some(mut c) = b.child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    // the same configuration, but the CA file now holds a CA that did not sign the server's
+    std::fs::write(&ca, pki::test_pki("some other CA").ca_pem).expect("replace the CA file");
+    let out = tokio::task::block_in_place(|| {
+        b.cmd(&["presence", "run", "--config", &b.cfg])
+            .output()
+            .expect("presence run")
+    });
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS handshake"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains(&b.k.tls_addr().to_string()), "{err}");
 }
 
 /// A phone that flaps between a call and idle faster than any person makes the flap detector

@@ -154,15 +154,84 @@ fn bad_values_name_the_key() {
         "an IP address and port, e.g. \"192.0.2.10:5060\" (host names are not resolved)",
     );
     assert_invalid(
-        load_with(&with("transport = \"tls\"\n"), pw_env()),
+        load_with(&with("transport = \"sctp\"\n"), pw_env()),
         "site[0].presence.transport",
-        "\"tls\"",
-        "\"udp\" or \"tcp\"",
+        "\"sctp\"",
+        "\"udp\", \"tcp\" or \"tls\"",
     );
     match load_with(&with("colour = 1\n"), pw_env()) {
         Err(ConfigError::UnknownKey { key, .. }) => assert_eq!(key, "site[0].presence.colour"),
         other => panic!("expected an unknown key, got {other:?}"),
     }
+}
+
+#[test]
+fn tls_with_a_ca_file_and_server_name_and_its_bad_values() {
+    let dir = TempDir::create();
+    dir.write("secret", "s\n", 0o600);
+    let ca = graph_sim::server::generate_tls().expect("a test CA").ca_pem;
+    dir.write("sip-ca.pem", &ca, 0o644);
+    dir.write("not-a-ca.pem", "hello\n", 0o644);
+    let load_dir = |extra: &str| {
+        let path = dir.write("config.toml", &with(extra), 0o600);
+        Config::load(&path, pw_env())
+    };
+    let c = load_dir(
+        "transport = \"tls\"\nca_file = \"sip-ca.pem\"\ntls_server_name = \"pbx.example.com\"\n",
+    )
+    .expect("loads");
+    let p = c.sites[0].presence.as_ref().expect("presence");
+    assert_eq!(
+        p.transport,
+        SipTransport::Tls(sip::transport::TlsSettings {
+            ca_file: Some(dir.0.join("sip-ca.pem")),
+            server_name: Some("pbx.example.com".into()),
+        })
+    );
+    // without a CA file: the public roots, the name from the server address
+    let c = load_dir("transport = \"tls\"\n").expect("loads");
+    let p = c.sites[0].presence.as_ref().expect("presence");
+    assert_eq!(
+        p.transport,
+        SipTransport::Tls(sip::transport::TlsSettings::default())
+    );
+
+    let not_pem = dir.0.join("not-a-ca.pem");
+    assert_invalid(
+        load_dir("transport = \"tls\"\nca_file = \"not-a-ca.pem\"\n"),
+        "site[0].presence.ca_file",
+        "\"not-a-ca.pem\"",
+        &format!(
+            "a PEM file of the CA certificates that sign the SIP server's (the CA file {} holds \
+             no PEM certificate (-----BEGIN CERTIFICATE-----))",
+            not_pem.display()
+        ),
+    );
+    match load_dir("transport = \"tls\"\nca_file = \"missing.pem\"\n") {
+        Err(ConfigError::Invalid { key, expected, .. }) => {
+            assert_eq!(key, "site[0].presence.ca_file");
+            assert!(expected.contains("cannot read the CA file"), "{expected}");
+        }
+        other => panic!("expected the missing CA file, got {other:?}"),
+    }
+    assert_invalid(
+        load_dir("transport = \"tls\"\ntls_server_name = \"pbx example\"\n"),
+        "site[0].presence.tls_server_name",
+        "\"pbx example\"",
+        "the DNS name or IP address the SIP server's certificate carries",
+    );
+    assert_invalid(
+        load_dir("ca_file = \"sip-ca.pem\"\n"),
+        "site[0].presence.ca_file",
+        "(set)",
+        "only with transport = \"tls\" (remove it, or set the transport)",
+    );
+    assert_invalid(
+        load_dir("transport = \"tcp\"\ntls_server_name = \"pbx.example.com\"\n"),
+        "site[0].presence.tls_server_name",
+        "(set)",
+        "only with transport = \"tls\" (remove it, or set the transport)",
+    );
 }
 
 #[test]

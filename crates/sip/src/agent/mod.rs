@@ -16,7 +16,7 @@ use crate::header::NameAddr;
 use crate::message::{Method, Response};
 use crate::pidf::Presence;
 use crate::state::{EventPackage, PbxState};
-use crate::transport::{lock, Incoming, Timers, TransportKind};
+use crate::transport::{lock, Incoming, Timers, TlsSettings, TransportKind};
 use crate::ua::{valid_extension, SipError, UaConfig, UserAgent};
 
 mod publication;
@@ -58,6 +58,7 @@ impl AgentConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 timers: Timers::default(),
                 transport: TransportKind::Udp,
+                tls: TlsSettings::default(),
             },
             publish_expires: 600,
             subscribe_expires: 600,

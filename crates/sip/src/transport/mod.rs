@@ -1,5 +1,5 @@
-//! Transports to the one SIP server the agent talks to: UDP (with retransmissions) and TCP
-//! (with reconnection). Both run the client non-INVITE transaction (Timer F) and hand
+//! Transports to the one SIP server the agent talks to: UDP (with retransmissions), TCP and
+//! TLS (with reconnection). All run the client non-INVITE transaction (Timer F) and hand
 //! incoming requests to the layer above through a channel.
 
 use std::collections::HashMap;
@@ -13,9 +13,11 @@ use crate::header::top_via;
 use crate::message::{Message, Request, Response};
 
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 pub use tcp::TcpTransport;
+pub use tls::{TlsError, TlsSettings};
 pub use udp::UdpTransport;
 
 /// Transaction timers; RFC 3261 defaults are T1 = 500 ms, T2 = 4 s, Timer F = 64·T1.
@@ -62,6 +64,14 @@ pub enum TransportError {
         /// Timer F.
         after: Duration,
     },
+    /// The local socket could not be opened or bound.
+    #[error("could not open the local SIP socket on {addr}: {source}")]
+    Bind {
+        /// Address asked for.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
     /// No TCP connection to the server could be opened.
     #[error("could not connect to the SIP server at {to} over TCP: {source}")]
     Connect {
@@ -70,6 +80,23 @@ pub enum TransportError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The TLS handshake failed; most often the server's certificate does not chain to the
+    /// configured CA or does not carry the expected name.
+    #[error(
+        "TLS handshake with the SIP server at {to} failed: {source}; its certificate must be \
+         signed by a CA in ca_file (or a public CA without it) and name {name}"
+    )]
+    Tls {
+        /// The server.
+        to: SocketAddr,
+        /// The name its certificate was checked against.
+        name: String,
+        /// The handshake error (rustls' reason inside).
+        source: std::io::Error,
+    },
+    /// The TLS settings cannot be used (CA file, server name).
+    #[error(transparent)]
+    TlsSetup(#[from] TlsError),
     /// The TCP connection closed before the final response (the server went away).
     #[error("the TCP connection to the SIP server at {to} closed before a response")]
     Closed {
@@ -98,6 +125,9 @@ pub enum TransportKind {
     Udp,
     /// One TCP connection, opened again when it drops.
     Tcp,
+    /// One TLS connection over TCP, verified and opened again when it drops
+    /// (`SIP/2.0/TLS` in Via, a `sips:` Contact).
+    Tls,
 }
 
 impl TransportKind {
@@ -106,6 +136,7 @@ impl TransportKind {
         match self {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp => "TCP",
+            TransportKind::Tls => "TLS",
         }
     }
 }
@@ -115,25 +146,34 @@ impl TransportKind {
 pub enum Transport {
     /// UDP.
     Udp(UdpTransport),
-    /// TCP.
+    /// TCP or TLS.
     Tcp(TcpTransport),
 }
 
 impl Transport {
-    /// Opens the transport towards `server`; incoming requests arrive on the receiver.
+    /// Opens the transport towards `server` (`tls` applies to [`TransportKind::Tls`] only);
+    /// incoming requests arrive on the receiver.
     pub async fn open(
         kind: TransportKind,
         bind: SocketAddr,
         server: SocketAddr,
+        tls: &TlsSettings,
         timers: Timers,
-    ) -> std::io::Result<(Transport, mpsc::Receiver<Incoming>)> {
+    ) -> Result<(Transport, mpsc::Receiver<Incoming>), TransportError> {
         Ok(match kind {
             TransportKind::Udp => {
-                let (t, rx) = UdpTransport::bind(bind, server, timers).await?;
+                let (t, rx) = UdpTransport::bind(bind, server, timers)
+                    .await
+                    .map_err(|source| TransportError::Bind { addr: bind, source })?;
                 (Transport::Udp(t), rx)
             }
             TransportKind::Tcp => {
                 let (t, rx) = TcpTransport::connect(bind, server, timers).await?;
+                (Transport::Tcp(t), rx)
+            }
+            TransportKind::Tls => {
+                let client = tls::TlsClient::new(tls, server)?;
+                let (t, rx) = TcpTransport::connect_tls(bind, server, client, timers).await?;
                 (Transport::Tcp(t), rx)
             }
         })
@@ -143,6 +183,7 @@ impl Transport {
     pub fn kind(&self) -> TransportKind {
         match self {
             Transport::Udp(_) => TransportKind::Udp,
+            Transport::Tcp(t) if t.is_tls() => TransportKind::Tls,
             Transport::Tcp(_) => TransportKind::Tcp,
         }
     }

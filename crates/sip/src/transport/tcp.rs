@@ -1,24 +1,25 @@
-//! TCP: one connection to the server, opened again on the next request after it drops
-//! (e.g. the server restarted). No retransmissions (the stream is reliable); Timer F still
-//! bounds the wait for a final response. The server sends its requests (NOTIFY) over the
-//! same connection, addressed to the Contact carrying the connection's local port.
+//! TCP and TLS: one connection to the server, opened again on the next request after it
+//! drops (e.g. the server restarted). No retransmissions (the stream is reliable); Timer F
+//! still bounds the wait for a final response. The server sends its requests (NOTIFY) over
+//! the same connection, addressed to the Contact carrying the connection's local port.
+//! With TLS every connection is verified afresh (certificate chain and name).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use super::tls::TlsClient;
 use super::{dispatch, lock, Incoming, Pending, PendingGuard, Timers, TransportError};
 use crate::header::top_via;
 use crate::message::{Message, Request, Response};
 
 struct Conn {
-    writer: OwnedWriteHalf,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
     alive: Arc<Alive>,
     reader: JoinHandle<()>,
 }
@@ -47,10 +48,12 @@ impl Drop for Conn {
     }
 }
 
-/// A TCP connection to one SIP server, matching responses to client transactions.
+/// A TCP (or TLS over TCP) connection to one SIP server, matching responses to client
+/// transactions.
 pub struct TcpTransport {
     bind: SocketAddr,
     server: SocketAddr,
+    tls: Option<TlsClient>,
     timers: Timers,
     pending: Pending,
     requests: mpsc::Sender<Incoming>,
@@ -63,6 +66,7 @@ impl std::fmt::Debug for TcpTransport {
         f.debug_struct("TcpTransport")
             .field("local", &self.local_addr())
             .field("server", &self.server)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -74,11 +78,31 @@ impl TcpTransport {
         bind: SocketAddr,
         server: SocketAddr,
         timers: Timers,
-    ) -> std::io::Result<(TcpTransport, mpsc::Receiver<Incoming>)> {
+    ) -> Result<(TcpTransport, mpsc::Receiver<Incoming>), TransportError> {
+        TcpTransport::start(bind, server, None, timers).await
+    }
+
+    /// Connects to `server` over TLS, verifying its certificate as `tls` says.
+    pub(crate) async fn connect_tls(
+        bind: SocketAddr,
+        server: SocketAddr,
+        tls: TlsClient,
+        timers: Timers,
+    ) -> Result<(TcpTransport, mpsc::Receiver<Incoming>), TransportError> {
+        TcpTransport::start(bind, server, Some(tls), timers).await
+    }
+
+    async fn start(
+        bind: SocketAddr,
+        server: SocketAddr,
+        tls: Option<TlsClient>,
+        timers: Timers,
+    ) -> Result<(TcpTransport, mpsc::Receiver<Incoming>), TransportError> {
         let (requests, rx) = mpsc::channel(256);
         let t = TcpTransport {
             bind,
             server,
+            tls,
             timers,
             pending: Pending::default(),
             requests,
@@ -90,25 +114,76 @@ impl TcpTransport {
         Ok((t, rx))
     }
 
-    async fn open(&self) -> std::io::Result<Conn> {
-        let socket = if self.server.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
+    /// Whether this carries TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    async fn open(&self) -> Result<Conn, TransportError> {
+        let connect_error = |source| TransportError::Connect {
+            to: self.server,
+            source,
         };
-        socket.bind(self.bind)?;
-        let stream = socket.connect(self.server).await?;
-        stream.set_nodelay(true)?;
-        *lock(&self.local) = stream.local_addr()?;
-        let (reader, writer) = stream.into_split();
+        let socket = if self.server.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|source| TransportError::Bind {
+            addr: self.bind,
+            source,
+        })?;
+        socket
+            .bind(self.bind)
+            .map_err(|source| TransportError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        // bounded: a black-holed server must not hold the connection lock forever
+        let limit = self.timers.timer_f;
+        let timed_out = |what: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no {what} within {limit:?}"),
+            )
+        };
+        let stream = tokio::time::timeout(limit, socket.connect(self.server))
+            .await
+            .unwrap_or_else(|_| Err(timed_out("connection")))
+            .map_err(connect_error)?;
+        stream.set_nodelay(true).map_err(connect_error)?;
+        let local = stream.local_addr().map_err(connect_error)?;
         let alive = Arc::new(Alive::default());
-        let reader = tokio::spawn(read_loop(
-            reader,
-            self.server,
-            self.pending.clone(),
-            self.requests.clone(),
-            alive.clone(),
-        ));
+        let spawn_reader = |reader| {
+            tokio::spawn(read_loop(
+                reader,
+                self.server,
+                self.pending.clone(),
+                self.requests.clone(),
+                alive.clone(),
+            ))
+        };
+        let (reader, writer): (JoinHandle<()>, Box<dyn AsyncWrite + Send + Unpin>) = match &self.tls
+        {
+            None => {
+                let (r, w) = stream.into_split();
+                (spawn_reader(Box::new(r)), Box::new(w))
+            }
+            Some(tls) => {
+                let handshake = tls.connector.connect(tls.name.clone(), stream);
+                let stream = tokio::time::timeout(limit, handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("TLS handshake answer")))
+                    .map_err(|source| TransportError::Tls {
+                        to: self.server,
+                        name: tls.name_text(),
+                        source,
+                    })?;
+                let (r, w) = tokio::io::split(stream);
+                (spawn_reader(Box::new(r)), Box::new(w))
+            }
+        };
+        *lock(&self.local) = local;
         Ok(Conn {
             writer,
             alive,
@@ -123,14 +198,7 @@ impl TcpTransport {
             return Ok(());
         }
         *conn = None;
-        let c = self
-            .open()
-            .await
-            .map_err(|source| TransportError::Connect {
-                to: self.server,
-                source,
-            })?;
-        *conn = Some(c);
+        *conn = Some(self.open().await?);
         Ok(())
     }
 
@@ -143,7 +211,11 @@ impl TcpTransport {
     async fn send(&self, bytes: &[u8], method: &str) -> Result<Arc<Alive>, TransportError> {
         let mut conn = self.conn.lock().await;
         let result = match conn.as_mut() {
-            Some(c) => c.writer.write_all(bytes).await.map(|_| c.alive.clone()),
+            Some(c) => match c.writer.write_all(bytes).await {
+                // TLS buffers records until flushed
+                Ok(()) => c.writer.flush().await.map(|_| c.alive.clone()),
+                Err(e) => Err(e),
+            },
             None => Err(std::io::ErrorKind::NotConnected.into()),
         };
         result.map_err(|source| {
@@ -206,7 +278,7 @@ impl TcpTransport {
 }
 
 async fn read_loop(
-    mut reader: OwnedReadHalf,
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
     server: SocketAddr,
     pending: Pending,
     requests: mpsc::Sender<Incoming>,
@@ -229,13 +301,13 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => {
                     // a stream cannot resynchronise after a framing error: drop it
-                    tracing::warn!(error = %e, "malformed SIP on TCP; closing the connection");
+                    tracing::warn!(error = %e, "malformed SIP on a stream; closing the connection");
                     alive.close();
                     return;
                 }
             }
         }
     }
-    tracing::debug!(%server, "SIP TCP connection closed");
+    tracing::debug!(%server, "SIP stream connection closed");
     alive.close();
 }

@@ -1,5 +1,6 @@
 //! Test harness: a private Kamailio presence server built from `kamailio/` in the repo, with
-//! its own SQLite database, runtime folder and free port; killed when dropped.
+//! its own SQLite database, runtime folder and free port (and, for TLS, a test CA and a
+//! server certificate for 127.0.0.1); killed when dropped.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use md5::{Digest, Md5};
 const TEMPLATE: &str = include_str!("../../../../kamailio/kamailio-presence-dialog.cfg");
 const INSTALL: &str =
     "apt-get install -y kamailio kamailio-presence-modules kamailio-sqlite-modules sqlite3";
+const TLS_MODULE: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so";
 const SCHEMAS: [&str; 4] = ["standard", "auth_db", "usrloc", "presence"];
 
 /// The SIP domain and digest realm of every test account.
@@ -28,7 +30,18 @@ pub struct Kamailio {
     dir: PathBuf,
     cfg: PathBuf,
     port: u16,
+    tls_port: Option<u16>,
     child: Option<Child>,
+}
+
+/// A CA certificate and a server certificate with key it signed, all PEM.
+pub struct TestPki {
+    /// The CA certificate (what the agent's `ca_file` holds).
+    pub ca_pem: String,
+    /// The server certificate (for `127.0.0.1`).
+    pub server_pem: String,
+    /// The server's private key.
+    pub server_key: String,
 }
 
 fn find_binary() -> PathBuf {
@@ -50,6 +63,17 @@ fn free_port() -> u16 {
         }
     }
     panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
+fn free_tcp_port(not: u16) -> u16 {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP socket on 127.0.0.1");
+        let port = l.local_addr().expect("local address").port();
+        if port != not {
+            return port;
+        }
+    }
+    panic!("no second free TCP port on 127.0.0.1");
 }
 
 fn md5_hex(s: &str) -> String {
@@ -86,6 +110,20 @@ impl Kamailio {
     /// Writes config and database into a fresh temporary folder and starts Kamailio;
     /// returns once it answers OPTIONS.
     pub fn start() -> Kamailio {
+        Kamailio::start_with(None)
+    }
+
+    /// Like [`Kamailio::start`], with the config's `WITH_TLS` listener on another free port
+    /// serving `pki`'s server certificate.
+    pub fn start_tls(pki: &TestPki) -> Kamailio {
+        assert!(
+            Path::new(TLS_MODULE).exists(),
+            "Kamailio's TLS module is missing; install it with: apt-get install -y kamailio-tls-modules"
+        );
+        Kamailio::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&TestPki>) -> Kamailio {
         let _ = find_binary();
         let dir =
             std::env::temp_dir().join(format!("pbx365-kamailio-{:016x}", rand::random::<u64>()));
@@ -110,6 +148,35 @@ impl Kamailio {
             cfg_text, TEMPLATE,
             "the config template lost its substdef lines"
         );
+        let mut tls_port = None;
+        let cfg_text = match pki {
+            None => cfg_text,
+            Some(pki) => {
+                let tls_dir = dir.join("tls");
+                std::fs::create_dir_all(&tls_dir).expect("create the TLS folder");
+                std::fs::write(tls_dir.join("server.pem"), &pki.server_pem)
+                    .expect("write the server certificate");
+                std::fs::write(tls_dir.join("server.key"), &pki.server_key)
+                    .expect("write the server key");
+                let port = free_tcp_port(port);
+                tls_port = Some(port);
+                let text = cfg_text
+                    .replace(
+                        "#!substdef \"!PBX365_TLS_PORT!5091!g\"",
+                        &format!("#!substdef \"!PBX365_TLS_PORT!{port}!g\""),
+                    )
+                    .replace(
+                        "/etc/pbx365/kamailio-tls",
+                        tls_dir.to_str().expect("UTF-8 temp path"),
+                    );
+                assert!(
+                    text.contains(&format!("!PBX365_TLS_PORT!{port}!g"))
+                        && !text.contains("/etc/pbx365/kamailio-tls"),
+                    "the config template lost its TLS substdef lines"
+                );
+                text
+            }
+        };
         let cfg = dir.join("kamailio.cfg");
         std::fs::write(&cfg, cfg_text).expect("write the Kamailio config");
 
@@ -135,6 +202,7 @@ impl Kamailio {
             dir,
             cfg,
             port,
+            tls_port,
             child: None,
         };
         k.spawn();
@@ -151,6 +219,11 @@ impl Kamailio {
             .arg("-f")
             .arg(&self.cfg)
             .args(["-DD", "-E", "-m", "64", "-M", "8"])
+            .args(if self.tls_port.is_some() {
+                &["-A", "WITH_TLS"][..]
+            } else {
+                &[]
+            })
             .arg("-P")
             .arg(self.dir.join("run/kamailio.pid"))
             .arg("-Y")
@@ -197,6 +270,19 @@ impl Kamailio {
     /// The server's SIP address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The server's SIP-over-TLS address (only from [`Kamailio::start_tls`]).
+    pub fn tls_addr(&self) -> SocketAddr {
+        let port = self.tls_port.expect("Kamailio started without TLS");
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A file in the server's temporary folder (e.g. a CA file for the agent).
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).expect("write a test file");
+        path
     }
 
     /// Kamailio's log so far.

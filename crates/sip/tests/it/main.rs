@@ -2,7 +2,9 @@
 
 mod calls;
 mod kamailio;
+mod pki;
 mod presence;
 mod scripted;
 mod tcp;
+mod tls;
 mod transport;
