@@ -117,9 +117,9 @@ for reading in $READINGS; do
     before=$(sqlite3 "$store" "SELECT coalesce(max(seq), 0) FROM change_counters")
     sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' >"$tmp/churn.json"
     changed=$(jq .changed "$tmp/churn.json")
-    jq -r '.contactIds[]' "$tmp/churn.json" >"$tmp/churn.ids"
+    jq -r '.immutableIds[]' "$tmp/churn.json" >"$tmp/churn.ids"
     run_sync churn
-    # Expected: the changed contacts pbx365 holds (the churn also touches mailboxes of users
+    # Expected: the changed contacts pbx365 holds (by immutable id: pbx365 asks Outlook for those) (the churn also touches mailboxes of users
     # outside the selection, which are not synced). Written: every change-log row of the round.
     read -r expected logged exact <<<"$(sqlite3 -separator ' ' "$store" \
       "CREATE TEMP TABLE churned (source_id TEXT PRIMARY KEY);" \

@@ -176,7 +176,7 @@ async fn churn(
         ));
     }
     let threshold = (c.contacts_percent * 100.0).round() as u64;
-    let picked: Vec<(String, String)> = {
+    let picked: Vec<(String, String, String)> = {
         let t = state.tenant.read();
         let mut owners: Vec<&String> = t.mailboxes.keys().collect();
         owners.sort();
@@ -187,13 +187,13 @@ async fn churn(
                     .contacts
                     .live()
                     .filter(|k| pick(c.seed, &k.id) < threshold)
-                    .map(|k| (owner.clone(), k.id.clone()))
+                    .map(|k| (owner.clone(), k.id.clone(), super::ids::wire(k, true)))
                     .collect::<Vec<_>>()
             })
             .collect()
     };
     let mut mailboxes: Vec<&str> = Vec::new();
-    for (n, (owner, id)) in picked.iter().enumerate() {
+    for (n, (owner, id, _)) in picked.iter().enumerate() {
         let mut patch = Map::new();
         patch.insert(
             "jobTitle".into(),
@@ -204,11 +204,13 @@ async fn churn(
             mailboxes.push(owner);
         }
     }
-    let ids: Vec<&str> = picked.iter().map(|(_, id)| id.as_str()).collect();
+    let ids: Vec<&str> = picked.iter().map(|(_, id, _)| id.as_str()).collect();
+    let immutable: Vec<&str> = picked.iter().map(|(_, _, i)| i.as_str()).collect();
     Ok(Json(serde_json::json!({
         "changed": picked.len(),
         "mailboxes": mailboxes.len(),
         "contactIds": ids,
+        "immutableIds": immutable,
     }))
     .into_response())
 }

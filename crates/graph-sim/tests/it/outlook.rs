@@ -1577,6 +1577,11 @@ async fn churn_changes_a_deterministic_share_that_delta_reports() {
         x["changed"].as_u64().map(|n| n as usize),
         "every changed contact is named: {x}"
     );
+    assert_eq!(
+        x["immutableIds"].as_array().map(Vec::len),
+        x["contactIds"].as_array().map(Vec::len),
+        "and by its immutable id too: {x}"
+    );
     assert!(x["changed"].as_u64() < Some(all), "{x} of {all}");
     // Bad input is refused with what is expected.
     let (s, b) = sim_call(
