@@ -237,7 +237,9 @@ struct Runner {
     write_tasks: JoinSet<WriteDone>,
     /// What each write task is doing: its user, and whether it is a keep-alive.
     writing: HashMap<tokio::task::Id, (String, Queued)>,
-    /// The status changed since it was last published (a write ended).
+    /// The status changed since it was last published; the next tick publishes it. A
+    /// snapshot covers every user, so building one per SIP event made start-up quadratic
+    /// (5,000 users: ~5 subscriptions/s, the bridge's CPU the limit).
     status_dirty: bool,
     clock: graph::auth::Clock,
     core: BridgeCore,
@@ -456,7 +458,7 @@ impl Runner {
                             self.core.failed(&o.user_id, e);
                         }
                     }
-                    self.publish_status();
+                    self.publish_user(&o.user_id);
                 }
                 Some(done) = self.write_tasks.join_next_with_id(), if !self.write_tasks.is_empty() => {
                     self.write_ended(done);
@@ -541,6 +543,9 @@ impl Runner {
                 let now = self.now_ms();
                 let commands = self.core.pbx_observed(&extension, package, state, now);
                 self.execute(commands).await;
+                if let Some(user) = self.core.user_of(&extension).map(str::to_owned) {
+                    self.publish_user(&user);
+                }
             }
             AgentEvent::PublishFailed {
                 extension,
@@ -563,7 +568,7 @@ impl Runner {
                 }
             }
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     fn agent_trouble(&mut self, extension: &str, what: String, retrying: bool) {
@@ -613,6 +618,7 @@ impl Runner {
                         let now = self.now_ms();
                         let commands = self.core.teams_observed(&u.user_id, u.presence, now);
                         self.execute(commands).await;
+                        self.publish_user(&u.user_id);
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -625,7 +631,7 @@ impl Runner {
                 event,
             } => s.lifecycle(&subscription_id, &event).await,
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     /// Whether a Teams reading of `user` is set aside because one of the bridge's writes for
@@ -653,6 +659,7 @@ impl Runner {
                     let now = self.now_ms();
                     let commands = self.core.teams_observed(&u.user_id, u.presence, now);
                     self.execute(commands).await;
+                    self.publish_user(&u.user_id);
                 }
             }
             Err(e) => tracing::warn!(
@@ -660,7 +667,7 @@ impl Runner {
                 "reading Teams presence failed (tried again next round): {e}"
             ),
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     /// Reads every user's calendar, a chunk per `getSchedule`, and carries what they ask for.
@@ -684,7 +691,7 @@ impl Runner {
                 ),
             }
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     async fn execute(&mut self, commands: Vec<Command>) {
@@ -717,7 +724,7 @@ impl Runner {
 
     /// Starts the queued Teams writes the in-flight limit allows, each on its own task.
     fn start_writes(&mut self) {
-        while let Some((user, queued)) = self.writes.next() {
+        while let Some((user, queued)) = self.writes.take_next() {
             let prepared: Option<PreparedWrite> = match queued {
                 Queued::Action(action) => self.writer.prepare(&user, action),
                 Queued::Renew(p) => Some(self.writer.prepare_renewal(&user, p)),
@@ -792,7 +799,7 @@ impl Runner {
         if ended.forget {
             self.writer.forget(&done.user);
         }
-        self.status_dirty = true;
+        self.publish_user(&done.user);
         self.start_writes();
     }
 
@@ -857,6 +864,21 @@ impl Runner {
         }
         self.publish_status();
         self.save_status();
+    }
+
+    /// Updates one user's entry in the status snapshot (the whole snapshot is rebuilt on the
+    /// next tick when something else changed).
+    fn publish_user(&self, user_id: &str) {
+        let Some(u) = self.core.user_status(user_id) else {
+            return;
+        };
+        let now = self.now_ms();
+        let mut s = match self.status.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        s.at_ms = now;
+        s.users.insert(user_id.to_owned(), u);
     }
 
     fn publish_status(&self) {

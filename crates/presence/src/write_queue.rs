@@ -73,7 +73,7 @@ impl WriteQueue {
 
     /// The next write to send, if one is waiting and fewer than the limit are in flight; the
     /// user counts as in flight until [`WriteQueue::ended`].
-    pub fn next(&mut self) -> Option<(String, Queued)> {
+    pub fn take_next(&mut self) -> Option<(String, Queued)> {
         if self.in_flight.len() >= self.limit {
             return None;
         }
@@ -144,11 +144,11 @@ mod tests {
         for u in ["a", "b", "c"] {
             q.push(u, TeamsAction::Clear);
         }
-        assert_eq!(q.next().map(|(u, _)| u).as_deref(), Some("a"));
-        assert_eq!(q.next().map(|(u, _)| u).as_deref(), Some("b"));
-        assert_eq!(q.next(), None, "two in flight");
+        assert_eq!(q.take_next().map(|(u, _)| u).as_deref(), Some("a"));
+        assert_eq!(q.take_next().map(|(u, _)| u).as_deref(), Some("b"));
+        assert_eq!(q.take_next(), None, "two in flight");
         assert!(!q.ended("a").superseded);
-        assert_eq!(q.next().map(|(u, _)| u).as_deref(), Some("c"));
+        assert_eq!(q.take_next().map(|(u, _)| u).as_deref(), Some("c"));
     }
 
     #[test]
@@ -157,22 +157,22 @@ mod tests {
         let call = set(Av::Busy, Ac::InACall);
         let away = set(Av::Away, Ac::Away);
         q.push("a", call);
-        assert_eq!(q.next(), Some(("a".into(), Queued::Action(call))));
+        assert_eq!(q.take_next(), Some(("a".into(), Queued::Action(call))));
         q.push("a", away);
         q.push("a", TeamsAction::Clear);
-        assert_eq!(q.next(), None, "a's write is in flight");
+        assert_eq!(q.take_next(), None, "a's write is in flight");
         assert!(q.busy("a"));
         q.push_renewal("a", TeamsPresence::new(Av::Busy, Ac::InACall));
         let e = q.ended("a");
         assert!(e.superseded && !e.forget);
         assert_eq!(
-            q.next(),
+            q.take_next(),
             Some(("a".into(), Queued::Action(TeamsAction::Clear))),
             "the newest state only; the renewal did not replace it"
         );
         q.ended("a");
         assert!(!q.busy("a"));
-        assert_eq!(q.next(), None);
+        assert_eq!(q.take_next(), None);
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
         q.push("a", TeamsAction::Clear);
         q.push("b", TeamsAction::Clear);
         assert!(q.latch("b"), "nothing in flight for b");
-        let _ = q.next();
+        let _ = q.take_next();
         q.push("a", set(Av::Busy, Ac::InACall));
         assert!(!q.latch("a"));
         assert_eq!(
@@ -191,7 +191,11 @@ mod tests {
                 forget: true
             }
         );
-        assert_eq!(q.next(), None, "b's and a's pending writes were dropped");
+        assert_eq!(
+            q.take_next(),
+            None,
+            "b's and a's pending writes were dropped"
+        );
         assert_eq!((q.in_flight(), q.pending()), (0, 0));
     }
 }
