@@ -160,6 +160,7 @@ EOF
     sleep 1
   done
   echo "startup_watching_all_s=$((SECONDS - t0))"
+  echo "kamailio_db_locked_at_startup=$(grep -c 'database is locked' "$tmp/kam/kamailio.log" || true)"
   local tck cpu0 cpu1
   tck=$(getconf CLK_TCK)
   cpu0=$(awk '{print $14 + $15}' "/proc/$bridge_pid/stat")

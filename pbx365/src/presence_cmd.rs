@@ -491,6 +491,7 @@ async fn run_bridge(args: RunArgs) -> anyhow::Result<()> {
     let mut settings = BridgeSettings::new(site.name.clone(), p.maps.clone());
     settings.rate = p.poll_rate;
     settings.poll_every = p.poll_every;
+    settings.writes_in_flight = p.writes_in_flight;
     settings.status_file = Some(p.status_file.clone());
     settings.calendar = p.calendar.clone();
     settings.calendar_addresses = calendar_addresses;

@@ -29,6 +29,7 @@ pub(crate) struct RawPresence {
     pub keepalive_minutes: Option<i64>,
     pub poll_requests_per_30s: Option<i64>,
     pub poll_seconds: Option<i64>,
+    pub teams_writes_in_flight: Option<i64>,
     #[serde(default)]
     pub opt_out: Vec<String>,
     pub status_file: Option<PathBuf>,
@@ -113,6 +114,9 @@ pub struct PresenceBridge {
     pub poll_rate: PollRate,
     /// How often a poll round starts.
     pub poll_every: Duration,
+    /// Teams writes (`setPresence`/`clearPresence`) in flight at once (per user one at a
+    /// time, in order).
+    pub writes_in_flight: usize,
     /// Users (lower-case UPNs) whose presence is not bridged.
     pub opt_out_upns: Vec<String>,
     /// Users (Entra object ids) whose presence is not bridged.
@@ -346,6 +350,19 @@ pub(crate) fn validate(
             ))
         }
     };
+    let writes_in_flight = match raw
+        .teams_writes_in_flight
+        .unwrap_or(presence::DEFAULT_WRITES_IN_FLIGHT as i64)
+    {
+        n @ 1..=64 => n as usize,
+        n => {
+            return Err(invalid(
+                format!("{p}.teams_writes_in_flight"),
+                n.to_string(),
+                "1 to 64 Teams writes in flight at once",
+            ))
+        }
+    };
     let maps = match &raw.maps {
         None => StatusMaps::defaults(keepalive_minutes),
         Some(m) => StatusMaps::from_raw(m, keepalive_minutes).map_err(|e| {
@@ -398,6 +415,7 @@ pub(crate) fn validate(
         keepalive_minutes,
         poll_rate,
         poll_every,
+        writes_in_flight,
         opt_out_upns,
         opt_out_ids,
         status_file,

@@ -389,6 +389,22 @@ impl BridgeCore {
 
     /// The status of every user now.
     pub fn snapshot(&self, now_ms: u64) -> StatusSnapshot {
+        let users = self
+            .users
+            .keys()
+            .filter_map(|u| self.user_status(u).map(|s| (u.clone(), s)))
+            .collect();
+        StatusSnapshot {
+            site: self.site.clone(),
+            at_ms: now_ms,
+            users,
+            ..StatusSnapshot::default()
+        }
+    }
+
+    /// The status of one user now (`None` for a user not mapped): the bridge updates its
+    /// snapshot user by user, as rebuilding all of it per event is quadratic at start-up.
+    pub fn user_status(&self, user_id: &str) -> Option<UserStatus> {
         fn side<S>(
             seen: Option<&crate::guard::Seen<S>>,
             show: impl Fn(&S) -> String,
@@ -403,40 +419,28 @@ impl BridgeCore {
                 at_ms: s.at_ms,
             })
         }
-        let users = self
-            .users
-            .values()
-            .map(|u| {
-                let key = u.user_id.clone();
-                let status = UserStatus {
-                    user_id: key.clone(),
-                    extension: u.extension.clone(),
-                    teams: side(self.teams_guard.seen(&key, Side::Teams), |p| p.to_string()),
-                    pbx: side(self.pbx_guard.seen(&key, Side::Pbx), |s| {
-                        pbx_state_name(*s).to_owned()
-                    }),
-                    bridge_teams: self
-                        .teams_session
-                        .get(&key)
-                        .map_or("none".into(), |p| p.to_string()),
-                    bridge_pbx: self
-                        .published
-                        .get(&key)
-                        .map_or("none".into(), |s| pbx_state_name(*s).to_owned()),
-                    watching: self.watching.contains(&key),
-                    latched_at_ms: self.flap.latched_at(&key),
-                    alert: self.flap.latched_at(&key).map(|_| LATCH_ALERT.to_owned()),
-                    last_error: self.errors.get(&key).cloned(),
-                };
-                (key, status)
-            })
-            .collect();
-        StatusSnapshot {
-            site: self.site.clone(),
-            at_ms: now_ms,
-            users,
-            ..StatusSnapshot::default()
-        }
+        let u = self.users.get(user_id)?;
+        let key = u.user_id.clone();
+        Some(UserStatus {
+            user_id: key.clone(),
+            extension: u.extension.clone(),
+            teams: side(self.teams_guard.seen(&key, Side::Teams), |p| p.to_string()),
+            pbx: side(self.pbx_guard.seen(&key, Side::Pbx), |s| {
+                pbx_state_name(*s).to_owned()
+            }),
+            bridge_teams: self
+                .teams_session
+                .get(&key)
+                .map_or("none".into(), |p| p.to_string()),
+            bridge_pbx: self
+                .published
+                .get(&key)
+                .map_or("none".into(), |s| pbx_state_name(*s).to_owned()),
+            watching: self.watching.contains(&key),
+            latched_at_ms: self.flap.latched_at(&key),
+            alert: self.flap.latched_at(&key).map(|_| LATCH_ALERT.to_owned()),
+            last_error: self.errors.get(&key).cloned(),
+        })
     }
 }
 

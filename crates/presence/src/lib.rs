@@ -10,6 +10,8 @@
 //! - [`teams_side`]: Graph I/O — polling `getPresencesByUserId` within a rate with
 //!   `sequenceNumber` ordering ([`TeamsReader`]), the app's `setPresence` session with
 //!   keep-alive and `clearPresence` ([`TeamsWriter`]);
+//! - [`write_queue`]: the order of Teams writes — bounded in flight, one per user, only the
+//!   newest pending state ([`WriteQueue`]);
 //! - [`notifications`]: Teams presence by change notification — reader accounts, their
 //!   subscriptions, renewal, reauthorization, the fall-back to polling ([`Subscriber`]);
 //! - [`calendar`]: Outlook calendar → PBX status ([`calendar_state`], [`CalendarReader`]);
@@ -31,6 +33,7 @@ pub mod run;
 pub mod status;
 pub mod teams;
 pub mod teams_side;
+pub mod write_queue;
 
 pub use bridge::{BridgeCore, Command, MappedUser};
 pub use calendar::{calendar_state, CalendarError, CalendarReader, CalendarRules, CalendarUser};
@@ -44,3 +47,4 @@ pub use run::{BridgeHandle, BridgeSettings, NotificationInput};
 pub use status::{StatusError, StatusSnapshot, UserStatus};
 pub use teams::{Activity, Availability, TeamsPresence};
 pub use teams_side::{PollRate, TeamsReader, TeamsWriter};
+pub use write_queue::{WriteQueue, DEFAULT_WRITES_IN_FLIGHT};

@@ -9,7 +9,8 @@ use crate::guard::FlapLimits;
 use crate::maps::{StatusMaps, TeamsAction};
 use crate::notifications::Subscriber;
 use crate::status::StatusSnapshot;
-use crate::teams_side::{PollRate, TeamsReader, TeamsWriter};
+use crate::teams_side::{PollRate, PreparedWrite, TeamsReader, TeamsWriter, WriteDone};
+use crate::write_queue::{Queued, WriteQueue, DEFAULT_WRITES_IN_FLIGHT};
 use graph::GraphClient;
 use pbx365_http::webhook::WebhookEvent;
 use sip::{AgentEvent, EventPackage, Presence, PresenceAgent};
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// How a bridge runs.
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct BridgeSettings {
     pub rate: PollRate,
     /// How often keep-alives are checked and the state file written.
     pub tick: Duration,
+    /// Teams writes (`setPresence`/`clearPresence`) in flight at once; per user they go out
+    /// one at a time, in order, only the newest pending state.
+    pub writes_in_flight: usize,
     /// How often every publication is refreshed (a server that lost it answers 412 and the
     /// agent publishes it again).
     pub republish_every: Duration,
@@ -50,6 +54,7 @@ pub struct BridgeSettings {
 
 impl BridgeSettings {
     /// Defaults for `site`: poll every 10 s at [`PollRate::DEFAULT`], tick every second,
+    /// [`DEFAULT_WRITES_IN_FLIGHT`] Teams writes at once,
     /// refresh publications every minute, default flap limits, no state file.
     pub fn new(site: impl Into<String>, maps: StatusMaps) -> BridgeSettings {
         BridgeSettings {
@@ -59,6 +64,7 @@ impl BridgeSettings {
             poll_every: Duration::from_secs(10),
             rate: PollRate::DEFAULT,
             tick: Duration::from_secs(1),
+            writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
             republish_every: Duration::from_secs(60),
             status_file: None,
             calendar: None,
@@ -191,6 +197,10 @@ async fn start_inner(
         reader: TeamsReader::new(client.clone(), settings.rate),
         calendar,
         writer: TeamsWriter::new(client.clone(), keepalive),
+        writes: WriteQueue::new(settings.writes_in_flight),
+        write_tasks: JoinSet::new(),
+        writing: HashMap::new(),
+        status_dirty: false,
         clock: client.config().clock.clone(),
         core,
         agent,
@@ -222,6 +232,15 @@ struct Runner {
     reader: TeamsReader,
     calendar: Option<CalendarReader>,
     writer: TeamsWriter,
+    /// The order of Teams writes; the requests run in `write_tasks`.
+    writes: WriteQueue,
+    write_tasks: JoinSet<WriteDone>,
+    /// What each write task is doing: its user, and whether it is a keep-alive.
+    writing: HashMap<tokio::task::Id, (String, Queued)>,
+    /// The status changed since it was last published; the next tick publishes it. A
+    /// snapshot covers every user, so building one per SIP event made start-up quadratic
+    /// (5,000 users: ~5 subscriptions/s, the bridge's CPU the limit).
+    status_dirty: bool,
     clock: graph::auth::Clock,
     core: BridgeCore,
     agent: Arc<PresenceAgent>,
@@ -439,7 +458,10 @@ impl Runner {
                             self.core.failed(&o.user_id, e);
                         }
                     }
-                    self.publish_status();
+                    self.publish_user(&o.user_id);
+                }
+                Some(done) = self.write_tasks.join_next_with_id(), if !self.write_tasks.is_empty() => {
+                    self.write_ended(done);
                 }
                 event = next_webhook(webhook) => self.webhook_event(event).await,
                 _ = poll.tick() => self.poll().await,
@@ -450,6 +472,9 @@ impl Runner {
                         s.maintain().await;
                     }
                     self.take_releases();
+                    if std::mem::take(&mut self.status_dirty) {
+                        self.publish_status();
+                    }
                     self.save_status();
                 }
                 _ = republish.tick() => self.republish(),
@@ -518,6 +543,9 @@ impl Runner {
                 let now = self.now_ms();
                 let commands = self.core.pbx_observed(&extension, package, state, now);
                 self.execute(commands).await;
+                if let Some(user) = self.core.user_of(&extension).map(str::to_owned) {
+                    self.publish_user(&user);
+                }
             }
             AgentEvent::PublishFailed {
                 extension,
@@ -540,7 +568,7 @@ impl Runner {
                 }
             }
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     fn agent_trouble(&mut self, extension: &str, what: String, retrying: bool) {
@@ -586,12 +614,13 @@ impl Runner {
                     return;
                 };
                 match self.reader.read_user(&user).await {
-                    Ok(Some(u)) => {
+                    Ok(Some(u)) if !self.set_aside(&u.user_id) => {
                         let now = self.now_ms();
                         let commands = self.core.teams_observed(&u.user_id, u.presence, now);
                         self.execute(commands).await;
+                        self.publish_user(&u.user_id);
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(site = %self.settings.site, user = %user, "reading notified presence failed (the next reconciling round reads it): {e}");
                     }
@@ -602,7 +631,18 @@ impl Runner {
                 event,
             } => s.lifecycle(&subscription_id, &event).await,
         }
-        self.publish_status();
+        self.status_dirty = true;
+    }
+
+    /// Whether a Teams reading of `user` is set aside because one of the bridge's writes for
+    /// them is pending or on its way: the reading may predate it, and the echo guard expects
+    /// the newest write. The user is read again, whatever the `sequenceNumber`, next round.
+    fn set_aside(&mut self, user: &str) -> bool {
+        if !self.writes.busy(user) {
+            return false;
+        }
+        self.reader.reread(user);
+        true
     }
 
     async fn poll(&mut self) {
@@ -613,9 +653,13 @@ impl Runner {
         match self.reader.poll(&ids).await {
             Ok(updates) => {
                 for u in updates {
+                    if self.set_aside(&u.user_id) {
+                        continue;
+                    }
                     let now = self.now_ms();
                     let commands = self.core.teams_observed(&u.user_id, u.presence, now);
                     self.execute(commands).await;
+                    self.publish_user(&u.user_id);
                 }
             }
             Err(e) => tracing::warn!(
@@ -623,7 +667,7 @@ impl Runner {
                 "reading Teams presence failed (tried again next round): {e}"
             ),
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     /// Reads every user's calendar, a chunk per `getSchedule`, and carries what they ask for.
@@ -647,7 +691,7 @@ impl Runner {
                 ),
             }
         }
-        self.publish_status();
+        self.status_dirty = true;
     }
 
     async fn execute(&mut self, commands: Vec<Command>) {
@@ -667,37 +711,109 @@ impl Runner {
                         let _ = self.sip_jobs.send(SipJob::Withdraw { user_id, extension });
                     }
                 }
-                Command::Teams { user_id, action } => {
-                    let now = self.now_ms();
-                    match self.writer.apply(&user_id, action, now).await {
-                        Ok(_) => self.core.succeeded(&user_id),
-                        Err(e) => {
-                            self.core.teams_write_failed(&user_id);
-                            let e = format!("writing Teams presence {action}: {e}");
-                            tracing::warn!(site = %self.settings.site, user = %user_id, "{e}");
-                            self.core.failed(&user_id, e);
-                        }
+                Command::Teams { user_id, action } => self.writes.push(&user_id, action),
+                Command::Latched { user_id } => {
+                    if self.writes.latch(&user_id) {
+                        self.writer.forget(&user_id);
                     }
                 }
-                Command::Latched { user_id } => self.writer.forget(&user_id),
+            }
+        }
+        self.start_writes();
+    }
+
+    /// Starts the queued Teams writes the in-flight limit allows, each on its own task.
+    fn start_writes(&mut self) {
+        while let Some((user, queued)) = self.writes.take_next() {
+            let prepared: Option<PreparedWrite> = match queued {
+                Queued::Action(action) => self.writer.prepare(&user, action),
+                Queued::Renew(p) => Some(self.writer.prepare_renewal(&user, p)),
+            };
+            match prepared {
+                Some(w) => {
+                    let id = self.write_tasks.spawn(w.send()).id();
+                    self.writing.insert(id, (user, queued));
+                }
+                None => {
+                    // Teams already shows it: done without a request.
+                    self.writes.ended(&user);
+                    self.core.succeeded(&user);
+                }
             }
         }
     }
 
-    async fn keepalive(&mut self) {
+    /// A Teams write's task ended: records its outcome and starts the next writes.
+    fn write_ended(
+        &mut self,
+        joined: Result<(tokio::task::Id, WriteDone), tokio::task::JoinError>,
+    ) {
         let now = self.now_ms();
-        let (renewed, error) = self.writer.renew_due(now).await;
-        for user in &renewed {
-            if let Some(p) = self.writer.session(user) {
-                self.core.renewed(user, p);
+        let (id, done) = match joined {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Only a panic gets here (the tasks are never aborted while the loop runs).
+                if let Some((user, _)) = self.writing.remove(&e.id()) {
+                    tracing::error!(site = %self.settings.site, user = %user, "a Teams write failed: {e}");
+                    let ended = self.writes.ended(&user);
+                    if !ended.superseded {
+                        self.core.teams_write_failed(&user);
+                    }
+                    if ended.forget {
+                        self.writer.forget(&user);
+                    }
+                }
+                self.start_writes();
+                return;
+            }
+        };
+        let queued = self.writing.remove(&id).map(|(_, q)| q);
+        self.writer.finish(&done, now);
+        let ended = self.writes.ended(&done.user);
+        match (&done.result, queued) {
+            (Ok(()), Some(Queued::Renew(p))) => {
+                // A user latched meanwhile is no longer bridged: their guard learns nothing.
+                if !ended.forget {
+                    self.core.renewed(&done.user, p);
+                }
+                self.core.succeeded(&done.user);
+            }
+            (Ok(()), _) => self.core.succeeded(&done.user),
+            (Err(e), Some(Queued::Renew(_))) => {
+                tracing::warn!(site = %self.settings.site, user = %done.user, "renewing the bridge's Teams session failed: {e}");
+            }
+            (Err(e), q) => {
+                // A newer write for the user follows: the guard keeps expecting that one.
+                if !ended.superseded {
+                    self.core.teams_write_failed(&done.user);
+                }
+                let what = match q {
+                    Some(Queued::Action(a)) => a.to_string(),
+                    _ => "?".to_owned(),
+                };
+                let e = format!("writing Teams presence {what}: {e}");
+                tracing::warn!(site = %self.settings.site, user = %done.user, "{e}");
+                self.core.failed(&done.user, e);
             }
         }
-        if !renewed.is_empty() {
-            tracing::debug!(site = %self.settings.site, count = renewed.len(), "Teams sessions renewed");
+        if ended.forget {
+            self.writer.forget(&done.user);
         }
-        if let Some(e) = error {
-            tracing::warn!(site = %self.settings.site, "renewing Teams sessions: {e}");
+        self.publish_user(&done.user);
+        self.start_writes();
+    }
+
+    /// Queues a keep-alive for every Teams session due one (behind the user's own writes).
+    async fn keepalive(&mut self) {
+        let now = self.now_ms();
+        let due = self.writer.due(now);
+        if !due.is_empty() {
+            tracing::debug!(site = %self.settings.site, count = due.len(), "renewing Teams sessions");
         }
+        for (user, p) in due {
+            self.writes.push_renewal(&user, p);
+        }
+        self.start_writes();
     }
 
     /// Refreshes every publication in the background (a refresh waits for a server that is
@@ -729,6 +845,11 @@ impl Runner {
             t.abort();
         }
         self.sip_worker.abort();
+        while let Some(joined) = self.write_tasks.join_next().await {
+            if let Ok(done) = joined {
+                self.writer.finish(&done, self.now_ms());
+            }
+        }
         let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
         let now = self.now_ms();
         for user in users {
@@ -743,6 +864,21 @@ impl Runner {
         }
         self.publish_status();
         self.save_status();
+    }
+
+    /// Updates one user's entry in the status snapshot (the whole snapshot is rebuilt on the
+    /// next tick when something else changed).
+    fn publish_user(&self, user_id: &str) {
+        let Some(u) = self.core.user_status(user_id) else {
+            return;
+        };
+        let now = self.now_ms();
+        let mut s = match self.status.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        s.at_ms = now;
+        s.users.insert(user_id.to_owned(), u);
     }
 
     fn publish_status(&self) {

@@ -75,6 +75,13 @@ impl SequenceFilter {
     }
 }
 
+impl SequenceFilter {
+    /// Forgets what was seen for `user`.
+    pub fn forget(&mut self, user: &str) {
+        self.last.remove(user);
+    }
+}
+
 /// One user's presence as read from Graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeamsUpdate {
@@ -131,6 +138,13 @@ impl TeamsReader {
 }
 
 impl TeamsReader {
+    /// Forgets the `sequenceNumber` seen for `user`, so that the next reading of them is
+    /// taken whatever its number: for a reading set aside because one of the bridge's own
+    /// writes for them was still on its way.
+    pub fn reread(&mut self, user: &str) {
+        self.filter.forget(user);
+    }
+
     /// The presence of one user a change notification named (`GET
     /// /communications/presences/{id}`: notifications without resource data carry no state),
     /// waiting its turn under the rate and passing the same `sequenceNumber` filter as polls;
@@ -234,45 +248,73 @@ impl TeamsWriter {
         action: TeamsAction,
         now_ms: u64,
     ) -> Result<Written, GraphError> {
+        let Some(write) = self.prepare(user, action) else {
+            return Ok(Written::Unchanged);
+        };
+        let done = write.send().await;
+        self.finish(&done, now_ms);
+        done.result.map(|()| Written::Sent)
+    }
+
+    /// Decides the request `action` needs for `user`, without sending it, so that the request
+    /// can run on its own task while the caller carries on: `None` when nothing is to be sent
+    /// (a `Set` equal to the live session, a `Clear` with no session). A `Clear` ends the
+    /// session here; a `Set` records it in [`TeamsWriter::finish`] once Graph accepted it.
+    /// At most one prepared write per user may be outstanding (the caller keeps order).
+    pub fn prepare(&mut self, user: &str, action: TeamsAction) -> Option<PreparedWrite> {
         match action {
             TeamsAction::Set(p) => {
                 if self.sessions.get(user).is_some_and(|s| s.presence == p) {
-                    return Ok(Written::Unchanged);
+                    return None;
                 }
-                self.set(user, p, now_ms).await?;
-                Ok(Written::Sent)
+                Some(self.prepared(user, WriteKind::Set(p)))
             }
             TeamsAction::Clear => {
-                if self.sessions.remove(user).is_none() {
-                    return Ok(Written::Unchanged);
-                }
-                let existed = self.client.clear_presence(user, &self.session_id).await?;
-                if !existed {
-                    tracing::debug!(user, "the bridge's Teams session had already ended");
-                }
-                Ok(Written::Sent)
+                self.sessions.remove(user)?;
+                Some(self.prepared(user, WriteKind::Clear))
             }
         }
     }
 
-    async fn set(&mut self, user: &str, p: TeamsPresence, now_ms: u64) -> Result<(), GraphError> {
-        self.client
-            .set_presence(
-                user,
-                &self.session_id,
-                p.availability.as_str(),
-                p.activity.as_str(),
-                self.expiration(),
-            )
-            .await?;
-        self.sessions.insert(
-            user.to_owned(),
-            Session {
-                presence: p,
-                set_at_ms: now_ms,
-            },
-        );
-        Ok(())
+    /// The `setPresence` renewing `user`'s session showing `presence` (see
+    /// [`TeamsWriter::due`]).
+    pub fn prepare_renewal(&self, user: &str, presence: TeamsPresence) -> PreparedWrite {
+        self.prepared(user, WriteKind::Set(presence))
+    }
+
+    fn prepared(&self, user: &str, kind: WriteKind) -> PreparedWrite {
+        PreparedWrite {
+            client: self.client.clone(),
+            user: user.to_owned(),
+            session_id: self.session_id.clone(),
+            expiration: self.expiration(),
+            kind,
+        }
+    }
+
+    /// Records what a sent write did: an accepted `setPresence` is the live session from
+    /// `now_ms` (renewed a keep-alive interval later).
+    pub fn finish(&mut self, done: &WriteDone, now_ms: u64) {
+        if let (WriteKind::Set(p), Ok(())) = (done.kind, &done.result) {
+            self.sessions.insert(
+                done.user.clone(),
+                Session {
+                    presence: p,
+                    set_at_ms: now_ms,
+                },
+            );
+        }
+    }
+
+    /// The sessions due for renewal at `now_ms` (older than the keep-alive interval), with
+    /// what they show.
+    pub fn due(&self, now_ms: u64) -> Vec<(String, TeamsPresence)> {
+        let keepalive_ms = self.keepalive.as_millis() as u64;
+        self.sessions
+            .iter()
+            .filter(|(_, s)| now_ms.saturating_sub(s.set_at_ms) >= keepalive_ms)
+            .map(|(u, s)| (u.clone(), s.presence))
+            .collect()
     }
 
     /// What the bridge's session shows for `user`, if it has one.
@@ -280,20 +322,15 @@ impl TeamsWriter {
         self.sessions.get(user).map(|s| s.presence)
     }
 
-    /// Renews every session older than the keep-alive interval; returns the users renewed
-    /// and the first error (the others are still tried).
+    /// Renews every session older than the keep-alive interval, one after the other; returns
+    /// the users renewed and the first error (the others are still tried).
     pub async fn renew_due(&mut self, now_ms: u64) -> (Vec<String>, Option<GraphError>) {
-        let keepalive_ms = self.keepalive.as_millis() as u64;
-        let due: Vec<(String, TeamsPresence)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| now_ms.saturating_sub(s.set_at_ms) >= keepalive_ms)
-            .map(|(u, s)| (u.clone(), s.presence))
-            .collect();
         let mut renewed = Vec::new();
         let mut first_error = None;
-        for (user, p) in due {
-            match self.set(&user, p, now_ms).await {
+        for (user, p) in self.due(now_ms) {
+            let done = self.prepare_renewal(&user, p).send().await;
+            self.finish(&done, now_ms);
+            match done.result {
                 Ok(()) => renewed.push(user),
                 Err(e) => {
                     tracing::warn!(user, "renewing the bridge's Teams session failed: {e}");
@@ -308,6 +345,79 @@ impl TeamsWriter {
     pub fn forget(&mut self, user: &str) {
         self.sessions.remove(user);
     }
+}
+
+/// What a [`PreparedWrite`] asks of Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `setPresence` of the bridge's session.
+    Set(TeamsPresence),
+    /// `clearPresence` of the bridge's session.
+    Clear,
+}
+
+/// One `setPresence`/`clearPresence` request, decided by [`TeamsWriter::prepare`] and ready
+/// to be sent on its own task.
+#[derive(Debug)]
+pub struct PreparedWrite {
+    client: GraphClient,
+    user: String,
+    session_id: String,
+    expiration: Duration,
+    kind: WriteKind,
+}
+
+impl PreparedWrite {
+    /// The user written for.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Sends the request (Graph's client retries throttling and transient failures).
+    pub async fn send(self) -> WriteDone {
+        let result = match self.kind {
+            WriteKind::Set(p) => {
+                self.client
+                    .set_presence(
+                        &self.user,
+                        &self.session_id,
+                        p.availability.as_str(),
+                        p.activity.as_str(),
+                        self.expiration,
+                    )
+                    .await
+            }
+            WriteKind::Clear => match self
+                .client
+                .clear_presence(&self.user, &self.session_id)
+                .await
+            {
+                Ok(existed) => {
+                    if !existed {
+                        tracing::debug!(user = %self.user, "the bridge's Teams session had already ended");
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        WriteDone {
+            user: self.user,
+            kind: self.kind,
+            result,
+        }
+    }
+}
+
+/// How a [`PreparedWrite`] ended; hand it to [`TeamsWriter::finish`].
+#[derive(Debug)]
+pub struct WriteDone {
+    /// The user written for.
+    pub user: String,
+    /// What was asked.
+    pub kind: WriteKind,
+    /// Whether Graph accepted it.
+    pub result: Result<(), GraphError>,
 }
 
 #[cfg(test)]

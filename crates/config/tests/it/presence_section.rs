@@ -38,6 +38,7 @@ fn defaults_and_a_password_from_the_environment_taken_verbatim() {
     assert_eq!(p.keepalive_minutes, 4);
     assert_eq!(p.maps, StatusMaps::defaults(4));
     assert_eq!(p.poll_rate.per_30s(), 300);
+    assert_eq!(p.writes_in_flight, 16);
     assert_eq!(p.status_file.file_name().unwrap(), "presence-status.json");
     assert!(format!("{p:?}").contains("[redacted]"));
 }
@@ -56,6 +57,8 @@ fn password_file_and_the_refusal_of_a_password_in_the_file() {
     let p = c.sites[0].presence.as_ref().expect("presence");
     assert_eq!(p.password.expose(), "pw-from-file");
     assert_eq!(p.transport, SipTransport::Tcp);
+    let c = load_with(&with("teams_writes_in_flight = 4\n"), pw_env()).expect("loads");
+    assert_eq!(c.sites[0].presence.as_ref().unwrap().writes_in_flight, 4);
 
     assert_invalid(
         load(&with("password = \"hunter2\"\n")),
@@ -140,6 +143,12 @@ fn bad_values_name_the_key() {
         "site[0].presence.poll_requests_per_30s",
         "2000",
         "1 to 1500 requests per 30 seconds (Graph's presence limit)",
+    );
+    assert_invalid(
+        load_with(&with("teams_writes_in_flight = 0\n"), pw_env()),
+        "site[0].presence.teams_writes_in_flight",
+        "0",
+        "1 to 64 Teams writes in flight at once",
     );
     assert_invalid(
         load_with(

@@ -12,3 +12,4 @@ mod e2e;
 mod graph_calls;
 mod load;
 mod notifications;
+mod write_burst;
