@@ -226,6 +226,9 @@ mod tests {
         assert_eq!(ExtensionPlan::for_users(200).length, 3);
         assert_eq!(ExtensionPlan::for_users(2_000).length, 4);
         let big = ExtensionPlan::for_users(20_000);
-        assert_eq!((big.first, big.last, big.did_base), (10_000, 99_999, "+493012"));
+        assert_eq!(
+            (big.first, big.last, big.did_base),
+            (10_000, 99_999, "+493012")
+        );
     }
 }
