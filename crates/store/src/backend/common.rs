@@ -314,15 +314,28 @@ async fn write_numbers(
     .bind(owner_id)
     .execute(&mut *c)
     .await?;
-    // One statement per owner (in chunks, well under SQLite's limit of bound parameters).
-    for chunk in numbers.chunks(500) {
+    let rows: Vec<(&str, i64, &PhoneNumber)> =
+        numbers.iter().map(|(p, n)| (owner_id, *p, *n)).collect();
+    insert_numbers(c, site.as_str(), owner_kind, &rows).await?;
+    Ok(())
+}
+
+/// Inserts numbers of owners of one kind, [`NUMBERS_PER_STATEMENT`] per statement (well under
+/// SQLite's and PostgreSQL's limits on bound parameters).
+async fn insert_numbers(
+    c: &mut Conn,
+    site: &str,
+    owner_kind: &str,
+    rows: &[(&str, i64, &PhoneNumber)],
+) -> Result<()> {
+    for part in rows.chunks(NUMBERS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<DB>::new(
             "INSERT INTO phone_numbers (site_id, owner_kind, owner_id, position, kind, raw, e164, invalid) ",
         );
-        insert.push_values(chunk, |mut row, (position, n)| {
-            row.push_bind(site.as_str())
+        insert.push_values(part, |mut row, (owner_id, position, n)| {
+            row.push_bind(site)
                 .push_bind(owner_kind)
-                .push_bind(owner_id)
+                .push_bind(*owner_id)
                 .push_bind(*position)
                 .push_bind(n.kind.as_str())
                 .push_bind(n.raw.as_str())
@@ -485,22 +498,7 @@ async fn write_contacts(
                     .map(move |(i, n)| (id.as_str(), to_i64(i as u64), n))
             })
             .collect();
-        for part in numbers.chunks(NUMBERS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<DB>::new(
-                "INSERT INTO phone_numbers (site_id, owner_kind, owner_id, position, kind, raw, e164, invalid) ",
-            );
-            insert.push_values(part, |mut row, (owner_id, position, n)| {
-                row.push_bind(scope_site(chunk))
-                    .push_bind("contact")
-                    .push_bind(*owner_id)
-                    .push_bind(*position)
-                    .push_bind(n.kind.as_str())
-                    .push_bind(n.raw.as_str())
-                    .push_bind(n.e164.as_ref().map(E164::as_str))
-                    .push_bind(n.e164.is_none());
-            });
-            insert.build().execute(&mut *c).await?;
-        }
+        insert_numbers(c, scope_site(chunk), "contact", &numbers).await?;
     }
     records
         .iter()
