@@ -35,8 +35,9 @@ enum PresenceCommand {
     ///
     /// Hands the request to the running bridge through a folder beside its status file
     /// (`<status_file>.control/`), which the bridge reads every tick; then waits until the
-    /// status file shows the user released. Bridging resumes with the next change on either
-    /// side. Check the status maps first: a map that flaps latches again.
+    /// status file shows the user released. The release carries what each side shows now
+    /// (a call on the phone to Teams, a Teams meeting to the PBX), then every later change.
+    /// Check the status maps first: a map that flaps latches again.
     Release(ReleaseArgs),
 }
 
@@ -226,7 +227,9 @@ async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
             if still.is_empty() {
                 for id in &wanted {
                     let ext = now.users.get(id).map_or("?", |u| u.extension.as_str());
-                    println!("released {id} (ext {ext}); bridging resumes with the next change");
+                    println!(
+                        "released {id} (ext {ext}); each side now shows the other's current state"
+                    );
                 }
                 return Ok(());
             }

@@ -216,19 +216,32 @@ impl BridgeCore {
             .collect()
     }
 
-    /// Lifts `user_id`'s latch (an admin's decision): bridging resumes with the next change
-    /// on either side, the flap count starts afresh, and the bridge forgets the Teams session
-    /// it stopped renewing at the latch (it lapsed, or lapses, in Teams). True when the user
-    /// was latched.
-    pub fn release(&mut self, user_id: &str) -> bool {
+    /// Lifts `user_id`'s latch (an admin's decision) and brings both sides in line with what
+    /// each shows now, as if it had just changed: the PBX's current state goes to Teams, and
+    /// Teams' (or the calendar's) to the PBX. The flap count starts afresh, and the Teams
+    /// session the bridge stopped renewing at the latch is forgotten (it lapsed, or lapses).
+    /// `None` when the user was not latched.
+    pub fn release(&mut self, user_id: &str, now_ms: u64) -> Option<Vec<Command>> {
         let key = user_id.to_owned();
         if !self.flap.release(&key) {
-            return false;
+            return None;
         }
         self.teams_session.remove(&key);
         self.teams_guard.unwrote(&key, Side::Teams);
         tracing::info!(site = %self.site, user = %key, "flap latch released; bridging resumes");
-        true
+        let mut commands = Vec::new();
+        let pbx_now = self
+            .users
+            .get(&key)
+            .and_then(|u| self.pbx_parts.get(&u.extension))
+            .map(|p| PbxState::combine(p.0, p.1))
+            .filter(|s| *s != PbxState::Unknown);
+        if let Some(action) = pbx_now.and_then(|s| self.maps.to_teams(s)) {
+            commands.extend(self.apply_teams(&key, action, now_ms));
+        }
+        let action = self.pbx_target(&key);
+        commands.extend(self.apply_pbx(&key, action, now_ms));
+        Some(commands)
     }
 
     /// Teams shows `presence` for `user_id` (read at `now_ms`).
@@ -296,33 +309,41 @@ impl BridgeCore {
         if combined == PbxState::Unknown {
             return Vec::new();
         }
-        if self.pbx_guard.observe(&key, Side::Pbx, combined, now_ms) != Verdict::Carry {
+        let verdict = self.pbx_guard.observe(&key, Side::Pbx, combined, now_ms);
+        tracing::debug!(site = %self.site, user = %key, extension, ?package, ?state, ?combined, ?verdict, "PBX state observed");
+        if verdict != Verdict::Carry {
             return Vec::new();
         }
         let Some(action) = self.maps.to_teams(combined) else {
             return Vec::new();
         };
-        let current = self.teams_session.get(&key).copied();
+        self.apply_teams(&key, action, now_ms)
+    }
+
+    /// Carries `action` to Teams for `key` unless the bridge's session already shows it,
+    /// within the flap detector's permit, recording the write for the echo guard.
+    fn apply_teams(&mut self, key: &String, action: TeamsAction, now_ms: u64) -> Vec<Command> {
+        let current = self.teams_session.get(key).copied();
         match (action, current) {
             (TeamsAction::Set(p), Some(c)) if p == c => return Vec::new(),
             (TeamsAction::Clear, None) => return Vec::new(),
             _ => {}
         }
-        if let Some(latched) = self.permit(&key, now_ms) {
+        if let Some(latched) = self.permit(key, now_ms) {
             return latched;
         }
         match action {
             TeamsAction::Set(p) => {
-                self.teams_guard.wrote(&key, Side::Teams, p);
+                self.teams_guard.wrote(key, Side::Teams, p);
                 self.teams_session.insert(key.clone(), p);
             }
             TeamsAction::Clear => {
-                self.teams_guard.unwrote(&key, Side::Teams);
-                self.teams_session.remove(&key);
+                self.teams_guard.unwrote(key, Side::Teams);
+                self.teams_session.remove(key);
             }
         }
         vec![Command::Teams {
-            user_id: key,
+            user_id: key.clone(),
             action,
         }]
     }
@@ -568,6 +589,73 @@ mod tests {
         assert!(c
             .pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 200)
             .is_empty());
+    }
+
+    #[test]
+    fn a_release_carries_what_each_side_shows_now() {
+        let mut c = core();
+        let call = TeamsPresence::new(Av::Busy, Ac::InACall);
+        let meeting = TeamsPresence::new(Av::Busy, Ac::InAMeeting);
+        let idle = TeamsPresence::new(Av::Available, Ac::Available);
+        // Latch by flapping on the phone (limit: 3 writes a minute).
+        for (i, s) in [
+            PbxState::OnCall,
+            PbxState::Idle,
+            PbxState::OnCall,
+            PbxState::Idle,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c.pbx_observed("201", EventPackage::Dialog, s, i as u64);
+        }
+        assert!(c.is_latched("u1"));
+        // While latched: the phone takes a call, Teams starts a meeting; neither is carried.
+        assert!(c
+            .pbx_observed("201", EventPackage::Dialog, PbxState::OnCall, 10)
+            .is_empty());
+        assert!(c.teams_observed("u1", meeting, 11).is_empty());
+        assert_eq!(c.release("nobody", 12), None);
+        let cmds = c.release("u1", 12).expect("was latched");
+        assert_eq!(
+            cmds,
+            vec![
+                Command::Teams {
+                    user_id: "u1".into(),
+                    action: TeamsAction::Set(call)
+                },
+                Command::Publish {
+                    extension: "201".into(),
+                    state: PbxState::Dnd
+                }
+            ]
+        );
+        assert!(!c.is_latched("u1"));
+        assert_eq!(c.release("u1", 13), None, "released once");
+        // Bridging goes on with the next change, and the release's writes echo as the bridge's.
+        assert!(c.teams_observed("u1", call, 14).is_empty(), "echo");
+        assert_eq!(
+            c.pbx_observed("201", EventPackage::Dialog, PbxState::Idle, 15),
+            vec![Command::Teams {
+                user_id: "u1".into(),
+                action: TeamsAction::Clear
+            }]
+        );
+        // A user released while both sides are quiet gets no write.
+        let mut q = core();
+        for (i, s) in [
+            PbxState::OnCall,
+            PbxState::Idle,
+            PbxState::OnCall,
+            PbxState::Idle,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            q.pbx_observed("201", EventPackage::Dialog, s, i as u64);
+        }
+        q.teams_observed("u1", idle, 5);
+        assert_eq!(q.release("u1", 6), Some(Vec::new()));
     }
 
     fn publish(state: PbxState) -> Vec<Command> {

@@ -471,7 +471,7 @@ impl Runner {
                     if let Some(s) = self.subscriber.as_mut() {
                         s.maintain().await;
                     }
-                    self.take_releases();
+                    self.take_releases().await;
                     if std::mem::take(&mut self.status_dirty) {
                         self.publish_status();
                     }
@@ -500,7 +500,7 @@ impl Runner {
     }
 
     /// Carries out the admins' release requests (`pbx365 presence release`).
-    fn take_releases(&mut self) {
+    async fn take_releases(&mut self) {
         let Some(path) = &self.settings.status_file else {
             return;
         };
@@ -525,8 +525,17 @@ impl Runner {
                 }
             };
             for u in users {
-                if !self.core.release(&u) {
-                    tracing::info!(site = %self.settings.site, user = %u, "release requested for a user who is not latched");
+                let now = self.now_ms();
+                match self.core.release(&u, now) {
+                    Some(commands) => {
+                        // What writes were pending at the latch were dropped; the release
+                        // carries what each side shows now.
+                        self.execute(commands).await;
+                        self.publish_user(&u);
+                    }
+                    None => {
+                        tracing::info!(site = %self.settings.site, user = %u, "release requested for a user who is not latched")
+                    }
                 }
             }
         }
@@ -768,6 +777,7 @@ impl Runner {
             }
         };
         let queued = self.writing.remove(&id).map(|(_, q)| q);
+        tracing::debug!(site = %self.settings.site, user = %done.user, ?queued, ok = done.result.is_ok(), "Teams write ended");
         self.writer.finish(&done, now);
         let ended = self.writes.ended(&done.user);
         match (&done.result, queued) {

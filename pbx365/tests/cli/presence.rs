@@ -188,6 +188,9 @@ struct RunningBridge {
     cfg: String,
     status_file: PathBuf,
     child: Option<std::process::Child>,
+    /// Everything the bridge wrote to stderr, drained as it comes: an undrained pipe fills
+    /// up and blocks the bridge's logging, and with it the bridge. Printed when a test fails.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl RunningBridge {
@@ -256,6 +259,7 @@ impl RunningBridge {
             cfg,
             status_file,
             child: None,
+            log: Default::default(),
         };
         let out = tokio::task::block_in_place(|| {
             b.cmd(&["sync", "--config", &b.cfg]).output().expect("sync")
@@ -271,6 +275,21 @@ impl RunningBridge {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("presence run");
+        if let Some(stderr) = child.stderr.take() {
+            let log = b.log.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
         // Wait (bounded) until every extension is watched.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let snap = loop {
@@ -280,10 +299,9 @@ impl RunningBridge {
                 }
             }
             if let Ok(Some(st)) = child.try_wait() {
-                let mut err = String::new();
-                use std::io::Read;
-                let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-                panic!("presence run exited with {st}: {err}");
+                // The drain ends with the pipe; give it a moment to take the last lines.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                panic!("presence run exited with {st}: {}", b.log_text());
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -320,11 +338,21 @@ impl RunningBridge {
     }
 }
 
+impl RunningBridge {
+    /// What the bridge logged so far.
+    fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
 impl Drop for RunningBridge {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- the bridge's log ---\n{}", self.log_text());
         }
     }
 }
@@ -440,7 +468,8 @@ async fn presence_run_over_tls_and_the_refusal_of_an_unknown_ca() {
 
 /// A phone that flaps between a call and idle faster than any person makes the flap detector
 /// latch the user; `presence status` lists the latch, `presence release EXT` lifts it in the
-/// running bridge (no restart), and the next call on the phone reaches Teams again.
+/// running bridge (no restart) and carries the call the phone shows now to Teams, and the next
+/// change on the phone reaches Teams again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_release_lifts_a_latch_in_the_running_bridge() {
     let (b, snap) = RunningBridge::start().await;
@@ -469,6 +498,11 @@ async fn presence_release_lifts_a_latch_in_the_running_bridge() {
         }
     }
     assert!(latched, "the flapping phone never latched {ext}");
+    // A call on the phone while latched is not carried; the release carries it.
+    phone
+        .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
+        .await
+        .expect("publish");
     let out = tokio::task::block_in_place(|| {
         b.cmd(&["presence", "status", "--config", &b.cfg])
             .output()
@@ -508,20 +542,39 @@ async fn presence_release_lifts_a_latch_in_the_running_bridge() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no user is latched"));
 
-    // Bridging resumes with the next change (the state seen while latched is not replayed): DND, then a call that reaches Teams.
+    // The release carries what the phone shows now (the call) without another change…
+    wait_shown(
+        &b,
+        &user,
+        |s| s == ("Busy", "InACall"),
+        "the call at the release",
+    )
+    .await;
+    // …and bridging goes on with the next change: the call ends, the bridge's session goes.
     phone
-        .publish(&ext, sip::Presence::for_state(PbxState::Dnd))
+        .publish(&ext, sip::Presence::for_state(PbxState::Idle))
         .await
         .expect("publish");
-    phone
-        .publish(&ext, sip::Presence::for_state(PbxState::OnCall))
-        .await
-        .expect("publish");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while shown(&b.sim, &user).await != ("Busy".into(), "InACall".into()) {
+    wait_shown(&b, &user, |s| s.1 != "InACall", "the end of the call").await;
+}
+
+/// Waits (bounded: 15 s) until Teams shows `user` as `want` accepts; fails with the bridge's
+/// log otherwise.
+async fn wait_shown(
+    b: &RunningBridge,
+    user: &str,
+    want: impl Fn((&str, &str)) -> bool,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (a, c) = shown(&b.sim, user).await;
+        if want((&a, &c)) {
+            return;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the call after the release never reached Teams"
+            "{what} never reached Teams (it shows {a}/{c})"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

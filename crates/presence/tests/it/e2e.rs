@@ -188,7 +188,7 @@ async fn a_forced_bad_map_latches_and_then_writes_nothing_for_an_emulated_hour()
     );
 
     // An admin releases the latch through the control folder; the running bridge takes it on
-    // its next tick and bridging resumes: the next change on the phone reaches Teams.
+    // its next tick and bridging resumes.
     presence::control::request_release(&file, &presence::Release::User(ids[0].clone()))
         .expect("queue the release");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -206,16 +206,21 @@ async fn a_forced_bad_map_latches_and_then_writes_nothing_for_an_emulated_hour()
             .is_empty(),
         "the request was consumed"
     );
-    // The call seen during the latch is not replayed: bridging resumes with the next change.
+    // The release carries the call the phone shows now, without another change…
+    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(5)).await;
+    // …and bridging goes on with the next change: the call ends (this map shows an idle
+    // phone as Available).
     phone
-        .publish("alice", Presence::for_state(PbxState::Dnd))
+        .publish("alice", Presence::for_state(PbxState::Idle))
         .await
-        .expect("phone on DND");
-    phone
-        .publish("alice", Presence::for_state(PbxState::OnCall))
-        .await
-        .expect("phone on a call again");
-    until_shown(&sim, &ids[0], ("Busy", "InACall"), Duration::from_secs(3)).await;
+        .expect("phone idle");
+    until_shown(
+        &sim,
+        &ids[0],
+        ("Available", "Available"),
+        Duration::from_secs(5),
+    )
+    .await;
     let u = &b.status().users[&ids[0]];
     assert!(u.alert.is_none(), "{u:?}");
     b.stop().await;
