@@ -48,6 +48,9 @@ pub enum SipError {
         status: u16,
         /// Reason phrase.
         reason: String,
+        /// Seconds the server's `Retry-After` asked to wait before trying again (RFC 3261
+        /// §20.33; sent with 500, 503, 404, 413, 480, 486, 600, 603), if it gave one.
+        retry_after: Option<u32>,
     },
     /// A 2xx response lacks what the method requires (e.g. PUBLISH without SIP-ETag).
     #[error("SIP {method} response is missing {what}")]

@@ -344,6 +344,34 @@ fn backoff(attempt: u32, max: Duration) -> Duration {
     Duration::from_secs(1u64 << attempt.min(10)).min(max)
 }
 
+/// The longest `Retry-After` honoured: a server asking for more is waited on for this long,
+/// then tried again (a bridge that stayed away for a day would look broken).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// How long to wait before the `attempt`-th retry after `e`: the exponential back-off, or
+/// longer when the server's `Retry-After` asked for more (an overloaded server answering 503
+/// is not hammered sooner than it said).
+fn retry_wait(e: &SipError, attempt: u32, max: Duration) -> Duration {
+    let own = backoff(attempt, max);
+    match e {
+        SipError::Rejected {
+            retry_after: Some(secs),
+            ..
+        } => own.max(Duration::from_secs(u64::from(*secs)).min(MAX_RETRY_AFTER)),
+        _ => own,
+    }
+}
+
+/// The delta-seconds of a response's `Retry-After` (`120`, `120 (in a meeting)`,
+/// `18000;duration=3600`); `None` when absent or unreadable.
+fn retry_after(r: &Response) -> Option<u32> {
+    let value = r.headers.get("Retry-After")?.trim_start();
+    let end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    value[..end].parse().ok()
+}
+
 /// Permanent failures: retrying the same request cannot succeed.
 fn permanent(e: &SipError) -> bool {
     match e {
@@ -359,6 +387,7 @@ fn rejected(method: &str, target: &str, r: &Response) -> SipError {
         target: target.to_string(),
         status: r.status,
         reason: r.reason.clone(),
+        retry_after: retry_after(r),
     }
 }
 
@@ -410,6 +439,28 @@ mod tests {
         assert_eq!(refresh_delay(0), Duration::from_secs(1));
         assert_eq!(backoff(0, Duration::from_secs(60)), Duration::from_secs(1));
         assert_eq!(backoff(3, Duration::from_secs(60)), Duration::from_secs(8));
+        let refused = |retry_after| SipError::Rejected {
+            method: "SUBSCRIBE".into(),
+            target: "sip:201@pbx".into(),
+            status: 503,
+            reason: "Service Unavailable".into(),
+            retry_after,
+        };
+        let max = Duration::from_secs(60);
+        assert_eq!(retry_wait(&refused(None), 0, max), Duration::from_secs(1));
+        assert_eq!(
+            retry_wait(&refused(Some(30)), 0, max),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            retry_wait(&refused(Some(1)), 3, max),
+            Duration::from_secs(8)
+        );
+        assert_eq!(
+            retry_wait(&refused(Some(86_400)), 0, max),
+            MAX_RETRY_AFTER,
+            "capped"
+        );
         assert_eq!(
             backoff(30, Duration::from_secs(60)),
             Duration::from_secs(60)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    backoff, min_expires, permanent, refresh_delay, rejected, AgentEvent, Published, Shared,
+    min_expires, permanent, refresh_delay, rejected, retry_wait, AgentEvent, Published, Shared,
 };
 use crate::message::Method;
 use crate::pidf::Presence;
@@ -163,8 +163,9 @@ pub(super) async fn run_publication(
                 }
                 // keep the etag: if the server lost the publication the retry meets 412
                 // and publishes afresh; if not, no duplicate publication is created
-                next =
-                    Some(tokio::time::Instant::now() + backoff(failures, shared.config.max_retry));
+                next = Some(
+                    tokio::time::Instant::now() + retry_wait(e, failures, shared.config.max_retry),
+                );
                 failures += 1;
             }
         }

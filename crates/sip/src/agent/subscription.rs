@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{backoff, min_expires, permanent, refresh_delay, rejected, AgentEvent, Shared};
+use super::{min_expires, permanent, refresh_delay, rejected, retry_wait, AgentEvent, Shared};
 use crate::dialog_info::DialogInfo;
 use crate::header::{NameAddr, SubscriptionState};
 use crate::message::{CSeq, Method, Request};
@@ -123,12 +123,13 @@ async fn subscribe_dialog(
         Err(e) => {
             let reason = e.to_string();
             let stop = permanent(&e);
+            let wait = retry_wait(&e, *failures, max_retry);
             report_first(first, Err(e));
             *failures += 1;
             return if stop {
                 SubEnd::Stop(reason)
             } else {
-                SubEnd::Retry(backoff(*failures - 1, max_retry), reason)
+                SubEnd::Retry(wait, reason)
             };
         }
     };

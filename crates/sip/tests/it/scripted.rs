@@ -132,6 +132,90 @@ async fn bad_event_489_is_permanent() {
     );
 }
 
+/// A server that answers 503 (or 500) with `Retry-After` is not asked again sooner than it
+/// said; the agent's own back-off would retry after 1 s.
+#[tokio::test]
+async fn retry_after_on_503_and_500_is_honoured() {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let server = sock.local_addr().expect("addr");
+    // Per method: the answers in turn (the two requests interleave).
+    let server_task = tokio::spawn(async move {
+        let mut subscribe: Vec<(u16, Vec<(&str, &str)>)> = vec![
+            (503, vec![("Retry-After", "2 (overloaded)")]),
+            (
+                200,
+                vec![("Expires", "60"), ("Contact", "<sip:127.0.0.1:9>")],
+            ),
+        ];
+        let mut publish: Vec<(u16, Vec<(&str, &str)>)> = vec![
+            (500, vec![("Retry-After", "2;duration=60")]),
+            (200, vec![("SIP-ETag", "e1"), ("Expires", "60")]),
+        ];
+        let mut seen = Vec::new();
+        while !(subscribe.is_empty() && publish.is_empty()) {
+            let (req, from) = next_request(&sock).await;
+            let queue = match req.method {
+                Method::Subscribe => &mut subscribe,
+                Method::Publish => &mut publish,
+                ref other => panic!("unexpected {other:?}"),
+            };
+            assert!(!queue.is_empty(), "one {:?} too many", req.method);
+            let (status, extra) = queue.remove(0);
+            seen.push((req.method.clone(), status, std::time::Instant::now()));
+            let mut resp = Response::to_request(&req, status, "Scripted", Some("srv"));
+            for (n, v) in extra {
+                resp.headers.push(n, v);
+            }
+            sock.send_to(&resp.to_bytes(), from).await.expect("send");
+        }
+        seen
+    });
+    let (agent, _events) = PresenceAgent::start(agent_config(server))
+        .await
+        .expect("start");
+    let err = agent.subscribe("alice", EventPackage::Dialog).await;
+    assert!(
+        matches!(
+            err,
+            Err(SipError::Rejected {
+                status: 503,
+                retry_after: Some(2),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let err = agent
+        .publish("alice", Presence::for_state(PbxState::OnCall))
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(SipError::Rejected {
+                status: 500,
+                retry_after: Some(2),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // Both retried in the background, each no sooner than asked (bounded by next_request).
+    let seen = server_task.await.expect("server");
+    for method in [Method::Subscribe, Method::Publish] {
+        let at: Vec<_> = seen
+            .iter()
+            .filter(|(m, _, _)| *m == method)
+            .map(|(_, _, t)| *t)
+            .collect();
+        assert_eq!(at.len(), 2, "{method:?}");
+        let gap = at[1].duration_since(at[0]);
+        assert!(
+            gap >= Duration::from_millis(1900),
+            "{method:?} retried {gap:?} after an answer asking for 2 s"
+        );
+    }
+}
+
 /// Receives the next request from the agent (skipping responses), bounded.
 async fn next_request(sock: &UdpSocket) -> (sip::message::Request, SocketAddr) {
     let mut buf = vec![0u8; 65_536];
