@@ -15,8 +15,13 @@
 # The reference printed beside it: the same pipeline at REF_USERS users and REF_RATE changes/s
 # (the scale of crates/presence/tests/it/load.rs), so the figures show what 5,000 users and
 # 50 changes/s cost over an almost idle bridge on this machine.
+# MODE=notify reads Teams by change notification instead of polling: ⌈users/650⌉ presence
+# reader accounts are signed in by device code (approved in the emulator), the bridge's
+# webhook receiver listens on NOTIFY_PORT, and the emulator posts each change (it delivers
+# every 100 ms, as Graph batches); the "poll wait" is then the notification's delivery.
 # Usage: bench/presence/run.sh   (env: USERS=5000 RATE=50 DURATION=60 POLL_SECONDS=1
-#                                  PER_SIDE=1000 REF_USERS=60 REF_RATE=2 SIP_PORT=25060 HTTP_PORT=18465;
+#                                  PER_SIDE=1000 REF_USERS=60 REF_RATE=2 SIP_PORT=25060 HTTP_PORT=18465
+#                                  MODE=poll|notify NOTIFY_PORT=18466;
 #                                  BIN=… LOAD=… use those binaries instead of building release ones)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +34,9 @@ REF_USERS=${REF_USERS:-60}
 REF_RATE=${REF_RATE:-2}
 SIP_PORT=${SIP_PORT:-25060}
 HTTP_PORT=${HTTP_PORT:-18465}
+MODE=${MODE:-poll}
+NOTIFY_PORT=${NOTIFY_PORT:-18466}
+case $MODE in poll | notify) ;; *) echo "MODE is poll or notify, not '$MODE'" >&2; exit 2 ;; esac
 for tool in curl jq sqlite3 md5sum /usr/sbin/kamailio; do
   command -v "$tool" >/dev/null || {
     echo "$tool is needed (apt-get install curl jq sqlite3 kamailio kamailio-presence-modules kamailio-sqlite-modules)" >&2
@@ -65,7 +73,10 @@ tenant_file() { # $1 = users, $2 = file
         adminConsented: true},
        {clientId: "22222222-2222-4333-8444-555555555555", displayName: "observer",
         secrets: [{keyId: "k2", value: "observer-secret", endDateTime: "2099-01-01T00:00:00Z"}],
-        appRoles: ["Presence.Read.All"], adminConsented: true}],
+        appRoles: ["Presence.Read.All"], adminConsented: true},
+       {clientId: "33333333-2222-4333-8444-555555555555", displayName: "pbx365 presence readers",
+        allowPublicClient: true, adminConsented: true,
+        delegatedScopes: ["User.Read", "Presence.Read.All", "offline_access", "openid", "profile"]}],
      users: [range(1; $n + 1) | {id: id("00000000"; .), displayName: "User \(.)",
              userPrincipalName: "user\(.)@contoso.onmicrosoft.com", accountEnabled: true,
              mailbox: "user", presence: {sessions: [], preferred: null}}],
@@ -96,6 +107,30 @@ start_kamailio() {
   kill -0 "$kam_pid" 2>/dev/null || { cat "$dir/kamailio.log" >&2; exit 1; }
 }
 
+# signs in $1 presence reader accounts (users 1..$1) by device code, approved in the emulator
+add_readers() { # $1 = count, $2 = emulator URL, $3 = its admin key
+  local i pids=() code
+  for i in $(seq 1 "$1"); do
+    "$BIN" presence readers add --config "$tmp/pbx365.toml" >/dev/null 2>"$tmp/reader$i.err" &
+    pids+=($!)
+  done
+  for i in $(seq 1 "$1"); do
+    code=
+    for _ in $(seq 1 100); do
+      code=$(sed -n 's/.*enter the code \([A-Z0-9-]*\).*/\1/p' "$tmp/reader$i.err")
+      [ -n "$code" ] && break
+      sleep 0.1
+    done
+    [ -n "$code" ] || { cat "$tmp/reader$i.err" >&2; exit 1; }
+    curl -fsS -X POST -H "x-sim-key: $3" -H 'content-type: application/json' \
+      -d "{\"userCode\":\"$code\",\"userId\":\"00000000-0000-4000-8000-$(printf '%012d' "$i")\"}" \
+      "$2/_sim/devicecode/approve" >/dev/null
+  done
+  for i in $(seq 1 "$1"); do
+    wait "${pids[$((i - 1))]}" || { cat "$tmp/reader$i.err" >&2; exit 1; }
+  done
+}
+
 # one run: prints "key=value" lines (the load tool's and the bridge's figures)
 run_once() { # $1 = users, $2 = rate, $3 = users per side
   local users=$1 rate=$2 per_side=$3
@@ -116,9 +151,12 @@ run_once() { # $1 = users, $2 = rate, $3 = users per side
   chmod 600 "$tmp/secret" "$tmp/observer.secret"
   start_kamailio
   rm -f "$tmp/store.db" "$tmp/presence-status.json"
+  # the key the store seals reader tokens with (used in MODE=notify; harmless otherwise)
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/store.key" && echo >>"$tmp/store.key")
   cat >"$tmp/pbx365.toml" <<EOF
 [store]
 url = "sqlite://$tmp/store.db"
+key_file = "store.key"
 
 [[site]]
 name = "bench"
@@ -148,8 +186,22 @@ password_file = "bridge.pw"
 poll_seconds = $POLL_SECONDS
 status_file = "$tmp/presence-status.json"
 EOF
+  if [ "$MODE" = notify ]; then
+    cat >>"$tmp/pbx365.toml" <<EOF
+
+[site.presence.notifications]
+public_url = "http://127.0.0.1:$NOTIFY_PORT"
+listen = "127.0.0.1:$NOTIFY_PORT"
+reader_client_id = "33333333-2222-4333-8444-555555555555"
+EOF
+  fi
   "$BIN" sync --config "$tmp/pbx365.toml" --source users >/dev/null 2>"$tmp/sync.err" ||
     { cat "$tmp/sync.err" >&2; exit 1; }
+  local readers=0
+  if [ "$MODE" = notify ]; then
+    readers=$(((users + 649) / 650))
+    add_readers "$readers" "$http" "$key"
+  fi
   PBX365_LOG=warn "$BIN" presence run --config "$tmp/pbx365.toml" 2>"$tmp/bridge.err" &
   bridge_pid=$!
   local t0=$SECONDS
@@ -160,6 +212,15 @@ EOF
     sleep 1
   done
   echo "startup_watching_all_s=$((SECONDS - t0))"
+  if [ "$MODE" = notify ]; then
+    # every reader's subscription live (bounded)
+    until [ "$(jq '.subscriptions | length' "$tmp/presence-status.json" 2>/dev/null)" = "$readers" ]; do
+      kill -0 "$bridge_pid" 2>/dev/null || { cat "$tmp/bridge.err" >&2; exit 1; }
+      [ $((SECONDS - t0)) -lt 600 ] || { echo "the bridge did not subscribe with every reader in 600 s" >&2; exit 1; }
+      sleep 1
+    done
+    echo "startup_subscribed_s=$((SECONDS - t0)) (readers=$readers)"
+  fi
   echo "kamailio_db_locked_at_startup=$(grep -c 'database is locked' "$tmp/kam/kamailio.log" || true)"
   local tck cpu0 cpu1
   tck=$(getconf CLK_TCK)
@@ -179,7 +240,7 @@ EOF
   echo "load_average_1min=$(cut -d' ' -f1 /proc/loadavg)"
 }
 
-echo "== presence bench: $USERS users, $RATE changes/s each way, ${DURATION}s, poll every ${POLL_SECONDS}s" >&2
+echo "== presence bench ($MODE): $USERS users, $RATE changes/s each way, ${DURATION}s, poll every ${POLL_SECONDS}s" >&2
 run_once "$USERS" "$RATE" "$PER_SIDE" >"$tmp/main.txt"
 echo "== reference: $REF_USERS users, $REF_RATE changes/s each way" >&2
 run_once "$REF_USERS" "$REF_RATE" $((REF_USERS / 2)) >"$tmp/ref.txt"
