@@ -370,23 +370,22 @@ impl Runner {
                 return;
             }
         };
-        let session_id = self.writer.session_id().to_owned();
-        for u in previous.users.values().filter(|u| u.bridge_teams != "none") {
-            match self
-                .writer
-                .client()
-                .clear_presence(&u.user_id, &session_id)
-                .await
-            {
-                Ok(found) => tracing::info!(
+        let writes = previous
+            .users
+            .values()
+            .filter(|u| u.bridge_teams != "none")
+            .map(|u| self.writer.prepare_leftover_clear(&u.user_id))
+            .collect();
+        for done in send_all(writes, self.settings.writes_in_flight).await {
+            match done.result {
+                Ok(()) => tracing::info!(
                     site = %self.settings.site,
-                    user = %u.user_id,
-                    found,
+                    user = %done.user,
                     "cleared the Teams session a previous run left"
                 ),
                 Err(e) => tracing::warn!(
                     site = %self.settings.site,
-                    user = %u.user_id,
+                    user = %done.user,
                     "clearing a leftover Teams session failed (it lapses on its own): {e}"
                 ),
             }
@@ -861,13 +860,16 @@ impl Runner {
             }
         }
         let users: Vec<String> = self.core.users().map(|u| u.user_id.clone()).collect();
+        let writes = users
+            .iter()
+            .filter_map(|u| self.writer.prepare(u, TeamsAction::Clear))
+            .collect();
         let now = self.now_ms();
-        for user in users {
-            if self.writer.session(&user).is_some() {
-                if let Err(e) = self.writer.apply(&user, TeamsAction::Clear, now).await {
-                    tracing::warn!(site = %self.settings.site, user = %user, "clearing the bridge's Teams session at stop: {e}");
-                }
+        for done in send_all(writes, self.settings.writes_in_flight).await {
+            if let Err(e) = &done.result {
+                tracing::warn!(site = %self.settings.site, user = %done.user, "clearing the bridge's Teams session at stop: {e}");
             }
+            self.writer.finish(&done, now);
         }
         if let Err(e) = self.agent.shutdown().await {
             tracing::warn!(site = %self.settings.site, "ending SIP publications and subscriptions at stop: {e}");
@@ -921,6 +923,33 @@ impl Runner {
         };
         if let Err(e) = snap.save(path) {
             tracing::warn!(site = %self.settings.site, "{e}");
+        }
+    }
+}
+
+/// Sends `writes` with at most `limit` in flight, as the running bridge does: stop and start
+/// clear every session at once, which one after the other takes minutes at a few thousand
+/// users. Returns how each ended, in the order they ended.
+async fn send_all(
+    writes: Vec<crate::teams_side::PreparedWrite>,
+    limit: usize,
+) -> Vec<crate::teams_side::WriteDone> {
+    let mut pending = writes.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut ended = Vec::new();
+    loop {
+        while running.len() < limit.max(1) {
+            match pending.next() {
+                Some(w) => {
+                    running.spawn(w.send());
+                }
+                None => break,
+            }
+        }
+        match running.join_next().await {
+            Some(Ok(done)) => ended.push(done),
+            Some(Err(e)) => tracing::error!("a Teams write failed: {e}"),
+            None => return ended,
         }
     }
 }

@@ -276,6 +276,12 @@ impl TeamsWriter {
         }
     }
 
+    /// The `clearPresence` of a session this writer does not hold: one a previous run left
+    /// (it crashed or was killed) and the state file named.
+    pub fn prepare_leftover_clear(&self, user: &str) -> PreparedWrite {
+        self.prepared(user, WriteKind::Clear)
+    }
+
     /// The `setPresence` renewing `user`'s session showing `presence` (see
     /// [`TeamsWriter::due`]).
     pub fn prepare_renewal(&self, user: &str, presence: TeamsPresence) -> PreparedWrite {
