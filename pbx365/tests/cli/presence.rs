@@ -881,9 +881,20 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
             .is_some_and(|t| t.state == "DoNotDisturb/Presenting")
     })
     .await;
+    // Read by notification, not by poll: the notified user is read once, in one
+    // getPresencesByUserId round; polling every second would have read more than that over
+    // the 2.5 s that follow.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let (_, log) = sim_control(&sim, reqwest::Method::GET, "/_sim/requests", None).await;
-    assert!(
-        !log.to_string().contains("getPresencesByUserId"),
+    let presence_reads: u64 = log["byEndpoint"]
+        .as_object()
+        .expect("byEndpoint")
+        .iter()
+        .filter(|(k, _)| k.contains("getPresencesByUserId") || k.contains("presences/"))
+        .map(|(_, n)| n.as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        presence_reads, 1,
         "read by notification, not by poll: {log}"
     );
 
