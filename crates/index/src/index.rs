@@ -100,12 +100,21 @@ struct Indexed {
     /// Distinct folded words of every member's names and company, sorted and space-separated
     /// (one allocation instead of one a word).
     words: Box<str>,
-    /// Digit forms of each of `entry.numbers`, aligned; one string per number, the forms
-    /// separated by spaces (one allocation instead of five).
-    forms: Vec<Box<str>>,
+    /// Digit forms of each of `entry.numbers`, aligned: one line per number, its forms
+    /// separated by spaces (one allocation for all; see [`Indexed::number_forms`]).
+    forms: Box<str>,
     /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
     /// space-separated: removal needs them after its records may have changed.
     number_keys: Box<str>,
+}
+
+impl Indexed {
+    /// The digit forms of each of the entry's numbers, in order: one space-separated string a
+    /// number, to zip with them (an entry without numbers yields one empty string, which no
+    /// digits match).
+    fn number_forms(&self) -> impl Iterator<Item = &str> {
+        self.forms.split('\n')
+    }
 }
 
 /// Values by record id, in a vector (ids are dense): a hash map of a million inline records
@@ -374,9 +383,9 @@ pub struct SiteIndex {
     site: SiteId,
     plan: DiallingPlan,
     priority: SourcePriority,
-    /// Record key ↔ id. Ids are never reused: a key seen once keeps its id.
+    /// Record key → id. Ids are never reused: a key seen once keeps its id. (Id → key is the
+    /// id of the record's own entry: no second copy of a million keys.)
     rids: HashMap<String, Rid>,
-    keys: Vec<String>,
     records: Slots<Record>,
     /// Record → the entry it is part of.
     group_of: HashMap<Rid, Rid>,
@@ -412,8 +421,9 @@ impl SiteIndexBuilder {
     pub fn add_extensions<'a>(&mut self, extensions: impl IntoIterator<Item = &'a Extension>) {
         for e in extensions {
             if let Some(r) = self.index.extension_record(e) {
-                let key = self.index.intern(user_key(&e.user_id));
-                self.add(key, r);
+                let k = user_key(&e.user_id);
+                let key = self.index.intern(&k);
+                self.add(key, seal(r, &k));
             }
         }
     }
@@ -425,15 +435,16 @@ impl SiteIndexBuilder {
     ) {
         for (id, c) in contacts {
             if let Some(r) = self.index.contact_record(c) {
-                let key = self.index.intern(contact_key(id));
-                self.add(key, r);
+                let k = contact_key(id);
+                let key = self.index.intern(&k);
+                self.add(key, seal(r, &k));
             }
         }
     }
 
+    /// Takes in a sealed record.
     fn add(&mut self, key: Rid, r: Record) {
         let index = &mut self.index;
-        let r = seal(r, index.key(key));
         index.link(key, &r);
         index.records.insert(key, r);
         self.keys.push(key);
@@ -472,7 +483,6 @@ impl SiteIndex {
             plan,
             priority,
             rids: HashMap::new(),
-            keys: Vec::new(),
             records: Slots::new(),
             group_of: HashMap::new(),
             entries: Slots::new(),
@@ -540,8 +550,9 @@ impl SiteIndex {
 
     /// Puts in (or updates) a user's extension; a disabled one is taken out.
     pub fn upsert_extension(&mut self, extension: &Extension) {
-        let record = self.extension_record(extension);
-        let key = self.intern(user_key(&extension.user_id));
+        let k = user_key(&extension.user_id);
+        let record = self.extension_record(extension).map(|r| seal(r, &k));
+        let key = self.intern(&k);
         self.put(key, record);
     }
 
@@ -554,8 +565,9 @@ impl SiteIndex {
 
     /// Puts in (or updates) a contact, by its store id.
     pub fn upsert_contact(&mut self, id: &str, contact: &ContactRecord) {
-        let record = self.contact_record(contact);
-        let key = self.intern(contact_key(id));
+        let k = contact_key(id);
+        let record = self.contact_record(contact).map(|r| seal(r, &k));
+        let key = self.intern(&k);
         self.put(key, record);
     }
 
@@ -580,19 +592,19 @@ impl SiteIndex {
     // ---- records ----
 
     /// The id of a record key, given one on first sight.
-    fn intern(&mut self, key: String) -> Rid {
-        if let Some(&id) = self.rids.get(&key) {
+    fn intern(&mut self, key: &str) -> Rid {
+        if let Some(&id) = self.rids.get(key) {
             return id;
         }
-        let id = Rid::try_from(self.keys.len()).expect("fewer than 2^32 records in one site");
-        self.keys.push(key.clone());
-        self.rids.insert(key, id);
+        // Keys are never removed from the map: its size is the next id.
+        let id = Rid::try_from(self.rids.len()).expect("fewer than 2^32 records in one site");
+        self.rids.insert(key.to_owned(), id);
         id
     }
 
-    /// The key of a record id.
+    /// The key of a record the index holds (its sealed entry's id).
     fn key(&self, id: Rid) -> &str {
-        &self.keys[id as usize]
+        &self.records[&id].entry.id
     }
 
     fn extension_record(&self, e: &Extension) -> Option<Record> {
@@ -801,9 +813,8 @@ impl SiteIndex {
         out
     }
 
-    /// Replaces (or removes) one record and re-merges what it touches.
+    /// Replaces (or removes) one record (sealed) and re-merges what it touches.
     fn put(&mut self, key: Rid, record: Option<Record>) {
-        let record = record.map(|r| seal(r, self.key(key)));
         let mut seeds = vec![key];
         if let Some(old) = self.records.remove(&key) {
             seeds.extend(self.holders_of(&old));
@@ -926,15 +937,13 @@ impl SiteIndex {
         }
         words.sort();
         words.dedup();
-        let forms: Vec<Box<str>> = entry
+        let forms: Box<str> = entry
             .numbers
             .iter()
-            .map(|n| {
-                numbers::digit_forms(&self.plan, n)
-                    .join(" ")
-                    .into_boxed_str()
-            })
-            .collect();
+            .map(|n| numbers::digit_forms(&self.plan, n).join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_boxed_str();
         let (e164_keys, suffix_keys) = number_keys(entry);
         let mut keys: Vec<String> = Vec::new();
         keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
@@ -1192,7 +1201,7 @@ impl SiteIndex {
         let a = a.clone();
         ent.numbers
             .iter()
-            .zip(ix.forms.iter().map(|f| &**f))
+            .zip(ix.number_forms())
             .filter(move |(n, _)| match a {
                 Attribute::BusinessPhone => {
                     matches!(n.kind, PhoneKind::Business | PhoneKind::Other)
@@ -1471,8 +1480,7 @@ impl SiteIndex {
         for (id, ix) in self.entries.iter() {
             let mut best: Option<MatchRank> = out.get(&id).copied();
             let forms = ix
-                .forms
-                .iter()
+                .number_forms()
                 .flat_map(|f| f.split(' '))
                 .chain(self.view(ix).extension.as_deref());
             for f in forms {
