@@ -10,6 +10,10 @@
 //!    SQLite store with their change-log rows (as a sync commit writes them), and
 //!    [`IndexService::refresh`] timed: reading the changed rows back plus patching.
 //!
+//! `patch_bench STORE_URL SITE CHANGES load` only loads an [`IndexService`] over the store, as
+//! `pbx365 serve` does at start, and prints this fresh process's RSS then (what the index costs
+//! while serving) and its peak (VmHWM, the start-up's transient included).
+//!
 //! Prints `key=value` lines for `bench/directory/run.sh`.
 
 use directory::{DiallingPlan, PhoneKind, PhoneNumber, Region, SiteId};
@@ -35,8 +39,9 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: patch_bench STORE_URL SITE CHANGES");
+    let load_only = args.len() == 5 && args[4] == "load";
+    if args.len() != 4 && !load_only {
+        eprintln!("usage: patch_bench STORE_URL SITE CHANGES [load]");
         std::process::exit(2);
     }
     let url = &args[1];
@@ -48,6 +53,20 @@ async fn main() {
     let store = store::open(url)
         .await
         .unwrap_or_else(|e| fail("open store", e));
+
+    if load_only {
+        let mut settings = SiteSettings::new(site.clone(), plan);
+        settings.anonymous = true;
+        let t = Instant::now();
+        let service = IndexService::load(store.clone(), vec![settings])
+            .await
+            .unwrap_or_else(|e| fail("load the service", e));
+        println!("load_s={:.2}", t.elapsed().as_secs_f64());
+        println!("rss_service_loaded={}", status("VmRSS:"));
+        println!("hwm_service_loaded={}", status("VmHWM:"));
+        drop(service);
+        return;
+    }
 
     // 1. Index level.
     let t = Instant::now();

@@ -52,26 +52,27 @@ struct Record {
     entry: Entry,
     /// True when the source gave a display name (the entry's is not a fallback).
     named: bool,
-    /// Folded words of the display name, sorted and distinct (for the "same person" check on
-    /// shared numbers).
-    name_words: Vec<String>,
+    /// Folded words of the display name, sorted, distinct and space-separated (for the "same
+    /// person" check on shared numbers; one allocation instead of one a word).
+    name_words: Box<str>,
 }
 
 /// A record key (`u:<user id>`, `c:<contact id>`) interned as a compact id: postings and groups
 /// hold these instead of strings. An entry is known by the id of its first member.
 type Rid = u32;
 
-/// True when every word of `a` is in `b` (both sorted and distinct).
-fn subset(a: &[String], b: &[String]) -> bool {
-    a.iter().all(|w| b.binary_search(w).is_ok())
+/// True when every word of `a` is in `b` (both sorted, distinct and space-separated).
+fn subset(a: &str, b: &str) -> bool {
+    let b: Vec<&str> = b.split_whitespace().collect();
+    a.split_whitespace().all(|w| b.binary_search(&w).is_ok())
 }
 
-/// Sorted, distinct folded words.
-fn word_set(text: &str) -> Vec<String> {
+/// Sorted, distinct folded words, space-separated.
+fn word_set(text: &str) -> Box<str> {
     let mut w = text::words(text);
     w.sort();
     w.dedup();
-    w
+    w.join(" ").into_boxed_str()
 }
 
 impl Record {
@@ -96,14 +97,24 @@ struct Indexed {
     user: bool,
     company: bool,
     directory: bool,
-    /// Distinct folded words of every member's names and company.
-    words: Vec<String>,
-    /// Digit forms of each of `entry.numbers`, aligned; one string per number, the forms
-    /// separated by spaces (one allocation instead of five).
-    forms: Vec<Box<str>>,
+    /// Distinct folded words of every member's names and company, sorted and space-separated
+    /// (one allocation instead of one a word).
+    words: Box<str>,
+    /// Digit forms of each of `entry.numbers`, aligned: one line per number, its forms
+    /// separated by spaces (one allocation for all; see [`Indexed::number_forms`]).
+    forms: Box<str>,
     /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
     /// space-separated: removal needs them after its records may have changed.
     number_keys: Box<str>,
+}
+
+impl Indexed {
+    /// The digit forms of each of the entry's numbers, in order: one space-separated string a
+    /// number, to zip with them (an entry without numbers yields one empty string, which no
+    /// digits match).
+    fn number_forms(&self) -> impl Iterator<Item = &str> {
+        self.forms.split('\n')
+    }
 }
 
 /// Values by record id, in a vector (ids are dense): a hash map of a million inline records
@@ -178,10 +189,12 @@ impl<T> std::ops::Index<&Rid> for Slots<T> {
 /// quarter of a million entries under a word like "gmbh") for every patch costs too much.
 const LARGE_POSTING: usize = 512;
 
-/// The ids under one key, sorted and distinct: a vector while small (4 bytes an id, and most
-/// keys — numbers, e-mail addresses — have one), a B-tree once large.
+/// The ids under one key, sorted and distinct: one id inline (most keys — numbers, e-mail
+/// addresses — have one: no allocation for them), a vector while small (4 bytes an id), a
+/// B-tree once large.
 #[derive(Debug, Clone)]
 enum Ids {
+    One(Rid),
     Small(Vec<Rid>),
     Large(BTreeSet<Rid>),
 }
@@ -189,6 +202,11 @@ enum Ids {
 impl Ids {
     fn insert(&mut self, id: Rid) {
         match self {
+            Ids::One(x) => {
+                if *x != id {
+                    *self = Ids::Small(if *x < id { vec![*x, id] } else { vec![id, *x] });
+                }
+            }
             Ids::Small(v) => {
                 if let Err(at) = v.binary_search(&id) {
                     v.insert(at, id);
@@ -205,9 +223,17 @@ impl Ids {
 
     fn remove(&mut self, id: Rid) {
         match self {
+            Ids::One(x) => {
+                if *x == id {
+                    *self = Ids::Small(Vec::new());
+                }
+            }
             Ids::Small(v) => {
                 if let Ok(at) = v.binary_search(&id) {
                     v.remove(at);
+                    if let [only] = v[..] {
+                        *self = Ids::One(only);
+                    }
                 }
             }
             Ids::Large(s) => {
@@ -221,6 +247,7 @@ impl Ids {
 
     fn len(&self) -> usize {
         match self {
+            Ids::One(_) => 1,
             Ids::Small(v) => v.len(),
             Ids::Large(s) => s.len(),
         }
@@ -228,6 +255,7 @@ impl Ids {
 
     fn is_empty(&self) -> bool {
         match self {
+            Ids::One(_) => false,
             Ids::Small(v) => v.is_empty(),
             Ids::Large(s) => s.is_empty(),
         }
@@ -236,6 +264,7 @@ impl Ids {
     /// The ids in order.
     fn iter(&self) -> Box<dyn Iterator<Item = Rid> + '_> {
         match self {
+            Ids::One(x) => Box::new(std::iter::once(*x)),
             Ids::Small(v) => Box::new(v.iter().copied()),
             Ids::Large(s) => Box::new(s.iter().copied()),
         }
@@ -244,6 +273,7 @@ impl Ids {
     /// The ids as a sorted slice (borrowed while small).
     fn as_slice(&self) -> std::borrow::Cow<'_, [Rid]> {
         match self {
+            Ids::One(x) => std::borrow::Cow::Borrowed(std::slice::from_ref(x)),
             Ids::Small(v) => std::borrow::Cow::Borrowed(v),
             Ids::Large(s) => std::borrow::Cow::Owned(s.iter().copied().collect()),
         }
@@ -251,21 +281,32 @@ impl Ids {
 }
 
 /// Key → ids.
-type Postings = BTreeMap<String, Ids>;
+type Postings<K = String> = BTreeMap<K, Ids>;
+/// E.164 number (its digits as an integer: 8 to 15 digits, no leading zero) → ids: a number
+/// key in 8 bytes instead of a string of its own.
+type NumberPostings = Postings<u64>;
 /// Sounds-alike code → words.
 type Codes = BTreeMap<String, BTreeSet<String>>;
 
-fn post(map: &mut Postings, key: &str, id: Rid) {
+fn post<Q>(map: &mut Postings<Q::Owned>, key: &Q, id: Rid)
+where
+    Q: Ord + ToOwned + ?Sized,
+    Q::Owned: Ord + std::borrow::Borrow<Q>,
+{
     match map.get_mut(key) {
         Some(ids) => ids.insert(id),
         None => {
-            map.insert(key.to_owned(), Ids::Small(vec![id]));
+            map.insert(key.to_owned(), Ids::One(id));
         }
     }
 }
 
 /// Removes `id` under `key`; true when the key is gone with it.
-fn unpost(map: &mut Postings, key: &str, id: Rid) -> bool {
+fn unpost<Q>(map: &mut Postings<Q::Owned>, key: &Q, id: Rid) -> bool
+where
+    Q: Ord + ToOwned + ?Sized,
+    Q::Owned: Ord + std::borrow::Borrow<Q>,
+{
     if let Some(ids) = map.get_mut(key) {
         ids.remove(id);
         if ids.is_empty() {
@@ -292,7 +333,11 @@ fn unpost_code(map: &mut Codes, code: &str, word: &str) {
 }
 
 /// The ids under `key`.
-fn ids<'a>(map: &'a Postings, key: &str) -> std::borrow::Cow<'a, [Rid]> {
+fn ids<'a, Q>(map: &'a Postings<Q::Owned>, key: &Q) -> std::borrow::Cow<'a, [Rid]>
+where
+    Q: Ord + ToOwned + ?Sized,
+    Q::Owned: Ord + std::borrow::Borrow<Q>,
+{
     map.get(key)
         .map(Ids::as_slice)
         .unwrap_or(std::borrow::Cow::Borrowed(&[]))
@@ -338,27 +383,79 @@ pub struct SiteIndex {
     site: SiteId,
     plan: DiallingPlan,
     priority: SourcePriority,
-    /// Record key ↔ id. Ids are never reused: a key seen once keeps its id.
+    /// Record key → id. Ids are never reused: a key seen once keeps its id. (Id → key is the
+    /// id of the record's own entry: no second copy of a million keys.)
     rids: HashMap<String, Rid>,
-    keys: Vec<String>,
     records: Slots<Record>,
     /// Record → the entry it is part of.
     group_of: HashMap<Rid, Rid>,
     entries: Slots<Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
-    link_numbers: Postings,
+    link_numbers: NumberPostings,
     /// Word → entry ids; sounds-alike code → words.
     words: Postings,
     koelner: Codes,
     metaphone: Codes,
     /// E.164 → entry ids; last four digits → entry ids; extension → entry ids.
-    by_e164: Postings,
+    by_e164: NumberPostings,
     by_suffix: Postings,
     by_extension: Postings,
     /// Entries whose display name is not made of indexed words (named after an e-mail address,
     /// a number or their id): candidates of every name filter.
     unworded: BTreeSet<Rid>,
+}
+
+/// A [`SiteIndex`] being built: records are taken in batch by batch (the caller may drop each
+/// batch once added: the index keeps its own compact copy), entries are merged by
+/// [`SiteIndexBuilder::finish`]. The same index whatever the batches.
+#[derive(Debug)]
+pub struct SiteIndexBuilder {
+    index: SiteIndex,
+    /// Every record taken in, to merge at the end.
+    keys: Vec<Rid>,
+}
+
+impl SiteIndexBuilder {
+    /// Takes in users' extensions (disabled ones are left out).
+    pub fn add_extensions<'a>(&mut self, extensions: impl IntoIterator<Item = &'a Extension>) {
+        for e in extensions {
+            if let Some(r) = self.index.extension_record(e) {
+                let k = user_key(&e.user_id);
+                let key = self.index.intern(&k);
+                self.add(key, seal(r, &k));
+            }
+        }
+    }
+
+    /// Takes in contacts, as `(store id, contact)` (other sites' contacts are left out).
+    pub fn add_contacts<'a>(
+        &mut self,
+        contacts: impl IntoIterator<Item = (&'a str, &'a ContactRecord)>,
+    ) {
+        for (id, c) in contacts {
+            if let Some(r) = self.index.contact_record(c) {
+                let k = contact_key(id);
+                let key = self.index.intern(&k);
+                self.add(key, seal(r, &k));
+            }
+        }
+    }
+
+    /// Takes in a sealed record.
+    fn add(&mut self, key: Rid, r: Record) {
+        let index = &mut self.index;
+        index.link(key, &r);
+        index.records.insert(key, r);
+        self.keys.push(key);
+    }
+
+    /// Merges every record taken in into entries: the finished index.
+    pub fn finish(self) -> SiteIndex {
+        let mut index = self.index;
+        index.regroup(self.keys);
+        index
+    }
 }
 
 /// The record key of a user's extension.
@@ -386,16 +483,15 @@ impl SiteIndex {
             plan,
             priority,
             rids: HashMap::new(),
-            keys: Vec::new(),
             records: Slots::new(),
             group_of: HashMap::new(),
             entries: Slots::new(),
             link_emails: Postings::new(),
-            link_numbers: Postings::new(),
+            link_numbers: BTreeMap::new(),
             words: Postings::new(),
             koelner: Codes::new(),
             metaphone: Codes::new(),
-            by_e164: Postings::new(),
+            by_e164: BTreeMap::new(),
             by_suffix: Postings::new(),
             by_extension: Postings::new(),
             unworded: BTreeSet::new(),
@@ -410,28 +506,19 @@ impl SiteIndex {
         extensions: impl IntoIterator<Item = &'a Extension>,
         contacts: impl IntoIterator<Item = (&'a str, &'a ContactRecord)>,
     ) -> Self {
-        let mut index = Self::new(site, plan, priority);
-        let mut keys = Vec::new();
-        for e in extensions {
-            if let Some(r) = index.extension_record(e) {
-                let key = index.intern(user_key(&e.user_id));
-                let r = seal(r, index.key(key));
-                index.link(key, &r);
-                index.records.insert(key, r);
-                keys.push(key);
-            }
+        let mut builder = Self::builder(site, plan, priority);
+        builder.add_extensions(extensions);
+        builder.add_contacts(contacts);
+        builder.finish()
+    }
+
+    /// A builder that takes the records in batches (a site read page by page) and merges them
+    /// into entries once all are in; the same index as [`SiteIndex::build`].
+    pub fn builder(site: SiteId, plan: DiallingPlan, priority: SourcePriority) -> SiteIndexBuilder {
+        SiteIndexBuilder {
+            index: Self::new(site, plan, priority),
+            keys: Vec::new(),
         }
-        for (id, c) in contacts {
-            if let Some(r) = index.contact_record(c) {
-                let key = index.intern(contact_key(id));
-                let r = seal(r, index.key(key));
-                index.link(key, &r);
-                index.records.insert(key, r);
-                keys.push(key);
-            }
-        }
-        index.regroup(keys);
-        index
     }
 
     /// The site.
@@ -463,8 +550,9 @@ impl SiteIndex {
 
     /// Puts in (or updates) a user's extension; a disabled one is taken out.
     pub fn upsert_extension(&mut self, extension: &Extension) {
-        let record = self.extension_record(extension);
-        let key = self.intern(user_key(&extension.user_id));
+        let k = user_key(&extension.user_id);
+        let record = self.extension_record(extension).map(|r| seal(r, &k));
+        let key = self.intern(&k);
         self.put(key, record);
     }
 
@@ -477,8 +565,9 @@ impl SiteIndex {
 
     /// Puts in (or updates) a contact, by its store id.
     pub fn upsert_contact(&mut self, id: &str, contact: &ContactRecord) {
-        let record = self.contact_record(contact);
-        let key = self.intern(contact_key(id));
+        let k = contact_key(id);
+        let record = self.contact_record(contact).map(|r| seal(r, &k));
+        let key = self.intern(&k);
         self.put(key, record);
     }
 
@@ -503,19 +592,19 @@ impl SiteIndex {
     // ---- records ----
 
     /// The id of a record key, given one on first sight.
-    fn intern(&mut self, key: String) -> Rid {
-        if let Some(&id) = self.rids.get(&key) {
+    fn intern(&mut self, key: &str) -> Rid {
+        if let Some(&id) = self.rids.get(key) {
             return id;
         }
-        let id = Rid::try_from(self.keys.len()).expect("fewer than 2^32 records in one site");
-        self.keys.push(key.clone());
-        self.rids.insert(key, id);
+        // Keys are never removed from the map: its size is the next id.
+        let id = Rid::try_from(self.rids.len()).expect("fewer than 2^32 records in one site");
+        self.rids.insert(key.to_owned(), id);
         id
     }
 
-    /// The key of a record id.
+    /// The key of a record the index holds (its sealed entry's id).
     fn key(&self, id: Rid) -> &str {
-        &self.keys[id as usize]
+        &self.records[&id].entry.id
     }
 
     fn extension_record(&self, e: &Extension) -> Option<Record> {
@@ -615,7 +704,7 @@ impl SiteIndex {
     }
 
     /// A record of a source's fields as given (`seal` makes its entry).
-    fn raw_record(&self, class: RecordClass, name_words: Vec<String>, entry: Entry) -> Record {
+    fn raw_record(&self, class: RecordClass, name_words: Box<str>, entry: Entry) -> Record {
         Record {
             class,
             named: !entry.display_name.is_empty(),
@@ -647,7 +736,7 @@ impl SiteIndex {
             post(&mut self.link_emails, m, key);
         }
         for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            post(&mut self.link_numbers, e.as_str(), key);
+            post(&mut self.link_numbers, &e164_num(e), key);
         }
     }
 
@@ -656,7 +745,7 @@ impl SiteIndex {
             unpost(&mut self.link_emails, m, key);
         }
         for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            unpost(&mut self.link_numbers, e.as_str(), key);
+            unpost(&mut self.link_numbers, &e164_num(e), key);
         }
     }
 
@@ -667,28 +756,27 @@ impl SiteIndex {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
         for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
+            out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
         }
         out
     }
 
     /// True when a number shared by company records identifies one person: not a main number
     /// of the site, held by few records, and all of them carry the same name.
-    fn number_links(&self, e164: &str) -> bool {
-        let Ok(e) = E164::new(e164) else { return false };
-        if self.is_main(&e) {
+    fn number_links(&self, e: &E164) -> bool {
+        if self.is_main(e) {
             return false;
         }
-        let Some(holders) = self.link_numbers.get(e164) else {
+        let Some(holders) = self.link_numbers.get(&e164_num(e)) else {
             return false;
         };
         if holders.len() > MAX_NUMBER_HOLDERS {
             return false;
         }
-        let names: Vec<&Vec<String>> = holders
+        let names: Vec<&str> = holders
             .iter()
             .filter_map(|k| self.records.get(&k))
-            .map(|r| &r.name_words)
+            .map(|r| &*r.name_words)
             .collect();
         names.iter().enumerate().all(|(i, a)| {
             names[i + 1..]
@@ -710,8 +798,8 @@ impl SiteIndex {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
         for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            if self.number_links(e.as_str()) {
-                out.extend_from_slice(&ids(&self.link_numbers, e.as_str()));
+            if self.number_links(e) {
+                out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
@@ -725,9 +813,8 @@ impl SiteIndex {
         out
     }
 
-    /// Replaces (or removes) one record and re-merges what it touches.
+    /// Replaces (or removes) one record (sealed) and re-merges what it touches.
     fn put(&mut self, key: Rid, record: Option<Record>) {
-        let record = record.map(|r| seal(r, self.key(key)));
         let mut seeds = vec![key];
         if let Some(old) = self.records.remove(&key) {
             seeds.extend(self.holders_of(&old));
@@ -793,15 +880,15 @@ impl SiteIndex {
         for m in &ix.members {
             self.group_of.remove(m);
         }
-        for w in &ix.words {
+        for w in ix.words.split_whitespace() {
             if unpost(&mut self.words, w, id) {
                 unpost_code(&mut self.koelner, &phonetic::koelner(w), w);
                 unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
         for k in ix.number_keys.split(' ') {
-            if let Some(e) = k.strip_prefix("e:") {
-                unpost(&mut self.by_e164, e, id);
+            if let Some(e) = k.strip_prefix("e:").and_then(|e| e.parse::<u64>().ok()) {
+                unpost(&mut self.by_e164, &e, id);
             } else if let Some(x) = k.strip_prefix("s:") {
                 unpost(&mut self.by_suffix, x, id);
             } else if let Some(x) = k.strip_prefix("x:") {
@@ -850,15 +937,13 @@ impl SiteIndex {
         }
         words.sort();
         words.dedup();
-        let forms: Vec<Box<str>> = entry
+        let forms: Box<str> = entry
             .numbers
             .iter()
-            .map(|n| {
-                numbers::digit_forms(&self.plan, n)
-                    .join(" ")
-                    .into_boxed_str()
-            })
-            .collect();
+            .map(|n| numbers::digit_forms(&self.plan, n).join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_boxed_str();
         let (e164_keys, suffix_keys) = number_keys(entry);
         let mut keys: Vec<String> = Vec::new();
         keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
@@ -905,7 +990,7 @@ impl SiteIndex {
             merged,
             number_keys,
             members,
-            words,
+            words: words.join(" ").into_boxed_str(),
             forms,
         };
         self.entries.insert(id, indexed);
@@ -1019,7 +1104,7 @@ impl SiteIndex {
                 };
                 let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
                 Some(match value.e164(&self.plan) {
-                    Some(e) => union(&out, &ids(&self.by_e164, e.as_str())),
+                    Some(e) => union(&out, &ids(&self.by_e164, &e164_num(&e))),
                     None => out.to_vec(),
                 })
             }
@@ -1116,7 +1201,7 @@ impl SiteIndex {
         let a = a.clone();
         ent.numbers
             .iter()
-            .zip(ix.forms.iter().map(|f| &**f))
+            .zip(ix.number_forms())
             .filter(move |(n, _)| match a {
                 Attribute::BusinessPhone => {
                     matches!(n.kind, PhoneKind::Business | PhoneKind::Other)
@@ -1388,15 +1473,14 @@ impl SiteIndex {
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for &id in ids(&self.by_e164, e.as_str()).iter() {
+            for &id in ids(&self.by_e164, &e164_num(&e)).iter() {
                 out.insert(id, MatchRank::Exact);
             }
         }
         for (id, ix) in self.entries.iter() {
             let mut best: Option<MatchRank> = out.get(&id).copied();
             let forms = ix
-                .forms
-                .iter()
+                .number_forms()
                 .flat_map(|f| f.split(' '))
                 .chain(self.view(ix).extension.as_deref());
             for f in forms {
@@ -1439,7 +1523,10 @@ impl SiteIndex {
                 }
             },
         };
-        let mut found: BTreeSet<Rid> = ids(&self.by_e164, e164.as_str()).iter().copied().collect();
+        let mut found: BTreeSet<Rid> = ids(&self.by_e164, &e164_num(&e164))
+            .iter()
+            .copied()
+            .collect();
         if let Some(x) = &extension {
             found.extend(ids(&self.by_extension, x).iter());
         }
@@ -1540,11 +1627,11 @@ fn compose(records: &[&Record]) -> Entry {
 
 /// The keys an entry is filed under in the number maps: E.164 forms, and number suffixes
 /// (of E.164 forms, of invalid numbers' digits, of the extension). Sorted, distinct.
-fn number_keys(entry: &Entry) -> (Vec<String>, Vec<String>) {
-    let mut e164_keys: Vec<String> = entry
+fn number_keys(entry: &Entry) -> (Vec<u64>, Vec<String>) {
+    let mut e164_keys: Vec<u64> = entry
         .numbers
         .iter()
-        .filter_map(|n| n.e164.as_ref().map(|e| e.as_str().to_owned()))
+        .filter_map(|n| n.e164.as_ref().map(e164_num))
         .collect();
     e164_keys.sort();
     e164_keys.dedup();
@@ -1566,6 +1653,15 @@ fn number_keys(entry: &Entry) -> (Vec<String>, Vec<String>) {
     suffix_keys.sort();
     suffix_keys.dedup();
     (e164_keys, suffix_keys)
+}
+
+/// An E.164 number as the key of the number maps: its digits as an integer (E.164 has 8 to 15
+/// digits and no leading zero, so no two numbers share a key).
+fn e164_num(e: &E164) -> u64 {
+    e.as_str()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'))
 }
 
 /// How well one folded search term matches one folded word, if at all.

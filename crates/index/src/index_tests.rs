@@ -742,20 +742,20 @@ fn observe(ix: &SiteIndex) -> Vec<String> {
         ));
     }
     // Ids differ between a patched and a rebuilt index: compare the keys they stand for.
-    let keys = |p: &Postings| -> Vec<(String, Vec<String>)> {
+    fn keys<K: std::fmt::Debug>(ix: &SiteIndex, p: &Postings<K>) -> Vec<(String, Vec<String>)> {
         p.iter()
             .map(|(k, ids)| {
                 let mut v: Vec<String> = ids.iter().map(|i| ix.key(i).to_owned()).collect();
                 v.sort();
-                (k.clone(), v)
+                (format!("{k:?}"), v)
             })
             .collect()
-    };
-    out.push(format!("{:?}", keys(&ix.words)));
+    }
+    out.push(format!("{:?}", keys(ix, &ix.words)));
     out.push(format!("{:?}", ix.koelner));
-    out.push(format!("{:?}", keys(&ix.by_e164)));
-    out.push(format!("{:?}", keys(&ix.by_suffix)));
-    out.push(format!("{:?}", keys(&ix.by_extension)));
+    out.push(format!("{:?}", keys(ix, &ix.by_e164)));
+    out.push(format!("{:?}", keys(ix, &ix.by_suffix)));
+    out.push(format!("{:?}", keys(ix, &ix.by_extension)));
     let mut unworded: Vec<&str> = ix.unworded.iter().map(|i| ix.key(*i)).collect();
     unworded.sort();
     out.push(format!("{unworded:?}"));

@@ -22,6 +22,6 @@ pub mod priority;
 pub mod service;
 pub mod text;
 
-pub use index::SiteIndex;
+pub use index::{SiteIndex, SiteIndexBuilder};
 pub use priority::{PriorityError, SourceClass, SourcePriority};
 pub use service::{IndexError, IndexService, RefreshReport, SiteSettings};

@@ -21,6 +21,9 @@ use store::{ChangeKind, CredentialOwner, Store, StoreError};
 /// query per changed object costs more than two queries for everything).
 pub const DEFAULT_RELOAD_ABOVE: usize = 2000;
 
+/// How many contacts a load reads from the store at a time.
+const LOAD_PAGE: usize = 10_000;
+
 /// A site's settings the service needs; the binary builds them from its configuration.
 #[derive(Debug, Clone)]
 pub struct SiteSettings {
@@ -119,16 +122,26 @@ async fn load_site(
         return Err(IndexError::SiteNotInStore(site.to_string()));
     }
     let seq = store.latest_change(site).await.map_err(&err)?;
-    let extensions = store.list_extensions(site).await.map_err(&err)?;
-    let contacts = store.list_site_contacts(site).await.map_err(&err)?;
-    let index = SiteIndex::build(
+    let mut builder = SiteIndex::builder(
         site.clone(),
         settings.plan.clone(),
         settings.priority.clone(),
-        &extensions,
-        contacts.iter().map(|c| (c.id.as_str(), &c.record)),
     );
-    Ok((index, seq))
+    builder.add_extensions(&store.list_extensions(site).await.map_err(&err)?);
+    // Page by page: a million contacts read at once would take gigabytes only to be dropped.
+    let mut after = String::new();
+    loop {
+        let page = store
+            .list_site_contacts_page(site, &after, LOAD_PAGE)
+            .await
+            .map_err(&err)?;
+        builder.add_contacts(page.iter().map(|c| (c.id.as_str(), &c.record)));
+        match page.last() {
+            Some(last) if page.len() == LOAD_PAGE => after.clone_from(&last.id),
+            _ => break,
+        }
+    }
+    Ok((builder.finish(), seq))
 }
 
 impl IndexService {

@@ -148,6 +148,15 @@ pub trait Store: Send + Sync {
     async fn get_contact(&self, site: &SiteId, id: &str) -> Result<Option<StoredContact>>;
     /// Every contact of the site, of every phonebook, with its store id, ordered by id.
     async fn list_site_contacts(&self, site: &SiteId) -> Result<Vec<StoredContact>>;
+    /// At most `limit` contacts of the site whose store ids come after `after` (`""` for the
+    /// first page), ordered by id: a whole site read page by page, so that a reader holds one
+    /// page at a time instead of every contact at once. A page shorter than `limit` is the last.
+    async fn list_site_contacts_page(
+        &self,
+        site: &SiteId,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredContact>>;
 
     /// Issues a credential for phones: a fresh random secret (returned once; only a salted
     /// SHA-256 of it is kept). `CredentialExists` while an active one has this user name.

@@ -1634,6 +1634,43 @@ impl Store for SqlStore {
         self.stored_contacts(site, None).await
     }
 
+    async fn list_site_contacts_page(
+        &self,
+        site: &SiteId,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredContact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.site_id = $1 AND c.id > $2
+             ORDER BY c.id LIMIT $3"
+        ))
+        .bind(site.as_str())
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(Vec::new());
+        };
+        let last: String = last.try_get("id")?;
+        // The numbers of exactly this page's contacts: the same id range.
+        let number_rows = sqlx::query(&format!(
+            "{CONTACT_NUMBERS} AND c.site_id = $1 AND c.id > $2 AND c.id <= $3"
+        ))
+        .bind(site.as_str())
+        .bind(after)
+        .bind(&last)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut numbers = numbers_by_owner(&number_rows)?;
+        let mut out = rows
+            .iter()
+            .map(|r| stored_contact_of(site, r, &mut numbers))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
     async fn issue_credential(
         &self,
         site: &SiteId,

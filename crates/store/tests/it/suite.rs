@@ -1529,6 +1529,17 @@ pub async fn contacts_by_store_id(db: Db) {
     let all = s.list_site_contacts(&a).await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
+    // Page by page: the same contacts in the same order; a short page is the last.
+    let mut paged = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = s.list_site_contacts_page(&a, &after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after.clone_from(&last.id);
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(s.list_site_contacts_page(&a, "", 10).await.unwrap(), all);
     let mine = all.iter().find(|x| x.record.source_id == "p1").unwrap();
     assert_eq!(mine.record, c, "numbers in order, every field kept");
     assert_eq!(mine.scope, ScopeKey::contacts("u1", "f1"));
