@@ -105,6 +105,7 @@ impl Job<'_> {
                 BATCH_WINDOW,
                 OUTLOOK_BATCH,
             )),
+            company: Arc::default(),
         };
         let mut failures: Vec<String> = Vec::new();
         // Stored once every shared mailbox was read again, so a crash re-reads them next time.
