@@ -111,9 +111,16 @@ for reading in $READINGS; do
   if [ -z "$first_store" ]; then
     first_store=$store
     scopes=$(sqlite3 "$store" "SELECT count(*) FROM delta_tokens WHERE scope NOT LIKE 'selection-fingerprint%'")
+    sim_send DELETE /_sim/requests '' >/dev/null || true
     run_sync nochange
-    printf '%-12s no-change delta: %6.1f s  requests %d over %d scopes (%s per scope)\n' \
-      "$reading" "$WALL" "$REQUESTS" "$scopes" "$(echo "scale=3; $REQUESTS / $scopes" | bc)"
+    # The emulator logs each request a $batch carries as well as the batch itself (and token
+    # requests, not counted): Graph requests = every /v1.0 request but the batches.
+    read -r graph batches <<<"$(sim_get /_sim/requests | jq -r '.byEndpoint | to_entries
+      | [([.[] | select((.key | contains("/v1.0/")) and .key != "POST /v1.0/$batch") | .value] | add // 0),
+         ([.[] | select(.key == "POST /v1.0/$batch") | .value] | add // 0)] | @tsv')"
+    printf '%-12s no-change delta: %6.1f s  peak RSS %5d MB  requests %d over %d scopes (%s per scope); %d of them $batch carrying %d: %d Graph requests in all (%s per scope)\n' \
+      "$reading" "$WALL" "$RSS_MB" "$REQUESTS" "$scopes" "$(echo "scale=3; $REQUESTS / $scopes" | bc)" \
+      "$batches" "$((graph - (REQUESTS - batches)))" "$graph" "$(echo "scale=3; $graph / $scopes" | bc)"
     before=$(sqlite3 "$store" "SELECT coalesce(max(seq), 0) FROM change_counters")
     sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' >"$tmp/churn.json"
     changed=$(jq .changed "$tmp/churn.json")
@@ -129,7 +136,7 @@ for reading in $READINGS; do
               (SELECT count(*) FROM change_log l JOIN contacts c ON c.site_id = l.site_id AND c.id = l.id
                  JOIN churned USING (source_id) WHERE l.seq > $before AND l.kind = 'contact');")"
     verdict=$([ "$expected" = "$logged" ] && [ "$logged" = "$exact" ] && echo "only those rows" || echo "MISMATCH")
-    printf '%-12s 1 %% changed: %6.1f s  %d contacts changed in the tenant, %d of them synced; %d rows written, %d of them changed contacts (%s), %d requests\n' \
-      "$reading" "$WALL" "$changed" "$expected" "$logged" "$exact" "$verdict" "$REQUESTS"
+    printf '%-12s 1 %% changed: %6.1f s  peak RSS %5d MB  %d contacts changed in the tenant, %d of them synced; %d rows written, %d of them changed contacts (%s), %d requests\n' \
+      "$reading" "$WALL" "$RSS_MB" "$changed" "$expected" "$logged" "$exact" "$verdict" "$REQUESTS"
   fi
 done

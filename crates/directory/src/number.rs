@@ -333,18 +333,54 @@ impl fmt::Display for ExtensionNumber {
 /// metadata holds, so none is ever compiled twice.
 const REGEX_CACHE_CAPACITY: usize = 20_000;
 
+/// The lazy DFA cache each metadata pattern may fill, in bytes. The `regex` crate's default
+/// (2 MiB per pattern) let a sync's hundreds of patterns grow with every new number shape
+/// (most of a 10,000-mailbox sync's 1.4 GB peak); phone numbers are a few dozen bytes, so
+/// a pattern that needs more simply runs on a slower engine.
+const REGEX_DFA_BYTES: usize = 64 * 1024;
+
 /// libphonenumber's metadata, made ready for bulk use. The `phonenumber` crate keeps its
 /// compiled patterns in an LRU cache of only 100 entries; numbers from a few countries
 /// already need more, so every parse recompiled patterns (most of a sync's CPU time at
 /// 10,000 contacts). The first call enlarges the cache once; every parse and format in this
-/// crate goes through here first.
+/// crate goes through here first. Patterns the crate compiled since the last call are
+/// compiled again with a bounded lazy DFA cache ([`REGEX_DFA_BYTES`]).
 pub(crate) fn numbering() -> &'static phonenumber::metadata::Database {
     static READY: std::sync::Once = std::sync::Once::new();
+    static TUNED: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
     READY.call_once(|| {
         if let Ok(mut cache) = phonenumber::metadata::DATABASE.cache().lock() {
             cache.set_capacity(REGEX_CACHE_CAPACITY);
         }
     });
+    if let (Ok(mut tuned), Ok(mut cache)) =
+        (TUNED.lock(), phonenumber::metadata::DATABASE.cache().lock())
+    {
+        let tuned = tuned.get_or_insert_with(Default::default);
+        if tuned.len() > cache.len() {
+            // Patterns were evicted (the cache is sized never to): forget them too.
+            *tuned = cache.iter().map(|(s, _)| s.clone()).collect();
+        }
+        if tuned.len() != cache.len() {
+            for (source, re) in cache.iter_mut() {
+                if tuned.contains(source) {
+                    continue;
+                }
+                // The crate compiles its metadata patterns ignoring whitespace (its only
+                // other pattern, `00[39]`, has none): the same here, but for the cache size.
+                // A pattern that would not compile keeps its own.
+                if let Ok(bounded) = regex::RegexBuilder::new(source)
+                    .ignore_whitespace(true)
+                    .dfa_size_limit(REGEX_DFA_BYTES)
+                    .build()
+                {
+                    *re = bounded;
+                }
+                tuned.insert(source.clone());
+            }
+        }
+    }
     &phonenumber::metadata::DATABASE
 }
 

@@ -8,7 +8,8 @@
 //! - [`http`]: the request pipeline ([`GraphClient`]): concurrency per mailbox and adaptive
 //!   global, retries with `Retry-After` or jittered back-off, counters;
 //! - [`calendar`]: free/busy (`getSchedule`) and automatic replies, for calendar status;
-//! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`);
+//! - [`paging`] (nextLinks), [`delta`] (delta rounds), [`batch`] (`$batch`), [`coalesce`]
+//!   (single GETs of many tasks carried together in `$batch`es);
 //! - [`models`]: users, groups, contacts, org contacts, photos, presence; [`calls`]: typed
 //!   calls used often (presence in chunks of 650, photos); [`subscriptions`]: change
 //!   notification subscriptions on a signed-in user's behalf.
@@ -36,6 +37,7 @@ pub mod auth;
 pub mod batch;
 pub mod calendar;
 pub mod calls;
+pub mod coalesce;
 pub mod config;
 pub mod delta;
 pub mod error;

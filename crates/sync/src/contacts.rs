@@ -22,6 +22,14 @@ use store::{Deletion, JobId, ScopeKey, ScopeUpsert};
 /// limit).
 const MAILBOXES_AT_ONCE: usize = 16;
 
+/// How long a request waits for others to share its `$batch` (a fraction of a round trip:
+/// the mailboxes in flight ask their next requests at about the same time).
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Requests per `$batch`: Graph runs 4 Outlook requests of a batch at once (more would
+/// queue inside it), so a batch of 4 costs one round trip.
+const OUTLOOK_BATCH: usize = 4;
+
 /// Plan lines a report keeps at most (the counts are always complete).
 const MAX_PLAN_LINES: usize = 10_000;
 
@@ -92,6 +100,12 @@ impl Job<'_> {
             full: self.options.full,
             pending: Arc::new(pending),
             writes: Arc::new(tokio::sync::Mutex::new(())),
+            batch: Some(graph::coalesce::Coalescer::new(
+                self.client,
+                BATCH_WINDOW,
+                OUTLOOK_BATCH,
+            )),
+            company: Arc::default(),
         };
         let mut failures: Vec<String> = Vec::new();
         // Stored once every shared mailbox was read again, so a crash re-reads them next time.

@@ -211,6 +211,20 @@ pub fn summary(exts: &[directory::Extension]) -> Vec<(String, String, Option<Str
     v
 }
 
+/// Graph requests the emulator served by its request log (`/_sim/requests`): each request a
+/// `$batch` carried counts, the batch itself and token requests do not.
+pub fn graph_requests(seen: &Value) -> u64 {
+    seen["byEndpoint"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.contains("/v1.0/") && k.as_str() != "POST /v1.0/$batch")
+                .filter_map(|(_, v)| v.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 impl Env {
     /// Runs one job over every enabled source (narrowed by `options.sources`).
     pub async fn run_all(&self, options: SyncOptions) -> JobReport {
