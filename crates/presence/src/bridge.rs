@@ -591,24 +591,26 @@ mod tests {
             .is_empty());
     }
 
+    /// Latches `u1` by flapping on the phone (the limit: 3 writes a minute).
+    fn latch_by_flapping(c: &mut BridgeCore) {
+        let flaps = [
+            PbxState::OnCall,
+            PbxState::Idle,
+            PbxState::OnCall,
+            PbxState::Idle,
+        ];
+        for (i, s) in flaps.into_iter().enumerate() {
+            c.pbx_observed("201", EventPackage::Dialog, s, i as u64);
+        }
+    }
+
     #[test]
     fn a_release_carries_what_each_side_shows_now() {
         let mut c = core();
         let call = TeamsPresence::new(Av::Busy, Ac::InACall);
         let meeting = TeamsPresence::new(Av::Busy, Ac::InAMeeting);
         let idle = TeamsPresence::new(Av::Available, Ac::Available);
-        // Latch by flapping on the phone (limit: 3 writes a minute).
-        for (i, s) in [
-            PbxState::OnCall,
-            PbxState::Idle,
-            PbxState::OnCall,
-            PbxState::Idle,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            c.pbx_observed("201", EventPackage::Dialog, s, i as u64);
-        }
+        latch_by_flapping(&mut c);
         assert!(c.is_latched("u1"));
         // While latched: the phone takes a call, Teams starts a meeting; neither is carried.
         assert!(c
@@ -643,17 +645,7 @@ mod tests {
         );
         // A user released while both sides are quiet gets no write.
         let mut q = core();
-        for (i, s) in [
-            PbxState::OnCall,
-            PbxState::Idle,
-            PbxState::OnCall,
-            PbxState::Idle,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            q.pbx_observed("201", EventPackage::Dialog, s, i as u64);
-        }
+        latch_by_flapping(&mut q);
         q.teams_observed("u1", idle, 5);
         assert_eq!(q.release("u1", 6), Some(Vec::new()));
     }

@@ -1662,13 +1662,7 @@ impl Store for SqlStore {
         .bind(&last)
         .fetch_all(&self.pool)
         .await?;
-        let mut numbers = numbers_by_owner(&number_rows)?;
-        let mut out = rows
-            .iter()
-            .map(|r| stored_contact_of(site, r, &mut numbers))
-            .collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        contacts_by_id(site, &rows, &number_rows)
     }
 
     async fn issue_credential(
@@ -2047,13 +2041,7 @@ impl SqlStore {
         .bind(id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
-        let mut numbers = numbers_by_owner(&number_rows)?;
-        let mut out = rows
-            .iter()
-            .map(|r| stored_contact_of(site, r, &mut numbers))
-            .collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        contacts_by_id(site, &rows, &number_rows)
     }
 }
 
@@ -2069,6 +2057,21 @@ const CONTACT_COLUMNS: &str = "c.id, c.scope, c.source_id, c.phonebook, c.owner_
 const CONTACT_NUMBERS: &str = "SELECT n.owner_id, n.position, n.kind, n.raw, n.e164 \
      FROM contacts c CROSS JOIN phone_numbers n \
      WHERE n.site_id = c.site_id AND n.owner_kind = 'contact' AND n.owner_id = c.id";
+
+/// Contact rows with their number rows as stored contacts, in id order.
+fn contacts_by_id(
+    site: &SiteId,
+    rows: &[<DB as sqlx::Database>::Row],
+    number_rows: &[<DB as sqlx::Database>::Row],
+) -> Result<Vec<StoredContact>> {
+    let mut numbers = numbers_by_owner(number_rows)?;
+    let mut out = rows
+        .iter()
+        .map(|r| stored_contact_of(site, r, &mut numbers))
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
 
 /// Number rows grouped by their owner, each with its position.
 fn numbers_by_owner(
