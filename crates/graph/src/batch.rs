@@ -192,7 +192,7 @@ impl GraphClient {
     async fn send_batch(&self, chunk: &[BatchRequest]) -> Result<Vec<BatchResponse>, GraphError> {
         let body = serde_json::to_value(BatchBody { requests: chunk })
             .map_err(|e| GraphError::Invalid(format!("the batch cannot be encoded: {e}")))?;
-        let mut req = Request::post("$batch", body);
+        let mut req = Request::post("$batch", body).carrying(chunk.len());
         if chunk.iter().all(|r| r.method.eq_ignore_ascii_case("GET")) {
             req = req.retry_safe();
         }

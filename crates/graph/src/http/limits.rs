@@ -98,11 +98,12 @@ pub struct AdaptiveLimit {
 #[derive(Debug)]
 pub struct LimitPermit<'a> {
     limit: &'a AdaptiveLimit,
+    slots: usize,
 }
 
 impl Drop for LimitPermit<'_> {
     fn drop(&mut self) {
-        self.limit.lock().in_flight -= 1;
+        self.limit.lock().in_flight -= self.slots;
         self.limit.changed.notify_waiters();
     }
 }
@@ -137,15 +138,22 @@ impl AdaptiveLimit {
 
     /// Waits until fewer than the current limit are in flight, then takes a slot.
     pub async fn acquire(&self) -> LimitPermit<'_> {
+        self.acquire_many(1).await
+    }
+
+    /// Waits until `n` slots are free (at most the whole current limit, so a request larger
+    /// than the limit runs alone rather than never), then takes them.
+    pub async fn acquire_many(&self, n: usize) -> LimitPermit<'_> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut s = self.lock();
-                if s.in_flight < s.limit {
-                    s.in_flight += 1;
-                    return LimitPermit { limit: self };
+                let slots = n.clamp(1, s.limit.max(1));
+                if s.in_flight + slots <= s.limit {
+                    s.in_flight += slots;
+                    return LimitPermit { limit: self, slots };
                 }
             }
             notified.await;
@@ -194,6 +202,31 @@ impl AdaptiveLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_carrying_several_takes_as_many_slots() {
+        let limit = AdaptiveLimit::new(4, 10, Duration::from_secs(1));
+        let batch = limit.acquire_many(3).await;
+        let single = limit.acquire().await;
+        assert_eq!(limit.lock().in_flight, 4);
+        // A second batch waits for the slots the first holds.
+        let waiting = tokio::time::timeout(Duration::from_millis(50), limit.acquire_many(3)).await;
+        assert!(waiting.is_err(), "only one slot is free");
+        drop(batch);
+        let second = tokio::time::timeout(Duration::from_millis(50), limit.acquire_many(3))
+            .await
+            .expect("three slots are free");
+        drop((single, second));
+        assert_eq!(limit.lock().in_flight, 0);
+        // Larger than the whole limit: runs alone instead of never.
+        limit.on_throttled();
+        assert_eq!(limit.current(), 2);
+        let big = tokio::time::timeout(Duration::from_millis(50), limit.acquire_many(20))
+            .await
+            .expect("the whole limit");
+        assert_eq!(limit.lock().in_flight, 2);
+        drop(big);
+    }
 
     #[test]
     fn mailbox_paths() {
