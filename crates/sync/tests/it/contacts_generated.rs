@@ -455,8 +455,20 @@ async fn jobs_cut_off_midway_then_one_run_to_the_end_is_exact() {
         .call_json(
             Method::POST,
             "/_sim/faults/rules",
+            // Slow enough that every time-out below falls inside a job, batched reads or not.
             Some(json!({"path": "/v1.0/users/*/contactFolders/**",
-                        "latency": {"kind": "uniform", "min": 5, "max": 30}})),
+                        "latency": {"kind": "uniform", "min": 40, "max": 80}})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200);
+    // Resumed delta rounds and probes travel in $batch requests, which that rule misses.
+    let (s, _) = env
+        .call_json(
+            Method::POST,
+            "/_sim/faults/rules",
+            Some(json!({"path": "/v1.0/$batch",
+                        "latency": {"kind": "uniform", "min": 40, "max": 80}})),
             true,
         )
         .await;
