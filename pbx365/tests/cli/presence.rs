@@ -338,6 +338,32 @@ impl RunningBridge {
     }
 }
 
+/// A child process killed (and reaped) when the test lets go of it, also when the test fails
+/// half-way: a `presence run` left behind keeps its ports and its Kamailio busy.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 impl RunningBridge {
     /// What the bridge logged so far.
     fn log_text(&self) -> String {
@@ -400,7 +426,7 @@ async fn presence_run_bridges_the_synced_extensions_and_stops_cleanly() {
     assert!(text.contains("bridge writes: teams Busy/InACall"), "{text}");
 
     // Ctrl-C: the bridge clears its Teams session and exits 0.
-    let mut child = b.child.take().expect("presence run");
+    let mut child = KillOnDrop(b.child.take().expect("presence run"));
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-INT", &pid]).status();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -847,11 +873,13 @@ async fn presence_by_notification_from_reader_sign_in_to_revocation() {
     let signed_in_token_at = v["readers"][0]["updatedAt"].clone();
 
     // `presence run` subscribes with the reader.
-    let mut child = run(vec!["presence", "run", "--config", &cfg])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("presence run");
+    let mut child = KillOnDrop(
+        run(vec!["presence", "run", "--config", &cfg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("presence run"),
+    );
     let snap = wait_status(&status_file, "watching and subscribed", |s| {
         !s.users.is_empty() && s.users.values().all(|u| u.watching) && s.subscriptions.len() == 1
     })

@@ -26,6 +26,17 @@ pub async fn sim() -> (RunningSim, Vec<String>) {
 }
 
 /// An emulator whose tenant holds one user per name in `names` (UPN `name@contoso…`).
+/// Each user id mapped to the extension of the same position.
+pub fn mapped(ids: &[String], extensions: &[String]) -> Vec<MappedUser> {
+    ids.iter()
+        .zip(extensions)
+        .map(|(id, e)| MappedUser {
+            user_id: id.clone(),
+            extension: e.clone(),
+        })
+        .collect()
+}
+
 pub async fn sim_with(names: &[String]) -> (RunningSim, Vec<String>) {
     let ids: Vec<String> = (0..names.len())
         .map(|i| format!("00000000-0000-4000-8000-{:012}", i + 1))
@@ -135,14 +146,8 @@ pub async fn bridge(
     settings: BridgeSettings,
 ) -> BridgeHandle {
     let (agent, events) = agent(k, "bridge").await;
-    let users = ids
-        .iter()
-        .zip(EXTENSIONS)
-        .map(|(id, ext)| MappedUser {
-            user_id: id.clone(),
-            extension: ext.to_string(),
-        })
-        .collect();
+    let extensions: Vec<String> = EXTENSIONS.iter().map(|e| e.to_string()).collect();
+    let users = mapped(ids, &extensions);
     let b = presence::run::start(settings, client(sim), agent, events, users).await;
     watching(&b).await;
     b

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use crate::kamailio::Kamailio;
-use presence::{MappedUser, StatusMaps};
+use presence::StatusMaps;
 use sip::{AgentEvent, EventPackage, PbxState, Presence};
 use std::time::{Duration, Instant};
 
@@ -21,14 +21,7 @@ async fn sixty_users_changes_both_ways_p95_and_requests_per_change() {
     let names: Vec<String> = (0..N).map(|i| format!("ext{i:03}")).collect();
     let (sim, ids) = sim_with(&names).await;
     let (bridge_agent, events) = agent(&k, "bridge").await;
-    let users: Vec<MappedUser> = ids
-        .iter()
-        .zip(&names)
-        .map(|(id, n)| MappedUser {
-            user_id: id.clone(),
-            extension: n.clone(),
-        })
-        .collect();
+    let users = mapped(&ids, &names);
     let b = presence::run::start(
         settings(StatusMaps::defaults(4)),
         client(&sim),

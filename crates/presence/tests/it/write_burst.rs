@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use crate::kamailio::Kamailio;
-use presence::{MappedUser, StatusMaps};
+use presence::StatusMaps;
 use serde_json::json;
 use sip::{PbxState, Presence};
 use std::time::{Duration, Instant};
@@ -17,14 +17,7 @@ async fn a_burst_for_many_users_is_written_concurrently_within_the_limit_and_in_
     let names: Vec<String> = (0..N).map(|i| format!("wb{i:03}")).collect();
     let (sim, ids) = sim_with(&names).await;
     let (bridge_agent, events) = agent(&k, "bridge").await;
-    let users: Vec<MappedUser> = ids
-        .iter()
-        .zip(&names)
-        .map(|(id, n)| MappedUser {
-            user_id: id.clone(),
-            extension: n.clone(),
-        })
-        .collect();
+    let users = mapped(&ids, &names);
     let mut s = settings(StatusMaps::defaults(4));
     s.writes_in_flight = LIMIT;
     let b = presence::run::start(s, client(&sim), bridge_agent, events, users).await;
