@@ -4,8 +4,9 @@
 use crate::pidf::XmlError;
 use crate::state::PbxState;
 
-/// State of one dialog; compared case-insensitively (Kamailio writes `Trying`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// State of one dialog; compared case-insensitively (Kamailio writes `Trying`). Ordered as
+/// RFC 4235's state machine moves: a dialog only ever goes forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DialogState {
     /// INVITE sent or received, nothing back yet.
     Trying,
@@ -131,6 +132,46 @@ impl DialogInfo {
     }
 }
 
+/// How many dialogs a [`DialogHistory`] remembers: far more calls than one extension has at a
+/// time, few enough to cost nothing.
+const REMEMBERED_DIALOGS: usize = 64;
+
+/// What one `Event: dialog` subscription has seen of each dialog, so that a stale report
+/// cannot move a call backwards.
+///
+/// RFC 4235 §3.7.1: a dialog's state only moves forward (trying → proceeding → early →
+/// confirmed → terminated). A presence server that stores two PUBLISHes of one call out of
+/// order reports it backwards: Kamailio 5.6 with `pua_dialoginfo`'s `callee_trying` handles
+/// the callee's "Trying" and its "confirmed" in two worker processes when a phone answers at
+/// once, and can keep "Trying" for the whole call (seen under load with baresip
+/// auto-answering). The furthest state seen for a dialog stands until the dialog is gone.
+#[derive(Debug, Default, Clone)]
+pub struct DialogHistory {
+    /// (dialog id, call-id) → furthest state seen, oldest first.
+    seen: std::collections::VecDeque<((String, Option<String>), DialogState)>,
+}
+
+impl DialogHistory {
+    /// `info` with each dialog's state raised to the furthest one reported for it before;
+    /// remembers what it saw.
+    pub fn settle(&mut self, mut info: DialogInfo) -> DialogInfo {
+        for d in &mut info.dialogs {
+            let key = (d.id.clone(), d.call_id.clone());
+            match self.seen.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, furthest)) if *furthest > d.state => d.state = *furthest,
+                Some((_, furthest)) => *furthest = d.state,
+                None => {
+                    if self.seen.len() == REMEMBERED_DIALOGS {
+                        self.seen.pop_front();
+                    }
+                    self.seen.push_back((key, d.state));
+                }
+            }
+        }
+        info
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +256,58 @@ mod tests {
             PbxState::combine(PbxState::Unknown, PbxState::Idle),
             PbxState::Idle
         );
+    }
+
+    #[test]
+    fn a_stale_report_does_not_move_a_call_backwards() {
+        let report = |version: u32, state: &str| {
+            DialogInfo::parse(&format!(
+                "<?xml version=\"1.0\"?><dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" \
+                 version=\"{version}\" state=\"full\" entity=\"sip:bob@127.0.0.1\">\
+                 <dialog id=\"padi-1\" call-id=\"c1\" direction=\"recipient\"><state>{state}</state>\
+                 </dialog></dialog-info>"
+            ))
+            .expect("parse")
+        };
+        let mut h = DialogHistory::default();
+        // as Kamailio sent them in a failed CI run: early, confirmed, then the stale Trying
+        assert_eq!(h.settle(report(2, "early")).pbx_state(), PbxState::Ringing);
+        assert_eq!(
+            h.settle(report(3, "confirmed")).pbx_state(),
+            PbxState::OnCall
+        );
+        assert_eq!(h.settle(report(4, "Trying")).pbx_state(), PbxState::OnCall);
+        assert_eq!(h.settle(report(5, "Trying")).pbx_state(), PbxState::OnCall);
+        assert_eq!(
+            h.settle(report(6, "terminated")).pbx_state(),
+            PbxState::Idle
+        );
+        assert_eq!(h.settle(report(7, "early")).pbx_state(), PbxState::Idle);
+        // another call (another call-id) starts from the beginning
+        let other = DialogInfo::parse(
+            "<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\"8\" state=\"full\" \
+             entity=\"sip:bob@127.0.0.1\"><dialog id=\"padi-1\" call-id=\"c2\" \
+             direction=\"recipient\"><state>early</state></dialog></dialog-info>",
+        )
+        .expect("parse");
+        assert_eq!(h.settle(other).pbx_state(), PbxState::Ringing);
+    }
+
+    #[test]
+    fn the_history_stays_bounded() {
+        let mut h = DialogHistory::default();
+        for i in 0..(REMEMBERED_DIALOGS * 3) {
+            h.settle(DialogInfo {
+                version: None,
+                entity: None,
+                dialogs: vec![DialogEntry {
+                    id: format!("d{i}"),
+                    call_id: None,
+                    direction: None,
+                    state: DialogState::Terminated,
+                }],
+            });
+        }
+        assert_eq!(h.seen.len(), REMEMBERED_DIALOGS);
     }
 }

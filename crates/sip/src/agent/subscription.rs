@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{min_expires, permanent, refresh_delay, rejected, retry_wait, AgentEvent, Shared};
-use crate::dialog_info::DialogInfo;
+use crate::dialog_info::{DialogHistory, DialogInfo};
 use crate::header::{NameAddr, SubscriptionState};
 use crate::message::{CSeq, Method, Request};
 use crate::pidf::Presence;
@@ -53,6 +53,8 @@ pub(super) async fn run_subscription(
 ) {
     let mut first = Some(first);
     let mut failures = 0u32;
+    // kept across re-subscriptions: a call outlives a lost subscription
+    let mut history = DialogHistory::default();
     loop {
         let end = subscribe_dialog(
             &shared,
@@ -61,6 +63,7 @@ pub(super) async fn run_subscription(
             &mut cmds,
             &mut first,
             &mut failures,
+            &mut history,
         )
         .await;
         let (wait, reason) = match end {
@@ -100,6 +103,7 @@ async fn subscribe_dialog(
     cmds: &mut mpsc::UnboundedReceiver<SubCmd>,
     first: &mut Option<oneshot::Sender<Result<u32, SipError>>>,
     failures: &mut u32,
+    history: &mut DialogHistory,
 ) -> SubEnd {
     let max_retry = shared.config.max_retry;
     let mut leg = CallLeg::new(&shared.ua.aor(extension));
@@ -177,7 +181,7 @@ async fn subscribe_dialog(
                     continue;
                 }
                 last_cseq = cseq.or(last_cseq);
-                match on_notify(shared, extension, package, &notify, &mut leg) {
+                match on_notify(shared, extension, package, &notify, &mut leg, history) {
                     NotifyOutcome::End(end) => return end,
                     NotifyOutcome::Expires(Some(e)) => {
                         // the notifier may shorten the subscription
@@ -205,6 +209,7 @@ fn on_notify(
     package: EventPackage,
     notify: &Request,
     leg: &mut CallLeg,
+    history: &mut DialogHistory,
 ) -> NotifyOutcome {
     // a NOTIFY can move the remote target (RFC 6665 §4.1.2.2)
     if let Some(contact) = notify
@@ -215,9 +220,10 @@ fn on_notify(
         leg.uri = contact.uri;
     }
     let body = notify.body_text();
+    tracing::trace!(extension, ?package, %body, "NOTIFY received");
     let state = match package {
         EventPackage::Presence => Presence::parse(&body).map(|p| p.pbx_state()),
-        EventPackage::Dialog => DialogInfo::parse(&body).map(|d| d.pbx_state()),
+        EventPackage::Dialog => DialogInfo::parse(&body).map(|d| history.settle(d).pbx_state()),
     };
     match state {
         Ok(state) => shared.emit(AgentEvent::State {
