@@ -138,6 +138,17 @@ pub fn settings(maps: StatusMaps) -> BridgeSettings {
     s
 }
 
+/// Sends the bridge's log to the test output when `TEST_LOG` names a filter
+/// (e.g. `TEST_LOG=presence=debug,sip=debug`); silent otherwise. Installs once per process.
+pub fn test_log() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Starts a bridge as the `bridge` account mapping user `i` to `EXTENSIONS[i]`.
 pub async fn bridge(
     k: &Kamailio,
@@ -145,6 +156,7 @@ pub async fn bridge(
     ids: &[String],
     settings: BridgeSettings,
 ) -> BridgeHandle {
+    test_log();
     let (agent, events) = agent(k, "bridge").await;
     let extensions: Vec<String> = EXTENSIONS.iter().map(|e| e.to_string()).collect();
     let users = mapped(ids, &extensions);
@@ -223,16 +235,29 @@ pub async fn until_shown(
     want: (&str, &str),
     within: Duration,
 ) -> Duration {
+    match shown_within(sim, user, want, within).await {
+        Ok(took) => took,
+        Err(now) => panic!("Teams still shows {now:?}, not {want:?}, after {within:?}"),
+    }
+}
+
+/// Waits (bounded, polling every 20 ms) until Teams shows the pair: how long it took, or what
+/// Teams showed at the deadline.
+pub async fn shown_within(
+    sim: &RunningSim,
+    user: &str,
+    want: (&str, &str),
+    within: Duration,
+) -> Result<Duration, (String, String)> {
     let start = Instant::now();
     loop {
         let now = shown(sim, user).await;
         if now.0 == want.0 && now.1 == want.1 {
-            return start.elapsed();
+            return Ok(start.elapsed());
         }
-        assert!(
-            start.elapsed() < within,
-            "Teams still shows {now:?}, not {want:?}, after {within:?}"
-        );
+        if start.elapsed() >= within {
+            return Err(now);
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

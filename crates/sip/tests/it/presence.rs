@@ -393,7 +393,13 @@ async fn kamailio_notifies_empty_body_after_bare_refresh() {
     let state = wait_for(&mut events, 5, state_of("alice", EventPackage::Presence)).await;
     assert_eq!(state, PbxState::OnCall);
     bridge.refresh("alice").await.expect("bare refresh");
-    let state = wait_for(&mut events, 5, state_of("alice", EventPackage::Presence)).await;
+    // A NOTIFY of the publication itself may still be on its way (a loaded machine): the
+    // refresh's own NOTIFY is the one that comes empty.
+    let mut on_call = state_of("alice", EventPackage::Presence);
+    let state = wait_for(&mut events, 5, |e| {
+        on_call(e).filter(|s| *s != PbxState::OnCall)
+    })
+    .await;
     assert_eq!(state, PbxState::Unknown);
 }
 
