@@ -806,13 +806,18 @@ impl Conn {
             }
             _ => None,
         });
-        let key = format!(
-            "{}|{:?}|{:?}|{:?}",
-            req.base.to_ascii_lowercase(),
-            req.scope,
-            req.filter,
-            req.attrs
-        );
+        // What a paged-results cookie must be used with again; only paged searches need it.
+        let key = if paging.is_some() {
+            format!(
+                "{}|{:?}|{:?}|{:?}",
+                req.base.to_ascii_lowercase(),
+                req.scope,
+                req.filter,
+                req.attrs
+            )
+        } else {
+            String::new()
+        };
         let selection = Selection::new(&req.attrs);
         let to_msgs = |entries: Vec<Entry>| {
             entries
