@@ -10,12 +10,13 @@
 //! owner sees.
 
 use crate::numbers::{self, DigitPattern, NumberValue};
+use crate::packed::{EntryRef, NumberRef, Packed};
 use crate::priority::{SourceClass, SourcePriority};
 use crate::{distance, phonetic, text};
 use directory::{
-    Attribute, BookScope, ContactRecord, Dialled, DiallingPlan, Entry, EntryNumber, EntrySource,
-    Extension, Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal,
-    ServiceError, ServiceResult, SiteId, TextQuery, E164,
+    Attribute, BookScope, ContactRecord, Dialled, DiallingPlan, Entry, EntrySource, Extension,
+    Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal, ServiceError,
+    ServiceResult, SiteId, TextQuery, E164,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -46,10 +47,10 @@ enum RecordClass {
 struct Record {
     class: RecordClass,
     /// The entry this record makes on its own (its id the record key, its display name
-    /// falling back to company, mail, number or id when the source has none). E-mails are
-    /// lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
+    /// falling back to company, mail, number or id when the source has none), packed. E-mails
+    /// are lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
     /// composed from its records' entries; an entry of one record is this one, not a copy.
-    entry: Entry,
+    entry: Packed,
     /// True when the source gave a display name (the entry's is not a fallback).
     named: bool,
     /// Folded words of the display name, sorted, distinct and space-separated (for the "same
@@ -75,6 +76,14 @@ fn word_set(text: &str) -> Box<str> {
     w.join(" ").into_boxed_str()
 }
 
+/// A record of a source's fields as given, before [`seal`] makes its entry and packs it.
+struct RawRecord {
+    class: RecordClass,
+    entry: Entry,
+    named: bool,
+    name_words: Box<str>,
+}
+
 impl Record {
     fn shared_class(&self) -> Option<SourceClass> {
         match self.class {
@@ -87,9 +96,9 @@ impl Record {
 /// An entry with what the index needs to find and remove it.
 #[derive(Debug, Clone)]
 struct Indexed {
-    /// The entry composed from several records; `None` for an entry of one record, whose
-    /// own entry it is (see [`SiteIndex::view`]).
-    merged: Option<Box<Entry>>,
+    /// The entry composed from several records, packed; `None` for an entry of one record,
+    /// whose own entry it is (see [`SiteIndex::peek`]).
+    merged: Option<Packed>,
     /// Record ids, highest priority first (the first is the entry's id).
     members: Vec<Rid>,
     /// Folded display name, for ordering.
@@ -442,7 +451,7 @@ impl SiteIndexBuilder {
         }
     }
 
-    /// Takes in a sealed record.
+    /// Takes in a record, sealed.
     fn add(&mut self, key: Rid, r: Record) {
         let index = &mut self.index;
         index.link(key, &r);
@@ -580,11 +589,7 @@ impl SiteIndex {
 
     /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
     pub fn all_entries(&self) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self
-            .entries
-            .values()
-            .map(|i| self.view(i).clone())
-            .collect();
+        let mut out: Vec<Entry> = self.entries.values().map(|i| self.view(i)).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -604,10 +609,10 @@ impl SiteIndex {
 
     /// The key of a record the index holds (its sealed entry's id).
     fn key(&self, id: Rid) -> &str {
-        &self.records[&id].entry.id
+        self.records[&id].entry.id()
     }
 
-    fn extension_record(&self, e: &Extension) -> Option<Record> {
+    fn extension_record(&self, e: &Extension) -> Option<RawRecord> {
         if !e.enabled {
             return None;
         }
@@ -653,7 +658,7 @@ impl SiteIndex {
         )
     }
 
-    fn contact_record(&self, c: &ContactRecord) -> Option<Record> {
+    fn contact_record(&self, c: &ContactRecord) -> Option<RawRecord> {
         if c.site != self.site {
             return None;
         }
@@ -704,8 +709,8 @@ impl SiteIndex {
     }
 
     /// A record of a source's fields as given (`seal` makes its entry).
-    fn raw_record(&self, class: RecordClass, name_words: Box<str>, entry: Entry) -> Record {
-        Record {
+    fn raw_record(&self, class: RecordClass, name_words: Box<str>, entry: Entry) -> RawRecord {
+        RawRecord {
             class,
             named: !entry.display_name.is_empty(),
             entry,
@@ -714,11 +719,16 @@ impl SiteIndex {
     }
 
     /// The entry of a record or group, for reading.
-    fn view<'a>(&'a self, ix: &'a Indexed) -> &'a Entry {
+    fn peek<'a>(&'a self, ix: &'a Indexed) -> EntryRef<'a> {
         match &ix.merged {
-            Some(e) => e,
-            None => &self.records[&ix.members[0]].entry,
+            Some(e) => e.view(),
+            None => self.records[&ix.members[0]].entry.view(),
         }
+    }
+
+    /// The entry of a record or group as a front end gets it.
+    fn view(&self, ix: &Indexed) -> Entry {
+        self.peek(ix).to_entry(&self.site)
     }
 
     /// True for a switchboard, main number or DID base: in a DID block, but no extension's DID.
@@ -732,45 +742,49 @@ impl SiteIndex {
         if r.shared_class().is_none() {
             return;
         }
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             post(&mut self.link_emails, m, key);
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            post(&mut self.link_numbers, &e164_num(e), key);
+        for n in e.numbers().filter_map(|n| n.e164) {
+            post(&mut self.link_numbers, &e164_num(n), key);
         }
     }
 
     fn unlink(&mut self, key: Rid, r: &Record) {
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             unpost(&mut self.link_emails, m, key);
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            unpost(&mut self.link_numbers, &e164_num(e), key);
+        for n in e.numbers().filter_map(|n| n.e164) {
+            unpost(&mut self.link_numbers, &e164_num(n), key);
         }
     }
 
     /// Every record sharing an e-mail or number with `r` (linked or not).
     fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
+        for n in e.numbers().filter_map(|n| n.e164) {
+            out.extend_from_slice(&ids(&self.link_numbers, &e164_num(n)));
         }
         out
     }
 
-    /// True when a number shared by company records identifies one person: not a main number
-    /// of the site, held by few records, and all of them carry the same name.
-    fn number_links(&self, e: &E164) -> bool {
-        if self.is_main(e) {
-            return false;
-        }
+    /// True when a number (E.164, with `+`) shared by company records identifies one person:
+    /// not a main number of the site, held by few records, and all of them carry the same name.
+    /// (False for a number only one record holds: it links that record to nothing.)
+    fn number_links(&self, e: &str) -> bool {
         let Some(holders) = self.link_numbers.get(&e164_num(e)) else {
             return false;
         };
-        if holders.len() > MAX_NUMBER_HOLDERS {
+        if holders.len() < 2 || holders.len() > MAX_NUMBER_HOLDERS {
+            return false;
+        }
+        if E164::new(e).map_or(true, |e| self.is_main(&e)) {
             return false;
         }
         let names: Vec<&str> = holders
@@ -794,12 +808,13 @@ impl SiteIndex {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            if self.number_links(e) {
-                out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
+        for n in e.numbers().filter_map(|n| n.e164) {
+            if self.number_links(n) {
+                out.extend_from_slice(&ids(&self.link_numbers, &e164_num(n)));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
@@ -912,8 +927,15 @@ impl SiteIndex {
             return;
         }
         let id = members[0];
-        let merged = (records.len() > 1).then(|| Box::new(compose(&records)));
-        let entry: &Entry = merged.as_deref().unwrap_or(&records[0].entry);
+        let merged = (records.len() > 1).then(|| {
+            let views: Vec<(EntryRef, bool)> =
+                records.iter().map(|r| (r.entry.view(), r.named)).collect();
+            Packed::new(&compose(&self.site, &views))
+        });
+        let entry: EntryRef = match &merged {
+            Some(p) => p.view(),
+            None => records[0].entry.view(),
+        };
         let has = |c: SourceClass| records.iter().any(|r| r.shared_class() == Some(c));
         let (user, company, directory) = (
             has(SourceClass::Users),
@@ -922,12 +944,12 @@ impl SiteIndex {
         );
         let mut words: Vec<String> = Vec::new();
         for r in &records {
-            let e = &r.entry;
+            let e = r.entry.view();
             for field in [
-                r.named.then_some(&e.display_name),
-                e.given_name.as_ref(),
-                e.surname.as_ref(),
-                e.company.as_ref(),
+                r.named.then_some(e.display_name),
+                e.given_name,
+                e.surname,
+                e.company,
             ]
             .into_iter()
             .flatten()
@@ -938,9 +960,8 @@ impl SiteIndex {
         words.sort();
         words.dedup();
         let forms: Box<str> = entry
-            .numbers
-            .iter()
-            .map(|n| numbers::digit_forms(&self.plan, n).join(" "))
+            .numbers()
+            .map(|n| numbers::digit_forms_of(&self.plan, n.e164, n.dial, n.raw).join(" "))
             .collect::<Vec<_>>()
             .join("\n")
             .into_boxed_str();
@@ -950,11 +971,11 @@ impl SiteIndex {
         keys.extend(suffix_keys.iter().map(|k| format!("s:{k}")));
         keys.extend(entry.extension.iter().map(|x| format!("x:{x}")));
         let number_keys = keys.join(" ").into_boxed_str();
-        let sort_key = text::folded_value(&entry.display_name);
-        let unworded = !text::words(&entry.display_name)
+        let sort_key = text::folded_value(entry.display_name);
+        let unworded = !text::words(entry.display_name)
             .iter()
             .all(|w| words.binary_search(w).is_ok());
-        let extension = entry.extension.clone();
+        let extension = entry.extension.map(str::to_owned);
         for w in &words {
             if !self.words.contains_key(w) {
                 let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
@@ -1000,8 +1021,9 @@ impl SiteIndex {
 
     /// True when `who` may see the entry and it lies in `scope`.
     fn shows(&self, ix: &Indexed, who: &Principal, scope: BookScope) -> bool {
-        let visible = match &self.view(ix).personal_owner {
-            Some(owner) => who.personal_owner() == Some(owner.as_str()),
+        let owner = self.peek(ix).personal_owner;
+        let visible = match owner {
+            Some(owner) => who.personal_owner() == Some(owner),
             None => true,
         };
         visible
@@ -1010,7 +1032,7 @@ impl SiteIndex {
                 BookScope::Users => ix.user,
                 BookScope::Company => ix.company,
                 BookScope::Directory => ix.directory,
-                BookScope::Personal => self.view(ix).personal_owner.is_some(),
+                BookScope::Personal => owner.is_some(),
             }
     }
 
@@ -1045,7 +1067,7 @@ impl SiteIndex {
             .get(id)
             .and_then(|r| self.entries.get(r))
             .filter(|ix| self.shows(ix, who, BookScope::All))
-            .map(|ix| self.view(ix).clone())
+            .map(|ix| self.view(ix))
     }
 
     /// Entries matching `filter` in `scope` that `who` may see, by display name, at most
@@ -1082,7 +1104,7 @@ impl SiteIndex {
         Ok(hits
             .into_iter()
             .take(limit)
-            .map(|ix| self.view(ix).clone())
+            .map(|ix| self.view(ix))
             .collect())
     }
 
@@ -1104,7 +1126,7 @@ impl SiteIndex {
                 };
                 let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
                 Some(match value.e164(&self.plan) {
-                    Some(e) => union(&out, &ids(&self.by_e164, &e164_num(&e))),
+                    Some(e) => union(&out, &ids(&self.by_e164, &e164_num(e.as_str()))),
                     None => out.to_vec(),
                 })
             }
@@ -1162,15 +1184,15 @@ impl SiteIndex {
     }
 
     /// The text values of an attribute.
-    fn text_values<'a>(e: &'a Entry, a: &Attribute) -> Vec<&'a str> {
+    fn text_values<'a>(e: EntryRef<'a>, a: &Attribute) -> Vec<&'a str> {
         match a {
-            Attribute::CommonName | Attribute::DisplayName => vec![e.display_name.as_str()],
-            Attribute::GivenName => e.given_name.as_deref().into_iter().collect(),
-            Attribute::Surname => e.surname.as_deref().into_iter().collect(),
-            Attribute::Company => e.company.as_deref().into_iter().collect(),
-            Attribute::Department => e.department.as_deref().into_iter().collect(),
-            Attribute::Title => e.title.as_deref().into_iter().collect(),
-            Attribute::Mail => e.emails.iter().map(String::as_str).collect(),
+            Attribute::CommonName | Attribute::DisplayName => vec![e.display_name],
+            Attribute::GivenName => e.given_name.into_iter().collect(),
+            Attribute::Surname => e.surname.into_iter().collect(),
+            Attribute::Company => e.company.into_iter().collect(),
+            Attribute::Department => e.department.into_iter().collect(),
+            Attribute::Title => e.title.into_iter().collect(),
+            Attribute::Mail => e.emails().collect(),
             _ => Vec::new(),
         }
     }
@@ -1178,7 +1200,7 @@ impl SiteIndex {
     /// The text values of an attribute, folded (the display name's is kept ready).
     fn folded_values<'a>(
         ix: &'a Indexed,
-        ent: &'a Entry,
+        ent: EntryRef<'a>,
         a: &Attribute,
     ) -> Vec<std::borrow::Cow<'a, str>> {
         match a {
@@ -1195,12 +1217,11 @@ impl SiteIndex {
     /// The numbers (with their digit forms) an attribute covers.
     fn phone_values<'a>(
         ix: &'a Indexed,
-        ent: &'a Entry,
+        ent: EntryRef<'a>,
         a: &Attribute,
-    ) -> impl Iterator<Item = (&'a EntryNumber, &'a str)> + 'a {
+    ) -> impl Iterator<Item = (NumberRef<'a>, &'a str)> + 'a {
         let a = a.clone();
-        ent.numbers
-            .iter()
+        ent.numbers()
             .zip(ix.number_forms())
             .filter(move |(n, _)| match a {
                 Attribute::BusinessPhone => {
@@ -1220,11 +1241,15 @@ impl SiteIndex {
 
     /// True when the entry matches the filter.
     fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
-        let ent = self.view(ix);
+        self.matches_entry(ix, self.peek(ix), f)
+    }
+
+    /// [`SiteIndex::matches`] with the entry read once for the whole filter.
+    fn matches_entry(&self, ix: &Indexed, ent: EntryRef<'_>, f: &Filter) -> bool {
         match f {
-            Filter::And(fs) => fs.iter().all(|f| self.matches(ix, f)),
-            Filter::Or(fs) => fs.iter().any(|f| self.matches(ix, f)),
-            Filter::Not(f) => !self.matches(ix, f),
+            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f)),
+            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f)),
+            Filter::Not(f) => !self.matches_entry(ix, ent, f),
             Filter::Present(a) => match a {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
@@ -1235,7 +1260,7 @@ impl SiteIndex {
                 a => !Self::text_values(ent, a).is_empty(),
             },
             Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
-                self.phone_equals(ix, a, v)
+                self.phone_equals(ix, ent, a, v)
             }
             Filter::Equals(Attribute::ObjectClass, v)
             | Filter::Approx(Attribute::ObjectClass, v) => {
@@ -1258,13 +1283,13 @@ impl SiteIndex {
                     };
                     Self::phone_values(ix, ent, attribute).any(|(n, forms)| {
                         if p.initial_plus {
-                            n.e164.as_ref().is_some_and(|e| p.matches(&e.as_str()[1..]))
+                            n.e164.is_some_and(|e| p.matches(&e[1..]))
                         } else {
                             forms.split(' ').any(|f| p.matches(f))
                         }
                     }) || (Self::has_extension_values(attribute)
                         && !p.initial_plus
-                        && ent.extension.as_deref().is_some_and(|x| p.matches(x)))
+                        && ent.extension.is_some_and(|x| p.matches(x)))
                 } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
                     false
                 } else {
@@ -1289,33 +1314,35 @@ impl SiteIndex {
                     .iter()
                     .all(|t| words.iter().any(|w| term_rank(t, w).is_some()))
             }
-            Filter::GreaterOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_ge),
-            Filter::LessOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_le),
+            Filter::GreaterOrEqual(a, v) => self.ordered(ix, ent, a, v, Ordering::is_ge),
+            Filter::LessOrEqual(a, v) => self.ordered(ix, ent, a, v, Ordering::is_le),
         }
     }
 
     /// An ordering match (`>=`, `<=`): `keep` says which comparisons of a value with the bound
     /// count. See [`Filter::LessOrEqual`] for how each kind of attribute is ordered.
-    fn ordered(&self, ix: &Indexed, a: &Attribute, v: &str, keep: fn(Ordering) -> bool) -> bool {
-        let ent = self.view(ix);
+    fn ordered(
+        &self,
+        ix: &Indexed,
+        ent: EntryRef<'_>,
+        a: &Attribute,
+        v: &str,
+        keep: fn(Ordering) -> bool,
+    ) -> bool {
         match a {
             Attribute::Extension => {
                 let bound = text::digits(v);
                 !bound.is_empty()
                     && ent
                         .extension
-                        .as_deref()
                         .is_some_and(|x| keep(numbers::cmp_digit_numbers(x, &bound)))
             }
             a if a.is_phone() => {
                 let Some(bound) = numbers::ordering_key(&self.plan, v) else {
                     return false;
                 };
-                Self::phone_values(ix, ent, a).any(|(n, _)| {
-                    n.e164
-                        .as_ref()
-                        .is_some_and(|e| keep(e.as_str()[1..].cmp(bound.as_str())))
-                })
+                Self::phone_values(ix, ent, a)
+                    .any(|(n, _)| n.e164.is_some_and(|e| keep(e[1..].cmp(bound.as_str()))))
             }
             Attribute::ObjectClass | Attribute::Unknown(_) => false,
             a => {
@@ -1327,23 +1354,22 @@ impl SiteIndex {
         }
     }
 
-    fn phone_equals(&self, ix: &Indexed, a: &Attribute, v: &str) -> bool {
-        let ent = self.view(ix);
+    fn phone_equals(&self, ix: &Indexed, ent: EntryRef<'_>, a: &Attribute, v: &str) -> bool {
         let Some(value) = NumberValue::parse(&self.plan, v) else {
             return false;
         };
         let target = value.e164(&self.plan);
         if Self::has_extension_values(a) {
-            if let Some(x) = &ent.extension {
+            if let Some(x) = ent.extension {
                 let internal =
                     matches!(&value.dialled, Some(Dialled::Internal(i)) if i.as_str() == x);
-                if internal || value.digits == *x {
+                if internal || value.digits == x {
                     return true;
                 }
             }
         }
-        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, &n.e164) {
-            (Some(t), Some(e)) => t == e,
+        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, n.e164) {
+            (Some(t), Some(e)) => t.as_str() == e,
             _ => forms.split(' ').any(|f| f == value.digits),
         })
     }
@@ -1398,7 +1424,7 @@ impl SiteIndex {
             .into_iter()
             .take(query.limit)
             .map(|(ix, rank)| Hit {
-                entry: self.view(ix).clone(),
+                entry: self.view(ix),
                 rank,
             })
             .collect())
@@ -1473,7 +1499,7 @@ impl SiteIndex {
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for &id in ids(&self.by_e164, &e164_num(&e)).iter() {
+            for &id in ids(&self.by_e164, &e164_num(e.as_str())).iter() {
                 out.insert(id, MatchRank::Exact);
             }
         }
@@ -1482,7 +1508,7 @@ impl SiteIndex {
             let forms = ix
                 .number_forms()
                 .flat_map(|f| f.split(' '))
-                .chain(self.view(ix).extension.as_deref());
+                .chain(self.peek(ix).extension);
             for f in forms {
                 let r = if f == digits {
                     MatchRank::Exact
@@ -1523,7 +1549,7 @@ impl SiteIndex {
                 }
             },
         };
-        let mut found: BTreeSet<Rid> = ids(&self.by_e164, &e164_num(&e164))
+        let mut found: BTreeSet<Rid> = ids(&self.by_e164, &e164_num(e164.as_str()))
             .iter()
             .copied()
             .collect();
@@ -1539,7 +1565,7 @@ impl SiteIndex {
             let class = |i: &Indexed| {
                 if i.user {
                     0
-                } else if self.view(i).personal_owner.is_none() {
+                } else if self.peek(i).personal_owner.is_none() {
                     1
                 } else {
                     2
@@ -1554,7 +1580,7 @@ impl SiteIndex {
         if !found.is_empty() {
             return Ok(LookupResult::Entries {
                 number: e164,
-                entries: found.into_iter().map(|ix| self.view(ix).clone()).collect(),
+                entries: found.into_iter().map(|ix| self.view(ix)).collect(),
             });
         }
         match self.plan.block_of(&e164).and_then(|b| b.company.clone()) {
@@ -1565,89 +1591,91 @@ impl SiteIndex {
 }
 
 /// A record with its key as id and its entry composed (duplicates dropped, display name
-/// fallen back when the source gave none).
-fn seal(mut r: Record, key: &str) -> Record {
-    r.entry.id = key.to_owned();
-    r.entry = compose(&[&r]);
-    r
+/// fallen back when the source gave none) and packed.
+fn seal(r: RawRecord, key: &str) -> Record {
+    let mut entry = r.entry;
+    entry.id = key.to_owned();
+    let raw = Packed::new(&entry);
+    let entry = Packed::new(&compose(&entry.site, &[(raw.view(), r.named)]));
+    Record {
+        class: r.class,
+        entry,
+        named: r.named,
+        name_words: r.name_words,
+    }
 }
 
-/// The entry of records of one person, highest priority first: the first record's id and
-/// owner, each field from the first record that has it, every e-mail and number once.
-fn compose(records: &[&Record]) -> Entry {
-    let pick = |f: fn(&Entry) -> &Option<String>| records.iter().find_map(|r| f(&r.entry).clone());
-    let first = &records[0].entry;
+/// The entry of records of one person, highest priority first, each with whether its source
+/// gave a display name: the first record's id and owner, each field from the first record that
+/// has it, every e-mail and number once.
+fn compose<'r>(site: &SiteId, records: &[(EntryRef<'r>, bool)]) -> Entry {
+    let pick = |f: fn(&EntryRef<'r>) -> Option<&'r str>| {
+        records.iter().find_map(|(e, _)| f(e)).map(str::to_owned)
+    };
+    let first = &records[0].0;
     let mut emails: Vec<String> = Vec::new();
-    let mut numbers: Vec<EntryNumber> = Vec::new();
+    let mut numbers = Vec::new();
     let mut seen_numbers: HashSet<String> = HashSet::new();
-    for r in records {
-        for m in &r.entry.emails {
-            if !emails.contains(m) {
-                emails.push(m.clone());
+    for (e, _) in records {
+        for m in e.emails() {
+            if !emails.iter().any(|x| x == m) {
+                emails.push(m.to_owned());
             }
         }
-        for n in &r.entry.numbers {
-            let key = match &n.e164 {
-                Some(e) => e.as_str().to_owned(),
+        for n in e.numbers() {
+            let key = match n.e164 {
+                Some(e) => e.to_owned(),
                 None => format!("raw:{}", n.raw.trim()),
             };
             if seen_numbers.insert(key) {
-                numbers.push(n.clone());
+                numbers.push(n.to_number());
             }
         }
     }
-    let company = pick(|e| &e.company);
+    let company = pick(|e| e.company);
     let display_name = records
         .iter()
-        .find(|r| r.named)
-        .map(|r| r.entry.display_name.clone())
+        .find(|(_, named)| *named)
+        .map(|(e, _)| e.display_name.to_owned())
         .or_else(|| company.clone())
         .or_else(|| emails.first().cloned())
         .or_else(|| numbers.first().map(|n| n.display.clone()))
-        .unwrap_or_else(|| first.id.clone());
+        .unwrap_or_else(|| first.id.to_owned());
     Entry {
-        id: first.id.clone(),
-        site: first.site.clone(),
-        sources: records
-            .iter()
-            .flat_map(|r| r.entry.sources.iter().cloned())
-            .collect(),
-        personal_owner: first.personal_owner.clone(),
+        id: first.id.to_owned(),
+        site: site.clone(),
+        sources: records.iter().flat_map(|(e, _)| e.sources()).collect(),
+        personal_owner: first.personal_owner.map(str::to_owned),
         display_name,
-        given_name: pick(|e| &e.given_name),
-        surname: pick(|e| &e.surname),
+        given_name: pick(|e| e.given_name),
+        surname: pick(|e| e.surname),
         company,
-        department: pick(|e| &e.department),
-        title: pick(|e| &e.title),
+        department: pick(|e| e.department),
+        title: pick(|e| e.title),
         emails,
-        extension: records.iter().find_map(|r| r.entry.extension.clone()),
+        extension: records
+            .iter()
+            .find_map(|(e, _)| e.extension.map(str::to_owned)),
         numbers,
     }
 }
 
 /// The keys an entry is filed under in the number maps: E.164 forms, and number suffixes
 /// (of E.164 forms, of invalid numbers' digits, of the extension). Sorted, distinct.
-fn number_keys(entry: &Entry) -> (Vec<u64>, Vec<String>) {
+fn number_keys(entry: EntryRef<'_>) -> (Vec<u64>, Vec<String>) {
     let mut e164_keys: Vec<u64> = entry
-        .numbers
-        .iter()
-        .filter_map(|n| n.e164.as_ref().map(e164_num))
+        .numbers()
+        .filter_map(|n| n.e164.map(e164_num))
         .collect();
     e164_keys.sort();
     e164_keys.dedup();
     let mut suffix_keys: Vec<String> = entry
-        .numbers
-        .iter()
-        .map(|n| match &n.e164 {
-            Some(e) => numbers::suffix_key(&e.as_str()[1..]).to_owned(),
-            None => numbers::suffix_key(&text::digits(&n.raw)).to_owned(),
+        .numbers()
+        .map(|n| match n.e164 {
+            Some(e) => numbers::suffix_key(&e[1..]).to_owned(),
+            None => numbers::suffix_key(&text::digits(n.raw)).to_owned(),
         })
-        .chain(
-            entry
-                .extension
-                .iter()
-                .map(|x| numbers::suffix_key(x).to_owned()),
-        )
+        .chain(entry.extension.map(|x| numbers::suffix_key(x).to_owned()))
         .filter(|k| !k.is_empty())
         .collect();
     suffix_keys.sort();
@@ -1655,11 +1683,10 @@ fn number_keys(entry: &Entry) -> (Vec<u64>, Vec<String>) {
     (e164_keys, suffix_keys)
 }
 
-/// An E.164 number as the key of the number maps: its digits as an integer (E.164 has 8 to 15
-/// digits and no leading zero, so no two numbers share a key).
-fn e164_num(e: &E164) -> u64 {
-    e.as_str()
-        .bytes()
+/// An E.164 number (with its `+`) as the key of the number maps: its digits as an integer
+/// (E.164 has 8 to 15 digits and no leading zero, so no two numbers share a key).
+fn e164_num(e: &str) -> u64 {
+    e.bytes()
         .filter(u8::is_ascii_digit)
         .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'))
 }
