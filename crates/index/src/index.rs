@@ -58,6 +58,9 @@ struct Record {
     name_words: Box<str>,
 }
 
+/// The [`SiteIndex::group_of`] of a record in no entry.
+const NO_GROUP: Rid = Rid::MAX;
+
 /// A record key (`u:<user id>`, `c:<contact id>`) interned as a compact id: postings and groups
 /// hold these instead of strings. An entry is known by the id of its first member.
 type Rid = u32;
@@ -99,30 +102,51 @@ struct Indexed {
     /// The entry composed from several records, packed; `None` for an entry of one record,
     /// whose own entry it is (see [`SiteIndex::peek`]).
     merged: Option<Packed>,
-    /// Record ids, highest priority first (the first is the entry's id).
-    members: Vec<Rid>,
-    /// Folded display name, for ordering.
-    sort_key: String,
+    /// The entry's id: its first record's (the one of highest priority).
+    id: Rid,
+    /// Its other records, by priority (empty for an entry of one record: no allocation).
+    others: Box<[Rid]>,
     user: bool,
     company: bool,
     directory: bool,
-    /// Distinct folded words of every member's names and company, sorted and space-separated
-    /// (one allocation instead of one a word).
-    words: Box<str>,
-    /// Digit forms of each of `entry.numbers`, aligned: one line per number, its forms
-    /// separated by spaces (one allocation for all; see [`Indexed::number_forms`]).
-    forms: Box<str>,
-    /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
-    /// space-separated: removal needs them after its records may have changed.
-    number_keys: Box<str>,
+    /// One after another, in one allocation (where each ends in `ends`):
+    /// - the folded display name, for ordering;
+    /// - the distinct folded words of every member's names and company, sorted and
+    ///   space-separated;
+    /// - the digit forms of each of the entry's numbers, aligned with them: one line a number,
+    ///   its forms separated by spaces (see [`Indexed::number_forms`]);
+    /// - the keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
+    ///   space-separated: removal needs them after its records may have changed.
+    text: Box<str>,
+    ends: [u32; 3],
 }
 
 impl Indexed {
+    /// The folded display name, for ordering.
+    fn sort_key(&self) -> &str {
+        &self.text[..self.ends[0] as usize]
+    }
+
+    /// The distinct folded words of its names and company, sorted and space-separated.
+    fn words(&self) -> &str {
+        &self.text[self.ends[0] as usize..self.ends[1] as usize]
+    }
+
     /// The digit forms of each of the entry's numbers, in order: one space-separated string a
     /// number, to zip with them (an entry without numbers yields one empty string, which no
     /// digits match).
     fn number_forms(&self) -> impl Iterator<Item = &str> {
-        self.forms.split('\n')
+        self.text[self.ends[1] as usize..self.ends[2] as usize].split('\n')
+    }
+
+    /// Its keys in the number maps, space-separated.
+    fn number_keys(&self) -> &str {
+        &self.text[self.ends[2] as usize..]
+    }
+
+    /// Its record ids, highest priority first.
+    fn members(&self) -> impl Iterator<Item = Rid> + '_ {
+        std::iter::once(self.id).chain(self.others.iter().copied())
     }
 }
 
@@ -396,8 +420,8 @@ pub struct SiteIndex {
     /// id of the record's own entry: no second copy of a million keys.)
     rids: HashMap<String, Rid>,
     records: Slots<Record>,
-    /// Record → the entry it is part of.
-    group_of: HashMap<Rid, Rid>,
+    /// Record → the entry it is part of ([`NO_GROUP`] for none): a vector, as ids are dense.
+    group_of: Vec<Rid>,
     entries: Slots<Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
@@ -493,7 +517,7 @@ impl SiteIndex {
             priority,
             rids: HashMap::new(),
             records: Slots::new(),
-            group_of: HashMap::new(),
+            group_of: Vec::new(),
             entries: Slots::new(),
             link_emails: Postings::new(),
             link_numbers: BTreeMap::new(),
@@ -605,6 +629,14 @@ impl SiteIndex {
         let id = Rid::try_from(self.rids.len()).expect("fewer than 2^32 records in one site");
         self.rids.insert(key.to_owned(), id);
         id
+    }
+
+    /// The entry a record is part of.
+    fn group(&self, record: Rid) -> Option<Rid> {
+        self.group_of
+            .get(record as usize)
+            .copied()
+            .filter(|&g| g != NO_GROUP)
     }
 
     /// The key of a record the index holds (its sealed entry's id).
@@ -722,7 +754,7 @@ impl SiteIndex {
     fn peek<'a>(&'a self, ix: &'a Indexed) -> EntryRef<'a> {
         match &ix.merged {
             Some(e) => e.view(),
-            None => self.records[&ix.members[0]].entry.view(),
+            None => self.records[&ix.id].entry.view(),
         }
     }
 
@@ -852,21 +884,13 @@ impl SiteIndex {
             if seen.contains(&k) {
                 continue;
             }
-            if let Some(members) = self
-                .group_of
-                .get(&k)
-                .and_then(|g| self.entries.get(g))
-                .map(|i| i.members.clone())
-            {
-                todo.extend(members);
+            if let Some(i) = self.group(k).and_then(|g| self.entries.get(&g)) {
+                todo.extend(i.members());
             }
             todo.extend(self.links(k));
             seen.insert(k);
         }
-        let old: BTreeSet<Rid> = seen
-            .iter()
-            .filter_map(|k| self.group_of.get(k).copied())
-            .collect();
+        let old: BTreeSet<Rid> = seen.iter().filter_map(|&k| self.group(k)).collect();
         for id in old {
             self.remove_entry(id);
         }
@@ -892,16 +916,16 @@ impl SiteIndex {
         let Some(ix) = self.entries.remove(&id) else {
             return;
         };
-        for m in &ix.members {
-            self.group_of.remove(m);
+        for m in ix.members() {
+            self.group_of[m as usize] = NO_GROUP;
         }
-        for w in ix.words.split_whitespace() {
+        for w in ix.words().split_whitespace() {
             if unpost(&mut self.words, w, id) {
                 unpost_code(&mut self.koelner, &phonetic::koelner(w), w);
                 unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
-        for k in ix.number_keys.split(' ') {
+        for k in ix.number_keys().split(' ') {
             if let Some(e) = k.strip_prefix("e:").and_then(|e| e.parse::<u64>().ok()) {
                 unpost(&mut self.by_e164, &e, id);
             } else if let Some(x) = k.strip_prefix("s:") {
@@ -959,18 +983,17 @@ impl SiteIndex {
         }
         words.sort();
         words.dedup();
-        let forms: Box<str> = entry
+        let forms: String = entry
             .numbers()
             .map(|n| numbers::digit_forms_of(&self.plan, n.e164, n.dial, n.raw).join(" "))
             .collect::<Vec<_>>()
-            .join("\n")
-            .into_boxed_str();
+            .join("\n");
         let (e164_keys, suffix_keys) = number_keys(entry);
         let mut keys: Vec<String> = Vec::new();
         keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
         keys.extend(suffix_keys.iter().map(|k| format!("s:{k}")));
         keys.extend(entry.extension.iter().map(|x| format!("x:{x}")));
-        let number_keys = keys.join(" ").into_boxed_str();
+        let number_keys = keys.join(" ");
         let sort_key = text::folded_value(entry.display_name);
         let unworded = !text::words(entry.display_name)
             .iter()
@@ -998,21 +1021,33 @@ impl SiteIndex {
             post(&mut self.by_extension, x, id);
         }
         for &m in &members {
-            self.group_of.insert(m, id);
+            let at = m as usize;
+            if self.group_of.len() <= at {
+                self.group_of.resize(at + 1, NO_GROUP);
+            }
+            self.group_of[at] = id;
         }
         if unworded {
             self.unworded.insert(id);
         }
+        let words = words.join(" ");
+        let mut text =
+            String::with_capacity(sort_key.len() + words.len() + forms.len() + number_keys.len());
+        let mut ends = [0u32; 3];
+        for (part, end) in [&sort_key, &words, &forms].into_iter().zip(&mut ends) {
+            text.push_str(part);
+            *end = u32::try_from(text.len()).expect("an entry's text under 4 GiB");
+        }
+        text.push_str(&number_keys);
         let indexed = Indexed {
-            sort_key,
+            merged,
+            id,
+            others: members[1..].into(),
             user,
             company,
             directory,
-            merged,
-            number_keys,
-            members,
-            words: words.join(" ").into_boxed_str(),
-            forms,
+            text: text.into_boxed_str(),
+            ends,
         };
         self.entries.insert(id, indexed);
     }
@@ -1051,11 +1086,7 @@ impl SiteIndex {
         ids.sort_by(|a, b| {
             let ua = users_first && !a.user;
             let ub = users_first && !b.user;
-            (ua, &a.sort_key, self.key(a.members[0])).cmp(&(
-                ub,
-                &b.sort_key,
-                self.key(b.members[0]),
-            ))
+            (ua, a.sort_key(), self.key(a.id)).cmp(&(ub, b.sort_key(), self.key(b.id)))
         });
     }
 
@@ -1091,7 +1122,7 @@ impl SiteIndex {
         // Only the first `limit` in order are wanted: select them, then sort just those.
         if hits.len() > limit {
             let by = |a: &&Indexed, b: &&Indexed| {
-                (&a.sort_key, self.key(a.members[0])).cmp(&(&b.sort_key, self.key(b.members[0])))
+                (a.sort_key(), self.key(a.id)).cmp(&(b.sort_key(), self.key(b.id)))
             };
             if limit == 0 {
                 hits.clear();
@@ -1205,7 +1236,7 @@ impl SiteIndex {
     ) -> Vec<std::borrow::Cow<'a, str>> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => {
-                vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
+                vec![std::borrow::Cow::Borrowed(ix.sort_key())]
             }
             a => Self::text_values(ent, a)
                 .into_iter()
@@ -1413,11 +1444,11 @@ impl SiteIndex {
             .filter(|(ix, _)| self.shows(ix, who, query.scope))
             .collect();
         hits.sort_by(|(a, ra), (b, rb)| {
-            (ra, !a.user, &a.sort_key, self.key(a.members[0])).cmp(&(
+            (ra, !a.user, a.sort_key(), self.key(a.id)).cmp(&(
                 rb,
                 !b.user,
-                &b.sort_key,
-                self.key(b.members[0]),
+                b.sort_key(),
+                self.key(b.id),
             ))
         });
         Ok(hits
@@ -1571,11 +1602,7 @@ impl SiteIndex {
                     2
                 }
             };
-            (class(a), &a.sort_key, self.key(a.members[0])).cmp(&(
-                class(b),
-                &b.sort_key,
-                self.key(b.members[0]),
-            ))
+            (class(a), a.sort_key(), self.key(a.id)).cmp(&(class(b), b.sort_key(), self.key(b.id)))
         });
         if !found.is_empty() {
             return Ok(LookupResult::Entries {
