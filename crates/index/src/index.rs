@@ -419,7 +419,7 @@ pub struct SiteIndex {
     priority: SourcePriority,
     /// Record key → id. Ids are never reused: a key seen once keeps its id. (Id → key is the
     /// id of the record's own entry: no second copy of a million keys.)
-    rids: HashMap<String, Rid>,
+    rids: HashMap<Box<str>, Rid>,
     records: Slots<Record>,
     /// Record → the entry it is part of ([`NO_GROUP`] for none): a vector, as ids are dense.
     group_of: Vec<Rid>,
@@ -579,7 +579,7 @@ impl SiteIndex {
     /// True when the user has an (enabled) extension in the index.
     pub fn has_user(&self, user_id: &str) -> bool {
         self.rids
-            .get(&user_key(user_id))
+            .get(user_key(user_id).as_str())
             .is_some_and(|r| self.records.contains_key(r))
     }
 
@@ -593,7 +593,7 @@ impl SiteIndex {
 
     /// Takes a user's extension out.
     pub fn remove_extension(&mut self, user_id: &str) {
-        if let Some(&key) = self.rids.get(&user_key(user_id)) {
+        if let Some(&key) = self.rids.get(user_key(user_id).as_str()) {
             self.put(key, None);
         }
     }
@@ -608,7 +608,7 @@ impl SiteIndex {
 
     /// Takes a contact out, by its store id.
     pub fn remove_contact(&mut self, id: &str) {
-        if let Some(&key) = self.rids.get(&contact_key(id)) {
+        if let Some(&key) = self.rids.get(contact_key(id).as_str()) {
             self.put(key, None);
         }
     }
@@ -655,7 +655,7 @@ impl SiteIndex {
         }
         // Keys are never removed from the map: its size is the next id.
         let id = Rid::try_from(self.rids.len()).expect("fewer than 2^32 records in one site");
-        self.rids.insert(key.to_owned(), id);
+        self.rids.insert(key.into(), id);
         id
     }
 
