@@ -227,6 +227,9 @@ const LARGE_POSTING: usize = 512;
 /// B-tree once large. The vector and the tree are boxed: 16 bytes a key instead of 32 in maps
 /// of millions of keys.
 #[derive(Debug, Clone)]
+// Boxed on purpose: the box is the size of the map's slot, not an extra allocation per key
+// (one-id keys, most of them, have none).
+#[allow(clippy::box_collection)]
 enum Ids {
     One(Rid),
     Small(Box<Vec<Rid>>),

@@ -317,7 +317,7 @@ impl<'a> EntryRef<'a> {
     }
 
     /// The entry as a front end gets it.
-    pub(crate) fn to_entry(&self, site: &SiteId) -> Entry {
+    pub(crate) fn to_entry(self, site: &SiteId) -> Entry {
         let own = |s: Option<&str>| s.map(str::to_owned);
         Entry {
             id: self.id.to_owned(),
