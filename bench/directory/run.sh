@@ -24,7 +24,9 @@
 # Usage: bench/directory/run.sh
 #   env: ENTRIES=1000000 CONNECTIONS=8 SECONDS=20 (seconds per measured run) PORT=19389
 #        DATA=dir keeps the generated data (store, slapd database, queries) for later runs
-#        (prepare.sh); KEEP=1 keeps the temp dir (configs, logs, wrk outputs)
+#        (prepare.sh); KEEP=1 keeps the temp dir (configs, logs, wrk outputs); BIN_DIR=dir
+#        runs the pbx365, ldap_load and patch_bench in dir instead of building (to compare
+#        two builds on the same data)
 RUN_SECS=$SECONDS # bash's SECONDS holds the caller's value (0 when unset) right at the start
 [ "$RUN_SECS" -ge 1 ] 2>/dev/null || RUN_SECS=20
 set -euo pipefail
@@ -38,12 +40,16 @@ for tool in python3 slapd slapadd nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install python3 slapd nginx-light wrk curl)" >&2; exit 2; }
 done
 SLAPD=$(command -v slapd)
-echo "building (release)…" >&2
-cargo build --release --quiet -p pbx365 -p pbx365-ldap -p pbx365-index \
-  --bin pbx365 --example ldap_load --example patch_bench
-BIN=$PWD/target/release/pbx365
-LOAD=$PWD/target/release/examples/ldap_load
-PATCH=$PWD/target/release/examples/patch_bench
+if [ -n "${BIN_DIR:-}" ]; then # prebuilt pbx365, ldap_load and patch_bench (A/B of two builds)
+  BIN=$BIN_DIR/pbx365 LOAD=$BIN_DIR/ldap_load PATCH=$BIN_DIR/patch_bench
+else
+  echo "building (release)…" >&2
+  cargo build --release --quiet -p pbx365 -p pbx365-ldap -p pbx365-index \
+    --bin pbx365 --example ldap_load --example patch_bench
+  BIN=$PWD/target/release/pbx365
+  LOAD=$PWD/target/release/examples/ldap_load
+  PATCH=$PWD/target/release/examples/patch_bench
+fi
 tmp=$(mktemp -d /tmp/bench-directory.XXXXXX)
 pbx_pid= slapd_pid= nginx_pid=
 stop() { # pid: TERM, then wait (bounded), then KILL

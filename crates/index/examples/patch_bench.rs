@@ -64,6 +64,10 @@ async fn main() {
         println!("load_s={:.2}", t.elapsed().as_secs_f64());
         println!("rss_service_loaded={}", status("VmRSS:"));
         println!("hwm_service_loaded={}", status("VmHWM:"));
+        // What the RSS is made of: the heap and other anonymous memory, and mapped files
+        // (the binary; the store's pages if SQLite maps them).
+        println!("rss_anon_service_loaded={}", status("RssAnon:"));
+        println!("rss_file_service_loaded={}", status("RssFile:"));
         drop(service);
         return;
     }

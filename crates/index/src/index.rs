@@ -10,12 +10,13 @@
 //! owner sees.
 
 use crate::numbers::{self, DigitPattern, NumberValue};
+use crate::packed::{EntryRef, NumberRef, Packed};
 use crate::priority::{SourceClass, SourcePriority};
 use crate::{distance, phonetic, text};
 use directory::{
-    Attribute, BookScope, ContactRecord, Dialled, DiallingPlan, Entry, EntryNumber, EntrySource,
-    Extension, Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal,
-    ServiceError, ServiceResult, SiteId, TextQuery, E164,
+    Attribute, BookScope, ContactRecord, Dialled, DiallingPlan, Entry, EntrySource, Extension,
+    Filter, Hit, LookupResult, MatchRank, PhoneKind, PhonebookKind, Principal, ServiceError,
+    ServiceResult, SiteId, TextQuery, E164,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -46,16 +47,19 @@ enum RecordClass {
 struct Record {
     class: RecordClass,
     /// The entry this record makes on its own (its id the record key, its display name
-    /// falling back to company, mail, number or id when the source has none). E-mails are
-    /// lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
+    /// falling back to company, mail, number or id when the source has none), packed. E-mails
+    /// are lower-cased, trimmed and non-empty; numbers without duplicates. A merged entry is
     /// composed from its records' entries; an entry of one record is this one, not a copy.
-    entry: Entry,
+    entry: Packed,
     /// True when the source gave a display name (the entry's is not a fallback).
     named: bool,
     /// Folded words of the display name, sorted, distinct and space-separated (for the "same
     /// person" check on shared numbers; one allocation instead of one a word).
     name_words: Box<str>,
 }
+
+/// The [`SiteIndex::group_of`] of a record in no entry.
+const NO_GROUP: Rid = Rid::MAX;
 
 /// A record key (`u:<user id>`, `c:<contact id>`) interned as a compact id: postings and groups
 /// hold these instead of strings. An entry is known by the id of its first member.
@@ -75,6 +79,14 @@ fn word_set(text: &str) -> Box<str> {
     w.join(" ").into_boxed_str()
 }
 
+/// A record of a source's fields as given, before [`seal`] makes its entry and packs it.
+struct RawRecord {
+    class: RecordClass,
+    entry: Entry,
+    named: bool,
+    name_words: Box<str>,
+}
+
 impl Record {
     fn shared_class(&self) -> Option<SourceClass> {
         match self.class {
@@ -87,33 +99,54 @@ impl Record {
 /// An entry with what the index needs to find and remove it.
 #[derive(Debug, Clone)]
 struct Indexed {
-    /// The entry composed from several records; `None` for an entry of one record, whose
-    /// own entry it is (see [`SiteIndex::view`]).
-    merged: Option<Box<Entry>>,
-    /// Record ids, highest priority first (the first is the entry's id).
-    members: Vec<Rid>,
-    /// Folded display name, for ordering.
-    sort_key: String,
+    /// The entry composed from several records, packed; `None` for an entry of one record,
+    /// whose own entry it is (see [`SiteIndex::peek`]).
+    merged: Option<Packed>,
+    /// The entry's id: its first record's (the one of highest priority).
+    id: Rid,
+    /// Its other records, by priority (empty for an entry of one record: no allocation).
+    others: Box<[Rid]>,
     user: bool,
     company: bool,
     directory: bool,
-    /// Distinct folded words of every member's names and company, sorted and space-separated
-    /// (one allocation instead of one a word).
-    words: Box<str>,
-    /// Digit forms of each of `entry.numbers`, aligned: one line per number, its forms
-    /// separated by spaces (one allocation for all; see [`Indexed::number_forms`]).
-    forms: Box<str>,
-    /// The keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
-    /// space-separated: removal needs them after its records may have changed.
-    number_keys: Box<str>,
+    /// One after another, in one allocation (where each ends in `ends`):
+    /// - the folded display name, for ordering;
+    /// - the distinct folded words of every member's names and company, sorted and
+    ///   space-separated;
+    /// - the digit forms of each of the entry's numbers, aligned with them: one line a number,
+    ///   its forms separated by spaces (see [`Indexed::number_forms`]);
+    /// - the keys it is filed under in the number maps (`e:`E.164, `s:`suffix, `x:`extension),
+    ///   space-separated: removal needs them after its records may have changed.
+    text: Box<str>,
+    ends: [u32; 3],
 }
 
 impl Indexed {
+    /// The folded display name, for ordering.
+    fn sort_key(&self) -> &str {
+        &self.text[..self.ends[0] as usize]
+    }
+
+    /// The distinct folded words of its names and company, sorted and space-separated.
+    fn words(&self) -> &str {
+        &self.text[self.ends[0] as usize..self.ends[1] as usize]
+    }
+
     /// The digit forms of each of the entry's numbers, in order: one space-separated string a
     /// number, to zip with them (an entry without numbers yields one empty string, which no
     /// digits match).
     fn number_forms(&self) -> impl Iterator<Item = &str> {
-        self.forms.split('\n')
+        self.text[self.ends[1] as usize..self.ends[2] as usize].split('\n')
+    }
+
+    /// Its keys in the number maps, space-separated.
+    fn number_keys(&self) -> &str {
+        &self.text[self.ends[2] as usize..]
+    }
+
+    /// Its record ids, highest priority first.
+    fn members(&self) -> impl Iterator<Item = Rid> + '_ {
+        std::iter::once(self.id).chain(self.others.iter().copied())
     }
 }
 
@@ -191,12 +224,16 @@ const LARGE_POSTING: usize = 512;
 
 /// The ids under one key, sorted and distinct: one id inline (most keys — numbers, e-mail
 /// addresses — have one: no allocation for them), a vector while small (4 bytes an id), a
-/// B-tree once large.
+/// B-tree once large. The vector and the tree are boxed: 16 bytes a key instead of 32 in maps
+/// of millions of keys.
 #[derive(Debug, Clone)]
+// Boxed on purpose: the box is the size of the map's slot, not an extra allocation per key
+// (one-id keys, most of them, have none).
+#[allow(clippy::box_collection)]
 enum Ids {
     One(Rid),
-    Small(Vec<Rid>),
-    Large(BTreeSet<Rid>),
+    Small(Box<Vec<Rid>>),
+    Large(Box<BTreeSet<Rid>>),
 }
 
 impl Ids {
@@ -204,14 +241,14 @@ impl Ids {
         match self {
             Ids::One(x) => {
                 if *x != id {
-                    *self = Ids::Small(if *x < id { vec![*x, id] } else { vec![id, *x] });
+                    *self = Ids::Small(Box::new(if *x < id { vec![*x, id] } else { vec![id, *x] }));
                 }
             }
             Ids::Small(v) => {
                 if let Err(at) = v.binary_search(&id) {
                     v.insert(at, id);
                     if v.len() > LARGE_POSTING {
-                        *self = Ids::Large(v.iter().copied().collect());
+                        *self = Ids::Large(Box::new(v.iter().copied().collect()));
                     }
                 }
             }
@@ -225,7 +262,7 @@ impl Ids {
         match self {
             Ids::One(x) => {
                 if *x == id {
-                    *self = Ids::Small(Vec::new());
+                    *self = Ids::Small(Box::default());
                 }
             }
             Ids::Small(v) => {
@@ -239,7 +276,7 @@ impl Ids {
             Ids::Large(s) => {
                 s.remove(&id);
                 if s.len() < LARGE_POSTING / 2 {
-                    *self = Ids::Small(s.iter().copied().collect());
+                    *self = Ids::Small(Box::new(s.iter().copied().collect()));
                 }
             }
         }
@@ -274,7 +311,7 @@ impl Ids {
     fn as_slice(&self) -> std::borrow::Cow<'_, [Rid]> {
         match self {
             Ids::One(x) => std::borrow::Cow::Borrowed(std::slice::from_ref(x)),
-            Ids::Small(v) => std::borrow::Cow::Borrowed(v),
+            Ids::Small(v) => std::borrow::Cow::Borrowed(v.as_slice()),
             Ids::Large(s) => std::borrow::Cow::Owned(s.iter().copied().collect()),
         }
     }
@@ -385,10 +422,10 @@ pub struct SiteIndex {
     priority: SourcePriority,
     /// Record key → id. Ids are never reused: a key seen once keeps its id. (Id → key is the
     /// id of the record's own entry: no second copy of a million keys.)
-    rids: HashMap<String, Rid>,
+    rids: HashMap<Box<str>, Rid>,
     records: Slots<Record>,
-    /// Record → the entry it is part of.
-    group_of: HashMap<Rid, Rid>,
+    /// Record → the entry it is part of ([`NO_GROUP`] for none): a vector, as ids are dense.
+    group_of: Vec<Rid>,
     entries: Slots<Indexed>,
     /// Company records by e-mail and by E.164 number, for merging.
     link_emails: Postings,
@@ -442,7 +479,7 @@ impl SiteIndexBuilder {
         }
     }
 
-    /// Takes in a sealed record.
+    /// Takes in a record, sealed.
     fn add(&mut self, key: Rid, r: Record) {
         let index = &mut self.index;
         index.link(key, &r);
@@ -454,6 +491,7 @@ impl SiteIndexBuilder {
     pub fn finish(self) -> SiteIndex {
         let mut index = self.index;
         index.regroup(self.keys);
+        index.repack();
         index
     }
 }
@@ -484,7 +522,7 @@ impl SiteIndex {
             priority,
             rids: HashMap::new(),
             records: Slots::new(),
-            group_of: HashMap::new(),
+            group_of: Vec::new(),
             entries: Slots::new(),
             link_emails: Postings::new(),
             link_numbers: BTreeMap::new(),
@@ -544,7 +582,7 @@ impl SiteIndex {
     /// True when the user has an (enabled) extension in the index.
     pub fn has_user(&self, user_id: &str) -> bool {
         self.rids
-            .get(&user_key(user_id))
+            .get(user_key(user_id).as_str())
             .is_some_and(|r| self.records.contains_key(r))
     }
 
@@ -558,7 +596,7 @@ impl SiteIndex {
 
     /// Takes a user's extension out.
     pub fn remove_extension(&mut self, user_id: &str) {
-        if let Some(&key) = self.rids.get(&user_key(user_id)) {
+        if let Some(&key) = self.rids.get(user_key(user_id).as_str()) {
             self.put(key, None);
         }
     }
@@ -573,20 +611,42 @@ impl SiteIndex {
 
     /// Takes a contact out, by its store id.
     pub fn remove_contact(&mut self, id: &str) {
-        if let Some(&key) = self.rids.get(&contact_key(id)) {
+        if let Some(&key) = self.rids.get(contact_key(id).as_str()) {
             self.put(key, None);
         }
     }
 
     /// Every entry, ordered by id (for comparing indexes in tests and for diagnostics).
     pub fn all_entries(&self) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self
-            .entries
-            .values()
-            .map(|i| self.view(i).clone())
-            .collect();
+        let mut out: Vec<Entry> = self.entries.values().map(|i| self.view(i)).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// Rebuilds the B-trees filled one key at a time: keys taken in ascending order (record
+    /// ids, the bench's numbers) leave every node about half full, a tree built from sorted
+    /// keys at once has full nodes. Patches afterwards split only the nodes they touch.
+    fn repack(&mut self) {
+        fn tree<K: Ord, V>(map: &mut BTreeMap<K, V>) {
+            *map = std::mem::take(map).into_iter().collect();
+        }
+        fn postings<K: Ord>(map: &mut Postings<K>) {
+            tree(map);
+            for ids in map.values_mut() {
+                if let Ids::Large(set) = ids {
+                    **set = std::mem::take(&mut **set).into_iter().collect();
+                }
+            }
+        }
+        postings(&mut self.link_emails);
+        postings(&mut self.link_numbers);
+        postings(&mut self.words);
+        postings(&mut self.by_e164);
+        postings(&mut self.by_suffix);
+        postings(&mut self.by_extension);
+        tree(&mut self.koelner);
+        tree(&mut self.metaphone);
+        self.unworded = std::mem::take(&mut self.unworded).into_iter().collect();
     }
 
     // ---- records ----
@@ -598,16 +658,24 @@ impl SiteIndex {
         }
         // Keys are never removed from the map: its size is the next id.
         let id = Rid::try_from(self.rids.len()).expect("fewer than 2^32 records in one site");
-        self.rids.insert(key.to_owned(), id);
+        self.rids.insert(key.into(), id);
         id
+    }
+
+    /// The entry a record is part of.
+    fn group(&self, record: Rid) -> Option<Rid> {
+        self.group_of
+            .get(record as usize)
+            .copied()
+            .filter(|&g| g != NO_GROUP)
     }
 
     /// The key of a record the index holds (its sealed entry's id).
     fn key(&self, id: Rid) -> &str {
-        &self.records[&id].entry.id
+        self.records[&id].entry.id()
     }
 
-    fn extension_record(&self, e: &Extension) -> Option<Record> {
+    fn extension_record(&self, e: &Extension) -> Option<RawRecord> {
         if !e.enabled {
             return None;
         }
@@ -653,7 +721,7 @@ impl SiteIndex {
         )
     }
 
-    fn contact_record(&self, c: &ContactRecord) -> Option<Record> {
+    fn contact_record(&self, c: &ContactRecord) -> Option<RawRecord> {
         if c.site != self.site {
             return None;
         }
@@ -704,8 +772,8 @@ impl SiteIndex {
     }
 
     /// A record of a source's fields as given (`seal` makes its entry).
-    fn raw_record(&self, class: RecordClass, name_words: Box<str>, entry: Entry) -> Record {
-        Record {
+    fn raw_record(&self, class: RecordClass, name_words: Box<str>, entry: Entry) -> RawRecord {
+        RawRecord {
             class,
             named: !entry.display_name.is_empty(),
             entry,
@@ -714,11 +782,16 @@ impl SiteIndex {
     }
 
     /// The entry of a record or group, for reading.
-    fn view<'a>(&'a self, ix: &'a Indexed) -> &'a Entry {
+    fn peek<'a>(&'a self, ix: &'a Indexed) -> EntryRef<'a> {
         match &ix.merged {
-            Some(e) => e,
-            None => &self.records[&ix.members[0]].entry,
+            Some(e) => e.view(),
+            None => self.records[&ix.id].entry.view(),
         }
+    }
+
+    /// The entry of a record or group as a front end gets it.
+    fn view(&self, ix: &Indexed) -> Entry {
+        self.peek(ix).to_entry(&self.site)
     }
 
     /// True for a switchboard, main number or DID base: in a DID block, but no extension's DID.
@@ -732,45 +805,49 @@ impl SiteIndex {
         if r.shared_class().is_none() {
             return;
         }
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             post(&mut self.link_emails, m, key);
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            post(&mut self.link_numbers, &e164_num(e), key);
+        for n in e.numbers().filter_map(|n| n.e164) {
+            post(&mut self.link_numbers, &e164_num(n), key);
         }
     }
 
     fn unlink(&mut self, key: Rid, r: &Record) {
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             unpost(&mut self.link_emails, m, key);
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            unpost(&mut self.link_numbers, &e164_num(e), key);
+        for n in e.numbers().filter_map(|n| n.e164) {
+            unpost(&mut self.link_numbers, &e164_num(n), key);
         }
     }
 
     /// Every record sharing an e-mail or number with `r` (linked or not).
     fn holders_of(&self, r: &Record) -> Vec<Rid> {
         let mut out = Vec::new();
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
+        for n in e.numbers().filter_map(|n| n.e164) {
+            out.extend_from_slice(&ids(&self.link_numbers, &e164_num(n)));
         }
         out
     }
 
-    /// True when a number shared by company records identifies one person: not a main number
-    /// of the site, held by few records, and all of them carry the same name.
-    fn number_links(&self, e: &E164) -> bool {
-        if self.is_main(e) {
-            return false;
-        }
+    /// True when a number (E.164, with `+`) shared by company records identifies one person:
+    /// not a main number of the site, held by few records, and all of them carry the same name.
+    /// (False for a number only one record holds: it links that record to nothing.)
+    fn number_links(&self, e: &str) -> bool {
         let Some(holders) = self.link_numbers.get(&e164_num(e)) else {
             return false;
         };
-        if holders.len() > MAX_NUMBER_HOLDERS {
+        if holders.len() < 2 || holders.len() > MAX_NUMBER_HOLDERS {
+            return false;
+        }
+        if E164::new(e).map_or(true, |e| self.is_main(&e)) {
             return false;
         }
         let names: Vec<&str> = holders
@@ -794,12 +871,13 @@ impl SiteIndex {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for m in &r.entry.emails {
+        let e = r.entry.view();
+        for m in e.emails() {
             out.extend_from_slice(&ids(&self.link_emails, m));
         }
-        for e in r.entry.numbers.iter().filter_map(|n| n.e164.as_ref()) {
-            if self.number_links(e) {
-                out.extend_from_slice(&ids(&self.link_numbers, &e164_num(e)));
+        for n in e.numbers().filter_map(|n| n.e164) {
+            if self.number_links(n) {
+                out.extend_from_slice(&ids(&self.link_numbers, &e164_num(n)));
             }
         }
         let is_user = r.shared_class() == Some(SourceClass::Users);
@@ -837,21 +915,13 @@ impl SiteIndex {
             if seen.contains(&k) {
                 continue;
             }
-            if let Some(members) = self
-                .group_of
-                .get(&k)
-                .and_then(|g| self.entries.get(g))
-                .map(|i| i.members.clone())
-            {
-                todo.extend(members);
+            if let Some(i) = self.group(k).and_then(|g| self.entries.get(&g)) {
+                todo.extend(i.members());
             }
             todo.extend(self.links(k));
             seen.insert(k);
         }
-        let old: BTreeSet<Rid> = seen
-            .iter()
-            .filter_map(|k| self.group_of.get(k).copied())
-            .collect();
+        let old: BTreeSet<Rid> = seen.iter().filter_map(|&k| self.group(k)).collect();
         for id in old {
             self.remove_entry(id);
         }
@@ -877,16 +947,16 @@ impl SiteIndex {
         let Some(ix) = self.entries.remove(&id) else {
             return;
         };
-        for m in &ix.members {
-            self.group_of.remove(m);
+        for m in ix.members() {
+            self.group_of[m as usize] = NO_GROUP;
         }
-        for w in ix.words.split_whitespace() {
+        for w in ix.words().split_whitespace() {
             if unpost(&mut self.words, w, id) {
                 unpost_code(&mut self.koelner, &phonetic::koelner(w), w);
                 unpost_code(&mut self.metaphone, &phonetic::metaphone(w), w);
             }
         }
-        for k in ix.number_keys.split(' ') {
+        for k in ix.number_keys().split(' ') {
             if let Some(e) = k.strip_prefix("e:").and_then(|e| e.parse::<u64>().ok()) {
                 unpost(&mut self.by_e164, &e, id);
             } else if let Some(x) = k.strip_prefix("s:") {
@@ -912,8 +982,15 @@ impl SiteIndex {
             return;
         }
         let id = members[0];
-        let merged = (records.len() > 1).then(|| Box::new(compose(&records)));
-        let entry: &Entry = merged.as_deref().unwrap_or(&records[0].entry);
+        let merged = (records.len() > 1).then(|| {
+            let views: Vec<(EntryRef, bool)> =
+                records.iter().map(|r| (r.entry.view(), r.named)).collect();
+            Packed::new(&compose(&self.site, &views))
+        });
+        let entry: EntryRef = match &merged {
+            Some(p) => p.view(),
+            None => records[0].entry.view(),
+        };
         let has = |c: SourceClass| records.iter().any(|r| r.shared_class() == Some(c));
         let (user, company, directory) = (
             has(SourceClass::Users),
@@ -922,12 +999,12 @@ impl SiteIndex {
         );
         let mut words: Vec<String> = Vec::new();
         for r in &records {
-            let e = &r.entry;
+            let e = r.entry.view();
             for field in [
-                r.named.then_some(&e.display_name),
-                e.given_name.as_ref(),
-                e.surname.as_ref(),
-                e.company.as_ref(),
+                r.named.then_some(e.display_name),
+                e.given_name,
+                e.surname,
+                e.company,
             ]
             .into_iter()
             .flatten()
@@ -937,24 +1014,22 @@ impl SiteIndex {
         }
         words.sort();
         words.dedup();
-        let forms: Box<str> = entry
-            .numbers
-            .iter()
-            .map(|n| numbers::digit_forms(&self.plan, n).join(" "))
+        let forms: String = entry
+            .numbers()
+            .map(|n| numbers::digit_forms_of(&self.plan, n.e164, n.dial, n.raw).join(" "))
             .collect::<Vec<_>>()
-            .join("\n")
-            .into_boxed_str();
+            .join("\n");
         let (e164_keys, suffix_keys) = number_keys(entry);
         let mut keys: Vec<String> = Vec::new();
         keys.extend(e164_keys.iter().map(|k| format!("e:{k}")));
         keys.extend(suffix_keys.iter().map(|k| format!("s:{k}")));
         keys.extend(entry.extension.iter().map(|x| format!("x:{x}")));
-        let number_keys = keys.join(" ").into_boxed_str();
-        let sort_key = text::folded_value(&entry.display_name);
-        let unworded = !text::words(&entry.display_name)
+        let number_keys = keys.join(" ");
+        let sort_key = text::folded_value(entry.display_name);
+        let unworded = !text::words(entry.display_name)
             .iter()
             .all(|w| words.binary_search(w).is_ok());
-        let extension = entry.extension.clone();
+        let extension = entry.extension.map(str::to_owned);
         for w in &words {
             if !self.words.contains_key(w) {
                 let (k, m) = (phonetic::koelner(w), phonetic::metaphone(w));
@@ -977,21 +1052,33 @@ impl SiteIndex {
             post(&mut self.by_extension, x, id);
         }
         for &m in &members {
-            self.group_of.insert(m, id);
+            let at = m as usize;
+            if self.group_of.len() <= at {
+                self.group_of.resize(at + 1, NO_GROUP);
+            }
+            self.group_of[at] = id;
         }
         if unworded {
             self.unworded.insert(id);
         }
+        let words = words.join(" ");
+        let mut text =
+            String::with_capacity(sort_key.len() + words.len() + forms.len() + number_keys.len());
+        let mut ends = [0u32; 3];
+        for (part, end) in [&sort_key, &words, &forms].into_iter().zip(&mut ends) {
+            text.push_str(part);
+            *end = u32::try_from(text.len()).expect("an entry's text under 4 GiB");
+        }
+        text.push_str(&number_keys);
         let indexed = Indexed {
-            sort_key,
+            merged,
+            id,
+            others: members[1..].into(),
             user,
             company,
             directory,
-            merged,
-            number_keys,
-            members,
-            words: words.join(" ").into_boxed_str(),
-            forms,
+            text: text.into_boxed_str(),
+            ends,
         };
         self.entries.insert(id, indexed);
     }
@@ -1000,8 +1087,9 @@ impl SiteIndex {
 
     /// True when `who` may see the entry and it lies in `scope`.
     fn shows(&self, ix: &Indexed, who: &Principal, scope: BookScope) -> bool {
-        let visible = match &self.view(ix).personal_owner {
-            Some(owner) => who.personal_owner() == Some(owner.as_str()),
+        let owner = self.peek(ix).personal_owner;
+        let visible = match owner {
+            Some(owner) => who.personal_owner() == Some(owner),
             None => true,
         };
         visible
@@ -1010,7 +1098,7 @@ impl SiteIndex {
                 BookScope::Users => ix.user,
                 BookScope::Company => ix.company,
                 BookScope::Directory => ix.directory,
-                BookScope::Personal => self.view(ix).personal_owner.is_some(),
+                BookScope::Personal => owner.is_some(),
             }
     }
 
@@ -1029,11 +1117,7 @@ impl SiteIndex {
         ids.sort_by(|a, b| {
             let ua = users_first && !a.user;
             let ub = users_first && !b.user;
-            (ua, &a.sort_key, self.key(a.members[0])).cmp(&(
-                ub,
-                &b.sort_key,
-                self.key(b.members[0]),
-            ))
+            (ua, a.sort_key(), self.key(a.id)).cmp(&(ub, b.sort_key(), self.key(b.id)))
         });
     }
 
@@ -1045,7 +1129,7 @@ impl SiteIndex {
             .get(id)
             .and_then(|r| self.entries.get(r))
             .filter(|ix| self.shows(ix, who, BookScope::All))
-            .map(|ix| self.view(ix).clone())
+            .map(|ix| self.view(ix))
     }
 
     /// Entries matching `filter` in `scope` that `who` may see, by display name, at most
@@ -1069,7 +1153,7 @@ impl SiteIndex {
         // Only the first `limit` in order are wanted: select them, then sort just those.
         if hits.len() > limit {
             let by = |a: &&Indexed, b: &&Indexed| {
-                (&a.sort_key, self.key(a.members[0])).cmp(&(&b.sort_key, self.key(b.members[0])))
+                (a.sort_key(), self.key(a.id)).cmp(&(b.sort_key(), self.key(b.id)))
             };
             if limit == 0 {
                 hits.clear();
@@ -1082,7 +1166,7 @@ impl SiteIndex {
         Ok(hits
             .into_iter()
             .take(limit)
-            .map(|ix| self.view(ix).clone())
+            .map(|ix| self.view(ix))
             .collect())
     }
 
@@ -1104,7 +1188,7 @@ impl SiteIndex {
                 };
                 let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
                 Some(match value.e164(&self.plan) {
-                    Some(e) => union(&out, &ids(&self.by_e164, &e164_num(&e))),
+                    Some(e) => union(&out, &ids(&self.by_e164, &e164_num(e.as_str()))),
                     None => out.to_vec(),
                 })
             }
@@ -1162,15 +1246,15 @@ impl SiteIndex {
     }
 
     /// The text values of an attribute.
-    fn text_values<'a>(e: &'a Entry, a: &Attribute) -> Vec<&'a str> {
+    fn text_values<'a>(e: EntryRef<'a>, a: &Attribute) -> Vec<&'a str> {
         match a {
-            Attribute::CommonName | Attribute::DisplayName => vec![e.display_name.as_str()],
-            Attribute::GivenName => e.given_name.as_deref().into_iter().collect(),
-            Attribute::Surname => e.surname.as_deref().into_iter().collect(),
-            Attribute::Company => e.company.as_deref().into_iter().collect(),
-            Attribute::Department => e.department.as_deref().into_iter().collect(),
-            Attribute::Title => e.title.as_deref().into_iter().collect(),
-            Attribute::Mail => e.emails.iter().map(String::as_str).collect(),
+            Attribute::CommonName | Attribute::DisplayName => vec![e.display_name],
+            Attribute::GivenName => e.given_name.into_iter().collect(),
+            Attribute::Surname => e.surname.into_iter().collect(),
+            Attribute::Company => e.company.into_iter().collect(),
+            Attribute::Department => e.department.into_iter().collect(),
+            Attribute::Title => e.title.into_iter().collect(),
+            Attribute::Mail => e.emails().collect(),
             _ => Vec::new(),
         }
     }
@@ -1178,12 +1262,12 @@ impl SiteIndex {
     /// The text values of an attribute, folded (the display name's is kept ready).
     fn folded_values<'a>(
         ix: &'a Indexed,
-        ent: &'a Entry,
+        ent: EntryRef<'a>,
         a: &Attribute,
     ) -> Vec<std::borrow::Cow<'a, str>> {
         match a {
             Attribute::CommonName | Attribute::DisplayName => {
-                vec![std::borrow::Cow::Borrowed(ix.sort_key.as_str())]
+                vec![std::borrow::Cow::Borrowed(ix.sort_key())]
             }
             a => Self::text_values(ent, a)
                 .into_iter()
@@ -1195,12 +1279,11 @@ impl SiteIndex {
     /// The numbers (with their digit forms) an attribute covers.
     fn phone_values<'a>(
         ix: &'a Indexed,
-        ent: &'a Entry,
+        ent: EntryRef<'a>,
         a: &Attribute,
-    ) -> impl Iterator<Item = (&'a EntryNumber, &'a str)> + 'a {
+    ) -> impl Iterator<Item = (NumberRef<'a>, &'a str)> + 'a {
         let a = a.clone();
-        ent.numbers
-            .iter()
+        ent.numbers()
             .zip(ix.number_forms())
             .filter(move |(n, _)| match a {
                 Attribute::BusinessPhone => {
@@ -1220,11 +1303,15 @@ impl SiteIndex {
 
     /// True when the entry matches the filter.
     fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
-        let ent = self.view(ix);
+        self.matches_entry(ix, self.peek(ix), f)
+    }
+
+    /// [`SiteIndex::matches`] with the entry read once for the whole filter.
+    fn matches_entry(&self, ix: &Indexed, ent: EntryRef<'_>, f: &Filter) -> bool {
         match f {
-            Filter::And(fs) => fs.iter().all(|f| self.matches(ix, f)),
-            Filter::Or(fs) => fs.iter().any(|f| self.matches(ix, f)),
-            Filter::Not(f) => !self.matches(ix, f),
+            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f)),
+            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f)),
+            Filter::Not(f) => !self.matches_entry(ix, ent, f),
             Filter::Present(a) => match a {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
@@ -1235,7 +1322,7 @@ impl SiteIndex {
                 a => !Self::text_values(ent, a).is_empty(),
             },
             Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
-                self.phone_equals(ix, a, v)
+                self.phone_equals(ix, ent, a, v)
             }
             Filter::Equals(Attribute::ObjectClass, v)
             | Filter::Approx(Attribute::ObjectClass, v) => {
@@ -1258,13 +1345,13 @@ impl SiteIndex {
                     };
                     Self::phone_values(ix, ent, attribute).any(|(n, forms)| {
                         if p.initial_plus {
-                            n.e164.as_ref().is_some_and(|e| p.matches(&e.as_str()[1..]))
+                            n.e164.is_some_and(|e| p.matches(&e[1..]))
                         } else {
                             forms.split(' ').any(|f| p.matches(f))
                         }
                     }) || (Self::has_extension_values(attribute)
                         && !p.initial_plus
-                        && ent.extension.as_deref().is_some_and(|x| p.matches(x)))
+                        && ent.extension.is_some_and(|x| p.matches(x)))
                 } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
                     false
                 } else {
@@ -1289,33 +1376,35 @@ impl SiteIndex {
                     .iter()
                     .all(|t| words.iter().any(|w| term_rank(t, w).is_some()))
             }
-            Filter::GreaterOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_ge),
-            Filter::LessOrEqual(a, v) => self.ordered(ix, a, v, Ordering::is_le),
+            Filter::GreaterOrEqual(a, v) => self.ordered(ix, ent, a, v, Ordering::is_ge),
+            Filter::LessOrEqual(a, v) => self.ordered(ix, ent, a, v, Ordering::is_le),
         }
     }
 
     /// An ordering match (`>=`, `<=`): `keep` says which comparisons of a value with the bound
     /// count. See [`Filter::LessOrEqual`] for how each kind of attribute is ordered.
-    fn ordered(&self, ix: &Indexed, a: &Attribute, v: &str, keep: fn(Ordering) -> bool) -> bool {
-        let ent = self.view(ix);
+    fn ordered(
+        &self,
+        ix: &Indexed,
+        ent: EntryRef<'_>,
+        a: &Attribute,
+        v: &str,
+        keep: fn(Ordering) -> bool,
+    ) -> bool {
         match a {
             Attribute::Extension => {
                 let bound = text::digits(v);
                 !bound.is_empty()
                     && ent
                         .extension
-                        .as_deref()
                         .is_some_and(|x| keep(numbers::cmp_digit_numbers(x, &bound)))
             }
             a if a.is_phone() => {
                 let Some(bound) = numbers::ordering_key(&self.plan, v) else {
                     return false;
                 };
-                Self::phone_values(ix, ent, a).any(|(n, _)| {
-                    n.e164
-                        .as_ref()
-                        .is_some_and(|e| keep(e.as_str()[1..].cmp(bound.as_str())))
-                })
+                Self::phone_values(ix, ent, a)
+                    .any(|(n, _)| n.e164.is_some_and(|e| keep(e[1..].cmp(bound.as_str()))))
             }
             Attribute::ObjectClass | Attribute::Unknown(_) => false,
             a => {
@@ -1327,23 +1416,22 @@ impl SiteIndex {
         }
     }
 
-    fn phone_equals(&self, ix: &Indexed, a: &Attribute, v: &str) -> bool {
-        let ent = self.view(ix);
+    fn phone_equals(&self, ix: &Indexed, ent: EntryRef<'_>, a: &Attribute, v: &str) -> bool {
         let Some(value) = NumberValue::parse(&self.plan, v) else {
             return false;
         };
         let target = value.e164(&self.plan);
         if Self::has_extension_values(a) {
-            if let Some(x) = &ent.extension {
+            if let Some(x) = ent.extension {
                 let internal =
                     matches!(&value.dialled, Some(Dialled::Internal(i)) if i.as_str() == x);
-                if internal || value.digits == *x {
+                if internal || value.digits == x {
                     return true;
                 }
             }
         }
-        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, &n.e164) {
-            (Some(t), Some(e)) => t == e,
+        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, n.e164) {
+            (Some(t), Some(e)) => t.as_str() == e,
             _ => forms.split(' ').any(|f| f == value.digits),
         })
     }
@@ -1387,18 +1475,18 @@ impl SiteIndex {
             .filter(|(ix, _)| self.shows(ix, who, query.scope))
             .collect();
         hits.sort_by(|(a, ra), (b, rb)| {
-            (ra, !a.user, &a.sort_key, self.key(a.members[0])).cmp(&(
+            (ra, !a.user, a.sort_key(), self.key(a.id)).cmp(&(
                 rb,
                 !b.user,
-                &b.sort_key,
-                self.key(b.members[0]),
+                b.sort_key(),
+                self.key(b.id),
             ))
         });
         Ok(hits
             .into_iter()
             .take(query.limit)
             .map(|(ix, rank)| Hit {
-                entry: self.view(ix).clone(),
+                entry: self.view(ix),
                 rank,
             })
             .collect())
@@ -1473,7 +1561,7 @@ impl SiteIndex {
         };
         let digits = &value.digits;
         if let Some(e) = value.e164(&self.plan) {
-            for &id in ids(&self.by_e164, &e164_num(&e)).iter() {
+            for &id in ids(&self.by_e164, &e164_num(e.as_str())).iter() {
                 out.insert(id, MatchRank::Exact);
             }
         }
@@ -1482,7 +1570,7 @@ impl SiteIndex {
             let forms = ix
                 .number_forms()
                 .flat_map(|f| f.split(' '))
-                .chain(self.view(ix).extension.as_deref());
+                .chain(self.peek(ix).extension);
             for f in forms {
                 let r = if f == digits {
                     MatchRank::Exact
@@ -1523,7 +1611,7 @@ impl SiteIndex {
                 }
             },
         };
-        let mut found: BTreeSet<Rid> = ids(&self.by_e164, &e164_num(&e164))
+        let mut found: BTreeSet<Rid> = ids(&self.by_e164, &e164_num(e164.as_str()))
             .iter()
             .copied()
             .collect();
@@ -1539,22 +1627,18 @@ impl SiteIndex {
             let class = |i: &Indexed| {
                 if i.user {
                     0
-                } else if self.view(i).personal_owner.is_none() {
+                } else if self.peek(i).personal_owner.is_none() {
                     1
                 } else {
                     2
                 }
             };
-            (class(a), &a.sort_key, self.key(a.members[0])).cmp(&(
-                class(b),
-                &b.sort_key,
-                self.key(b.members[0]),
-            ))
+            (class(a), a.sort_key(), self.key(a.id)).cmp(&(class(b), b.sort_key(), self.key(b.id)))
         });
         if !found.is_empty() {
             return Ok(LookupResult::Entries {
                 number: e164,
-                entries: found.into_iter().map(|ix| self.view(ix).clone()).collect(),
+                entries: found.into_iter().map(|ix| self.view(ix)).collect(),
             });
         }
         match self.plan.block_of(&e164).and_then(|b| b.company.clone()) {
@@ -1565,89 +1649,91 @@ impl SiteIndex {
 }
 
 /// A record with its key as id and its entry composed (duplicates dropped, display name
-/// fallen back when the source gave none).
-fn seal(mut r: Record, key: &str) -> Record {
-    r.entry.id = key.to_owned();
-    r.entry = compose(&[&r]);
-    r
+/// fallen back when the source gave none) and packed.
+fn seal(r: RawRecord, key: &str) -> Record {
+    let mut entry = r.entry;
+    entry.id = key.to_owned();
+    let raw = Packed::new(&entry);
+    let entry = Packed::new(&compose(&entry.site, &[(raw.view(), r.named)]));
+    Record {
+        class: r.class,
+        entry,
+        named: r.named,
+        name_words: r.name_words,
+    }
 }
 
-/// The entry of records of one person, highest priority first: the first record's id and
-/// owner, each field from the first record that has it, every e-mail and number once.
-fn compose(records: &[&Record]) -> Entry {
-    let pick = |f: fn(&Entry) -> &Option<String>| records.iter().find_map(|r| f(&r.entry).clone());
-    let first = &records[0].entry;
+/// The entry of records of one person, highest priority first, each with whether its source
+/// gave a display name: the first record's id and owner, each field from the first record that
+/// has it, every e-mail and number once.
+fn compose<'r>(site: &SiteId, records: &[(EntryRef<'r>, bool)]) -> Entry {
+    let pick = |f: fn(&EntryRef<'r>) -> Option<&'r str>| {
+        records.iter().find_map(|(e, _)| f(e)).map(str::to_owned)
+    };
+    let first = &records[0].0;
     let mut emails: Vec<String> = Vec::new();
-    let mut numbers: Vec<EntryNumber> = Vec::new();
+    let mut numbers = Vec::new();
     let mut seen_numbers: HashSet<String> = HashSet::new();
-    for r in records {
-        for m in &r.entry.emails {
-            if !emails.contains(m) {
-                emails.push(m.clone());
+    for (e, _) in records {
+        for m in e.emails() {
+            if !emails.iter().any(|x| x == m) {
+                emails.push(m.to_owned());
             }
         }
-        for n in &r.entry.numbers {
-            let key = match &n.e164 {
-                Some(e) => e.as_str().to_owned(),
+        for n in e.numbers() {
+            let key = match n.e164 {
+                Some(e) => e.to_owned(),
                 None => format!("raw:{}", n.raw.trim()),
             };
             if seen_numbers.insert(key) {
-                numbers.push(n.clone());
+                numbers.push(n.to_number());
             }
         }
     }
-    let company = pick(|e| &e.company);
+    let company = pick(|e| e.company);
     let display_name = records
         .iter()
-        .find(|r| r.named)
-        .map(|r| r.entry.display_name.clone())
+        .find(|(_, named)| *named)
+        .map(|(e, _)| e.display_name.to_owned())
         .or_else(|| company.clone())
         .or_else(|| emails.first().cloned())
         .or_else(|| numbers.first().map(|n| n.display.clone()))
-        .unwrap_or_else(|| first.id.clone());
+        .unwrap_or_else(|| first.id.to_owned());
     Entry {
-        id: first.id.clone(),
-        site: first.site.clone(),
-        sources: records
-            .iter()
-            .flat_map(|r| r.entry.sources.iter().cloned())
-            .collect(),
-        personal_owner: first.personal_owner.clone(),
+        id: first.id.to_owned(),
+        site: site.clone(),
+        sources: records.iter().flat_map(|(e, _)| e.sources()).collect(),
+        personal_owner: first.personal_owner.map(str::to_owned),
         display_name,
-        given_name: pick(|e| &e.given_name),
-        surname: pick(|e| &e.surname),
+        given_name: pick(|e| e.given_name),
+        surname: pick(|e| e.surname),
         company,
-        department: pick(|e| &e.department),
-        title: pick(|e| &e.title),
+        department: pick(|e| e.department),
+        title: pick(|e| e.title),
         emails,
-        extension: records.iter().find_map(|r| r.entry.extension.clone()),
+        extension: records
+            .iter()
+            .find_map(|(e, _)| e.extension.map(str::to_owned)),
         numbers,
     }
 }
 
 /// The keys an entry is filed under in the number maps: E.164 forms, and number suffixes
 /// (of E.164 forms, of invalid numbers' digits, of the extension). Sorted, distinct.
-fn number_keys(entry: &Entry) -> (Vec<u64>, Vec<String>) {
+fn number_keys(entry: EntryRef<'_>) -> (Vec<u64>, Vec<String>) {
     let mut e164_keys: Vec<u64> = entry
-        .numbers
-        .iter()
-        .filter_map(|n| n.e164.as_ref().map(e164_num))
+        .numbers()
+        .filter_map(|n| n.e164.map(e164_num))
         .collect();
     e164_keys.sort();
     e164_keys.dedup();
     let mut suffix_keys: Vec<String> = entry
-        .numbers
-        .iter()
-        .map(|n| match &n.e164 {
-            Some(e) => numbers::suffix_key(&e.as_str()[1..]).to_owned(),
-            None => numbers::suffix_key(&text::digits(&n.raw)).to_owned(),
+        .numbers()
+        .map(|n| match n.e164 {
+            Some(e) => numbers::suffix_key(&e[1..]).to_owned(),
+            None => numbers::suffix_key(&text::digits(n.raw)).to_owned(),
         })
-        .chain(
-            entry
-                .extension
-                .iter()
-                .map(|x| numbers::suffix_key(x).to_owned()),
-        )
+        .chain(entry.extension.map(|x| numbers::suffix_key(x).to_owned()))
         .filter(|k| !k.is_empty())
         .collect();
     suffix_keys.sort();
@@ -1655,11 +1741,10 @@ fn number_keys(entry: &Entry) -> (Vec<u64>, Vec<String>) {
     (e164_keys, suffix_keys)
 }
 
-/// An E.164 number as the key of the number maps: its digits as an integer (E.164 has 8 to 15
-/// digits and no leading zero, so no two numbers share a key).
-fn e164_num(e: &E164) -> u64 {
-    e.as_str()
-        .bytes()
+/// An E.164 number (with its `+`) as the key of the number maps: its digits as an integer
+/// (E.164 has 8 to 15 digits and no leading zero, so no two numbers share a key).
+fn e164_num(e: &str) -> u64 {
+    e.bytes()
         .filter(u8::is_ascii_digit)
         .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'))
 }

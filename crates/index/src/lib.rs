@@ -17,6 +17,7 @@
 pub mod distance;
 pub mod index;
 pub mod numbers;
+mod packed;
 pub mod phonetic;
 pub mod priority;
 pub mod service;

@@ -48,9 +48,24 @@ pub fn entry_number_of(plan: &DiallingPlan, e164: &E164, kind: PhoneKind) -> Ent
 /// The digit strings a number can be written as: E.164 without `+`, national (or international)
 /// form, the dialable form, and the digits of its original text.
 pub fn digit_forms(plan: &DiallingPlan, number: &EntryNumber) -> Vec<String> {
+    digit_forms_of(
+        plan,
+        number.e164.as_ref().map(E164::as_str),
+        &number.dial,
+        &number.raw,
+    )
+}
+
+/// [`digit_forms`] of a number given as its E.164 form (with `+`), dialable form and text.
+pub(crate) fn digit_forms_of(
+    plan: &DiallingPlan,
+    e164: Option<&str>,
+    dial: &str,
+    raw: &str,
+) -> Vec<String> {
     let mut forms = Vec::with_capacity(5);
-    if let Some(e) = &number.e164 {
-        let all = &e.as_str()[1..];
+    if let Some(e) = e164 {
+        let all = &e[1..];
         forms.push(all.to_owned());
         let cc = plan.region.calling_code().to_string();
         match all.strip_prefix(cc.as_str()) {
@@ -66,8 +81,8 @@ pub fn digit_forms(plan: &DiallingPlan, number: &EntryNumber) -> Vec<String> {
             forms.push(rest.to_owned());
         }
     }
-    forms.push(digits(&number.dial));
-    forms.push(digits(&number.raw));
+    forms.push(digits(dial));
+    forms.push(digits(raw));
     forms.retain(|f| !f.is_empty());
     forms.sort();
     forms.dedup();
