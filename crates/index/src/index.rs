@@ -1142,13 +1142,14 @@ impl SiteIndex {
         limit: usize,
     ) -> ServiceResult<Vec<Entry>> {
         Self::check_scope(who, scope)?;
-        let candidates: Vec<&Indexed> = match self.candidates(filter) {
+        let numbers = FilterNumbers::of(filter, &self.plan);
+        let candidates: Vec<&Indexed> = match self.candidates(filter, &numbers) {
             Some(ids) => ids.iter().filter_map(|id| self.entries.get(id)).collect(),
             None => self.entries.values().collect(),
         };
         let mut hits: Vec<&Indexed> = candidates
             .into_iter()
-            .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter))
+            .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter, &numbers))
             .collect();
         // Only the first `limit` in order are wanted: select them, then sort just those.
         if hits.len() > limit {
@@ -1172,22 +1173,22 @@ impl SiteIndex {
 
     /// Entry ids that can match `filter` (a superset), from the number indexes; `None` when
     /// every entry must be checked.
-    fn candidates(&self, filter: &Filter) -> Option<Vec<Rid>> {
+    fn candidates(&self, filter: &Filter, numbers: &FilterNumbers<'_>) -> Option<Vec<Rid>> {
         match filter {
             Filter::And(fs) => fs
                 .iter()
-                .filter_map(|f| self.candidates(f))
+                .filter_map(|f| self.candidates(f, numbers))
                 .reduce(|a, b| intersection(&a, &b)),
             Filter::Or(fs) => fs
                 .iter()
-                .map(|f| self.candidates(f))
+                .map(|f| self.candidates(f, numbers))
                 .try_fold(Vec::new(), |all, c| Some(union(&all, &c?))),
             Filter::Equals(a, v) if a.is_phone() => {
-                let Some(value) = NumberValue::parse(&self.plan, v) else {
+                let Some(number) = numbers.get(v) else {
                     return Some(Vec::new());
                 };
-                let out = ids(&self.by_suffix, numbers::suffix_key(&value.digits));
-                Some(match value.e164(&self.plan) {
+                let out = ids(&self.by_suffix, numbers::suffix_key(&number.value.digits));
+                Some(match &number.e164 {
                     Some(e) => union(&out, &ids(&self.by_e164, &e164_num(e.as_str()))),
                     None => out.to_vec(),
                 })
@@ -1301,17 +1302,23 @@ impl SiteIndex {
         matches!(a, Attribute::Extension | Attribute::AnyPhone)
     }
 
-    /// True when the entry matches the filter.
-    fn matches(&self, ix: &Indexed, f: &Filter) -> bool {
-        self.matches_entry(ix, self.peek(ix), f)
+    /// True when the entry matches the filter (whose phone values `numbers` holds read).
+    fn matches(&self, ix: &Indexed, f: &Filter, numbers: &FilterNumbers<'_>) -> bool {
+        self.matches_entry(ix, self.peek(ix), f, numbers)
     }
 
     /// [`SiteIndex::matches`] with the entry read once for the whole filter.
-    fn matches_entry(&self, ix: &Indexed, ent: EntryRef<'_>, f: &Filter) -> bool {
+    fn matches_entry(
+        &self,
+        ix: &Indexed,
+        ent: EntryRef<'_>,
+        f: &Filter,
+        numbers: &FilterNumbers<'_>,
+    ) -> bool {
         match f {
-            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f)),
-            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f)),
-            Filter::Not(f) => !self.matches_entry(ix, ent, f),
+            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f, numbers)),
+            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f, numbers)),
+            Filter::Not(f) => !self.matches_entry(ix, ent, f, numbers),
             Filter::Present(a) => match a {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
@@ -1321,9 +1328,9 @@ impl SiteIndex {
                 }
                 a => !Self::text_values(ent, a).is_empty(),
             },
-            Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => {
-                self.phone_equals(ix, ent, a, v)
-            }
+            Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => numbers
+                .get(v)
+                .is_some_and(|number| Self::phone_equals(ix, ent, a, number)),
             Filter::Equals(Attribute::ObjectClass, v)
             | Filter::Approx(Attribute::ObjectClass, v) => {
                 OBJECT_CLASSES.contains(&text::folded_value(v).replace(' ', "").as_str())
@@ -1416,11 +1423,8 @@ impl SiteIndex {
         }
     }
 
-    fn phone_equals(&self, ix: &Indexed, ent: EntryRef<'_>, a: &Attribute, v: &str) -> bool {
-        let Some(value) = NumberValue::parse(&self.plan, v) else {
-            return false;
-        };
-        let target = value.e164(&self.plan);
+    fn phone_equals(ix: &Indexed, ent: EntryRef<'_>, a: &Attribute, number: &FilterNumber) -> bool {
+        let (value, target) = (&number.value, &number.e164);
         if Self::has_extension_values(a) {
             if let Some(x) = ent.extension {
                 let internal =
@@ -1430,7 +1434,7 @@ impl SiteIndex {
                 }
             }
         }
-        Self::phone_values(ix, ent, a).any(|(n, forms)| match (&target, n.e164) {
+        Self::phone_values(ix, ent, a).any(|(n, forms)| match (target, n.e164) {
             (Some(t), Some(e)) => t.as_str() == e,
             _ => forms.split(' ').any(|f| f == value.digits),
         })
@@ -1786,6 +1790,55 @@ fn text_pattern(value: &str, initial: Option<&str>, any: &[String], last: Option
     }
     let last = last.unwrap_or("");
     rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// A phone value of a filter, read with the site's dialling plan.
+struct FilterNumber {
+    /// The value's digits and what it dials.
+    value: NumberValue,
+    /// The E.164 number it stands for, if any.
+    e164: Option<E164>,
+}
+
+/// The phone values of one filter, each read once for the whole query. Reading a number
+/// runs libphonenumber's patterns; read per candidate (every entry sharing the value's last
+/// four digits, for each phone attribute of the filter) it was most of a number search's CPU.
+struct FilterNumbers<'f> {
+    /// (value as written, the number it reads as — `None` when it is none).
+    read: Vec<(&'f str, Option<FilterNumber>)>,
+}
+
+impl<'f> FilterNumbers<'f> {
+    /// Reads every phone equality value in `filter` (once each) with `plan`.
+    fn of(filter: &'f Filter, plan: &DiallingPlan) -> Self {
+        let mut read: Vec<(&'f str, Option<FilterNumber>)> = Vec::new();
+        let mut stack = vec![filter];
+        while let Some(f) = stack.pop() {
+            match f {
+                Filter::And(fs) | Filter::Or(fs) => stack.extend(fs.iter()),
+                Filter::Not(f) => stack.push(f),
+                Filter::Equals(a, v) | Filter::Approx(a, v)
+                    if a.is_phone() && !read.iter().any(|(seen, _)| *seen == v.as_str()) =>
+                {
+                    let number = NumberValue::parse(plan, v).map(|value| FilterNumber {
+                        e164: value.e164(plan),
+                        value,
+                    });
+                    read.push((v.as_str(), number));
+                }
+                _ => {}
+            }
+        }
+        FilterNumbers { read }
+    }
+
+    /// The number `v` reads as; `None` when it is not a number (or was not in the filter).
+    fn get(&self, v: &str) -> Option<&FilterNumber> {
+        self.read
+            .iter()
+            .find(|(seen, _)| *seen == v)
+            .and_then(|(_, number)| number.as_ref())
+    }
 }
 
 #[cfg(test)]

@@ -919,10 +919,11 @@ fn ordering_filters() {
 
 /// Every entry a full scan finds for `f`, in order: what `filter` must answer.
 fn scanned(ix: &SiteIndex, who: &Principal, f: &Filter, limit: usize) -> Vec<Entry> {
+    let numbers = FilterNumbers::of(f, &ix.plan);
     let mut all: Vec<&Indexed> = ix
         .entries
         .values()
-        .filter(|i| ix.shows(i, who, BookScope::All) && ix.matches(i, f))
+        .filter(|i| ix.shows(i, who, BookScope::All) && ix.matches(i, f, &numbers))
         .collect();
     ix.order(&mut all, false);
     all.into_iter()
@@ -1021,7 +1022,11 @@ fn name_filters_answer_from_the_word_index_what_a_full_scan_finds() {
     assert_eq!(unworded, ["c:n1"], "named after its e-mail address alone");
     // The word index is used, not a scan: these filters have candidates.
     for f in &filters()[..13] {
-        assert!(ix.candidates(f).is_some(), "{f:?} has no candidates");
+        let numbers = FilterNumbers::of(f, &ix.plan);
+        assert!(
+            ix.candidates(f, &numbers).is_some(),
+            "{f:?} has no candidates"
+        );
     }
     assert_eq!(
         names(
