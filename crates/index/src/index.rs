@@ -1142,14 +1142,14 @@ impl SiteIndex {
         limit: usize,
     ) -> ServiceResult<Vec<Entry>> {
         Self::check_scope(who, scope)?;
-        let numbers = FilterNumbers::of(filter, &self.plan);
-        let candidates: Vec<&Indexed> = match self.candidates(filter, &numbers) {
+        let prepared = Prepared::of(filter, &self.plan);
+        let candidates: Vec<&Indexed> = match self.candidates(filter, &prepared) {
             Some(ids) => ids.iter().filter_map(|id| self.entries.get(id)).collect(),
             None => self.entries.values().collect(),
         };
         let mut hits: Vec<&Indexed> = candidates
             .into_iter()
-            .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter, &numbers))
+            .filter(|ix| self.shows(ix, who, scope) && self.matches(ix, filter, &prepared))
             .collect();
         // Only the first `limit` in order are wanted: select them, then sort just those.
         if hits.len() > limit {
@@ -1173,18 +1173,18 @@ impl SiteIndex {
 
     /// Entry ids that can match `filter` (a superset), from the number indexes; `None` when
     /// every entry must be checked.
-    fn candidates(&self, filter: &Filter, numbers: &FilterNumbers<'_>) -> Option<Vec<Rid>> {
+    fn candidates(&self, filter: &Filter, prepared: &Prepared<'_>) -> Option<Vec<Rid>> {
         match filter {
             Filter::And(fs) => fs
                 .iter()
-                .filter_map(|f| self.candidates(f, numbers))
+                .filter_map(|f| self.candidates(f, prepared))
                 .reduce(|a, b| intersection(&a, &b)),
             Filter::Or(fs) => fs
                 .iter()
-                .map(|f| self.candidates(f, numbers))
+                .map(|f| self.candidates(f, prepared))
                 .try_fold(Vec::new(), |all, c| Some(union(&all, &c?))),
             Filter::Equals(a, v) if a.is_phone() => {
-                let Some(number) = numbers.get(v) else {
+                let Some(number) = prepared.get(v) else {
                     return Some(Vec::new());
                 };
                 let out = ids(&self.by_suffix, numbers::suffix_key(&number.value.digits));
@@ -1303,8 +1303,8 @@ impl SiteIndex {
     }
 
     /// True when the entry matches the filter (whose phone values `numbers` holds read).
-    fn matches(&self, ix: &Indexed, f: &Filter, numbers: &FilterNumbers<'_>) -> bool {
-        self.matches_entry(ix, self.peek(ix), f, numbers)
+    fn matches(&self, ix: &Indexed, f: &Filter, prepared: &Prepared<'_>) -> bool {
+        self.matches_entry(ix, self.peek(ix), f, prepared)
     }
 
     /// [`SiteIndex::matches`] with the entry read once for the whole filter.
@@ -1313,12 +1313,12 @@ impl SiteIndex {
         ix: &Indexed,
         ent: EntryRef<'_>,
         f: &Filter,
-        numbers: &FilterNumbers<'_>,
+        prepared: &Prepared<'_>,
     ) -> bool {
         match f {
-            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f, numbers)),
-            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f, numbers)),
-            Filter::Not(f) => !self.matches_entry(ix, ent, f, numbers),
+            Filter::And(fs) => fs.iter().all(|f| self.matches_entry(ix, ent, f, prepared)),
+            Filter::Or(fs) => fs.iter().any(|f| self.matches_entry(ix, ent, f, prepared)),
+            Filter::Not(f) => !self.matches_entry(ix, ent, f, prepared),
             Filter::Present(a) => match a {
                 Attribute::ObjectClass => true,
                 Attribute::Unknown(_) => false,
@@ -1328,7 +1328,7 @@ impl SiteIndex {
                 }
                 a => !Self::text_values(ent, a).is_empty(),
             },
-            Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => numbers
+            Filter::Equals(a, v) | Filter::Approx(a, v) if a.is_phone() => prepared
                 .get(v)
                 .is_some_and(|number| Self::phone_equals(ix, ent, a, number)),
             Filter::Equals(Attribute::ObjectClass, v)
@@ -1362,12 +1362,17 @@ impl SiteIndex {
                 } else if matches!(attribute, Attribute::ObjectClass | Attribute::Unknown(_)) {
                     false
                 } else {
-                    let initial = initial.as_deref().map(text::folded_value);
-                    let any: Vec<String> = any.iter().map(|a| text::folded_value(a)).collect();
-                    let last = last.as_deref().map(text::folded_value);
+                    let folded;
+                    let p = match prepared.pattern(f) {
+                        Some(p) => p,
+                        None => {
+                            folded = TextPattern::of(initial, any, last);
+                            &folded
+                        }
+                    };
                     Self::folded_values(ix, ent, attribute)
                         .iter()
-                        .any(|t| text_pattern(t, initial.as_deref(), &any, last.as_deref()))
+                        .any(|t| p.matches(t))
                 }
             }
             Filter::Approx(a, v) => {
@@ -1778,18 +1783,37 @@ pub fn term_rank(term: &str, word: &str) -> Option<MatchRank> {
 }
 
 /// LDAP substring matching on folded text: prefix, inner parts in order, suffix.
-fn text_pattern(value: &str, initial: Option<&str>, any: &[String], last: Option<&str>) -> bool {
-    let Some(mut rest) = value.strip_prefix(initial.unwrap_or("")) else {
-        return false;
-    };
-    for part in any.iter().filter(|p| !p.is_empty()) {
-        match rest.find(part.as_str()) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
+/// A text substring filter's parts, folded.
+struct TextPattern {
+    initial: Option<String>,
+    any: Vec<String>,
+    last: Option<String>,
+}
+
+impl TextPattern {
+    /// Folds the parts of a substring filter.
+    fn of(initial: &Option<String>, any: &[String], last: &Option<String>) -> Self {
+        TextPattern {
+            initial: initial.as_deref().map(text::folded_value),
+            any: any.iter().map(|a| text::folded_value(a)).collect(),
+            last: last.as_deref().map(text::folded_value),
         }
     }
-    let last = last.unwrap_or("");
-    rest.len() >= last.len() && rest.ends_with(last)
+
+    /// True when the folded `value` has the parts in order.
+    fn matches(&self, value: &str) -> bool {
+        let Some(mut rest) = value.strip_prefix(self.initial.as_deref().unwrap_or("")) else {
+            return false;
+        };
+        for part in self.any.iter().filter(|p| !p.is_empty()) {
+            match rest.find(part.as_str()) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        let last = self.last.as_deref().unwrap_or("");
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
 }
 
 /// A phone value of a filter, read with the site's dialling plan.
@@ -1800,18 +1824,23 @@ struct FilterNumber {
     e164: Option<E164>,
 }
 
-/// The phone values of one filter, each read once for the whole query. Reading a number
-/// runs libphonenumber's patterns; read per candidate (every entry sharing the value's last
-/// four digits, for each phone attribute of the filter) it was most of a number search's CPU.
-struct FilterNumbers<'f> {
+/// What one filter's values read as, each worked out once for the whole query instead of
+/// once per candidate: its phone values (reading a number runs libphonenumber's patterns —
+/// read per candidate, every entry sharing the value's last four digits for each phone
+/// attribute, it was most of a number search's CPU) and its text substrings, folded.
+struct Prepared<'f> {
     /// (value as written, the number it reads as — `None` when it is none).
     read: Vec<(&'f str, Option<FilterNumber>)>,
+    /// (substring filter node, its folded parts).
+    patterns: Vec<(&'f Filter, TextPattern)>,
 }
 
-impl<'f> FilterNumbers<'f> {
-    /// Reads every phone equality value in `filter` (once each) with `plan`.
+impl<'f> Prepared<'f> {
+    /// Reads every phone equality value in `filter` (once each) with `plan` and folds its text
+    /// substrings.
     fn of(filter: &'f Filter, plan: &DiallingPlan) -> Self {
         let mut read: Vec<(&'f str, Option<FilterNumber>)> = Vec::new();
+        let mut patterns = Vec::new();
         let mut stack = vec![filter];
         while let Some(f) = stack.pop() {
             match f {
@@ -1826,10 +1855,26 @@ impl<'f> FilterNumbers<'f> {
                     });
                     read.push((v.as_str(), number));
                 }
+                Filter::Substring {
+                    attribute,
+                    initial,
+                    any,
+                    last,
+                } if !attribute.is_phone() => {
+                    patterns.push((f, TextPattern::of(initial, any, last)));
+                }
                 _ => {}
             }
         }
-        FilterNumbers { read }
+        Prepared { read, patterns }
+    }
+
+    /// The folded parts of the substring filter `node` (one of this filter's own nodes).
+    fn pattern(&self, node: &Filter) -> Option<&TextPattern> {
+        self.patterns
+            .iter()
+            .find(|(f, _)| std::ptr::eq(*f, node))
+            .map(|(_, p)| p)
     }
 
     /// The number `v` reads as; `None` when it is not a number (or was not in the filter).

@@ -919,7 +919,7 @@ fn ordering_filters() {
 
 /// Every entry a full scan finds for `f`, in order: what `filter` must answer.
 fn scanned(ix: &SiteIndex, who: &Principal, f: &Filter, limit: usize) -> Vec<Entry> {
-    let numbers = FilterNumbers::of(f, &ix.plan);
+    let numbers = Prepared::of(f, &ix.plan);
     let mut all: Vec<&Indexed> = ix
         .entries
         .values()
@@ -1022,7 +1022,7 @@ fn name_filters_answer_from_the_word_index_what_a_full_scan_finds() {
     assert_eq!(unworded, ["c:n1"], "named after its e-mail address alone");
     // The word index is used, not a scan: these filters have candidates.
     for f in &filters()[..13] {
-        let numbers = FilterNumbers::of(f, &ix.plan);
+        let numbers = Prepared::of(f, &ix.plan);
         assert!(
             ix.candidates(f, &numbers).is_some(),
             "{f:?} has no candidates"
