@@ -1087,3 +1087,97 @@ fn large_postings_turn_into_trees_and_back_without_losing_an_id() {
         "the first three in order"
     );
 }
+
+/// A number equality's candidates (E.164 map, plus the suffixes of numbers kept raw and of
+/// extensions) find what a full scan finds, for numbers with and without an E.164 form.
+#[test]
+fn number_equality_candidates_match_a_full_scan() {
+    let raw = |s: &str, kind| PhoneNumber::parse(s, kind, None);
+    let ix = index_of(
+        &[
+            user("u1", "101", "Hans Meier"),
+            user("u2", "4567", "Ina Vier"),
+        ],
+        &[
+            (
+                "d1",
+                contact(
+                    PhonebookKind::Directory,
+                    "d1",
+                    "Karl Kunde",
+                    vec![
+                        num("+49 30 1234567", PhoneKind::Business),
+                        num("0151 1234567", PhoneKind::Mobile),
+                    ],
+                ),
+            ),
+            (
+                "d2",
+                contact(
+                    PhonebookKind::Directory,
+                    "d2",
+                    "Rita Roh",
+                    // no region: kept raw, no E.164 form
+                    vec![
+                        raw("030 1234567", PhoneKind::Business),
+                        raw("n/a 12", PhoneKind::Fax),
+                    ],
+                ),
+            ),
+            (
+                "d3",
+                contact(
+                    PhonebookKind::Directory,
+                    "d3",
+                    "Sven Suffix",
+                    vec![num("089 9994567", PhoneKind::Business)],
+                ),
+            ),
+        ],
+    );
+    assert!(
+        ix.records.values().any(|r| r
+            .entry
+            .view()
+            .numbers()
+            .any(|n| n.e164.is_none() && n.raw == "030 1234567")),
+        "the test needs a number kept raw"
+    );
+    let who = group();
+    for value in [
+        "030 1234567",
+        "0301234567",
+        "+49 30 1234567",
+        "1234567",
+        "0151 1234567",
+        "089 9994567",
+        "4567",
+        "101",
+        "12",
+        "n/a 12",
+    ] {
+        for attribute in [
+            Attribute::BusinessPhone,
+            Attribute::Mobile,
+            Attribute::Fax,
+            Attribute::AnyPhone,
+            Attribute::Extension,
+        ] {
+            let f = Filter::Or(vec![
+                eq(attribute.clone(), value),
+                eq(Attribute::Mobile, value),
+            ]);
+            let (got, want) = (
+                ix.filter(&who, BookScope::All, &f, 100).unwrap(),
+                scanned(&ix, &who, &f, 100),
+            );
+            assert_eq!(names(&got), names(&want), "{f:?}");
+        }
+    }
+    // Kept raw, matched by digits: what the candidates must not lose.
+    let f = eq(Attribute::BusinessPhone, "030 1234567");
+    assert_eq!(
+        names(&ix.filter(&who, BookScope::All, &f, 100).unwrap()),
+        ["Karl Kunde", "Rita Roh"]
+    );
+}
