@@ -11,7 +11,9 @@
 #   - a no-change delta round: requests per scope (goal <= 1),
 #   - a round with 1 % of contacts changed (/_sim/churn): rows the store logged as changed
 #     (goal: exactly the changed contacts).
-# Usage: bench/sync.sh        (env: USERS=10000 CONTACTS_PER=100 LATENCY=50 READINGS="per-mailbox per-app")
+# Usage: bench/sync.sh        (env: USERS=10000 CONTACTS_PER=100 LATENCY=50 READINGS="per-mailbox per-app"
+#                               PERF=DIR: profile each sync job with perf into DIR;
+#                               FULL_ONLY=1: the full syncs alone, no rounds after them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
@@ -81,11 +83,25 @@ length = 5
 EOF
 }
 
-# run_sync NAME: a sync job; sets WALL, RSS_MB, REQUESTS, THROTTLED, SCOPES from its report.
+# CPU seconds (user + system) the emulator has used so far, from /proc.
+sim_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$sim_pid/stat"
+}
+
+# run_sync NAME: a sync job; sets WALL, RSS_MB, CPU (pbx365's CPU seconds), SIM_CPU (the
+# emulator's during the job), LOAD (1-minute load average at its end), REQUESTS, THROTTLED.
 run_sync() {
-  /usr/bin/time -f '%e %M' -o "$tmp/time" "$BIN" sync --config "$tmp/pbx365.toml" --json \
+  local sim_before
+  sim_before=$(sim_cpu)
+  local perf=()
+  # PERF=DIR: a CPU profile of each job (perf record, DWARF call graphs) as DIR/NAME.perf.
+  [ -n "${PERF:-}" ] && perf=(perf record -q -F 499 --call-graph dwarf,16384 -o "$PERF/$1.perf" --)
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "${perf[@]}" "$BIN" sync --config "$tmp/pbx365.toml" --json \
     >"$tmp/$1.json" 2>"$tmp/$1.err" || { tail -5 "$tmp/$1.err" >&2; exit 1; }
-  read -r WALL RSS_KB <"$tmp/time"
+  read -r WALL RSS_KB USER_S SYS_S <"$tmp/time"
+  CPU=$(echo "$USER_S + $SYS_S" | bc)
+  SIM_CPU=$(echo "$(sim_cpu) - $sim_before" | bc)
+  LOAD=$(cut -d' ' -f1 /proc/loadavg)
   RSS_MB=$((RSS_KB / 1024))
   REQUESTS=$(jq '[.[].report.requests] | add' "$tmp/$1.json")
   THROTTLED=$(jq '[.[].report.throttled] | add' "$tmp/$1.json")
@@ -108,7 +124,8 @@ for reading in $READINGS; do
   contacts=$(sqlite3 "$store" 'SELECT count(*) FROM contacts')
   printf '%-12s full sync: %8.1f s  peak RSS %5d MB  lower bound %7.1f s  ratio %5.2f  requests %7d  429s %5d (%s %%)  contacts stored %d\n' \
     "$reading" "$WALL" "$RSS_MB" "$bound" "$ratio" "$REQUESTS" "$THROTTLED" "$share" "$contacts"
-  if [ -z "$first_store" ]; then
+  printf '%-12s   CPU: pbx365 %.1f s, emulator %.1f s; load average %s at the end\n' "$reading" "$CPU" "$SIM_CPU" "$LOAD"
+  if [ -z "$first_store" ] && [ -z "${FULL_ONLY:-}" ]; then
     first_store=$store
     scopes=$(sqlite3 "$store" "SELECT count(*) FROM delta_tokens WHERE scope NOT LIKE 'selection-fingerprint%'")
     sim_send DELETE /_sim/requests '' >/dev/null || true
@@ -121,6 +138,7 @@ for reading in $READINGS; do
     printf '%-12s no-change delta: %6.1f s  peak RSS %5d MB  requests %d over %d scopes (%s per scope); %d of them $batch carrying %d: %d Graph requests in all (%s per scope)\n' \
       "$reading" "$WALL" "$RSS_MB" "$REQUESTS" "$scopes" "$(echo "scale=3; $REQUESTS / $scopes" | bc)" \
       "$batches" "$((graph - (REQUESTS - batches)))" "$graph" "$(echo "scale=3; $graph / $scopes" | bc)"
+    printf '%-12s   CPU: pbx365 %.1f s, emulator %.1f s; load average %s at the end\n' "$reading" "$CPU" "$SIM_CPU" "$LOAD"
     before=$(sqlite3 "$store" "SELECT coalesce(max(seq), 0) FROM change_counters")
     sim_send POST /_sim/churn '{"contactsPercent": 1, "seed": 1}' >"$tmp/churn.json"
     changed=$(jq .changed "$tmp/churn.json")
@@ -138,5 +156,6 @@ for reading in $READINGS; do
     verdict=$([ "$expected" = "$logged" ] && [ "$logged" = "$exact" ] && echo "only those rows" || echo "MISMATCH")
     printf '%-12s 1 %% changed: %6.1f s  peak RSS %5d MB  %d contacts changed in the tenant, %d of them synced; %d rows written, %d of them changed contacts (%s), %d requests\n' \
       "$reading" "$WALL" "$RSS_MB" "$changed" "$expected" "$logged" "$exact" "$verdict" "$REQUESTS"
+    printf '%-12s   CPU: pbx365 %.1f s, emulator %.1f s; load average %s at the end\n' "$reading" "$CPU" "$SIM_CPU" "$LOAD"
   fi
 done

@@ -1,4 +1,5 @@
-//! JSON `$batch`: up to 20 requests per POST (larger sets are split), inner 429/503 answers
+//! JSON `$batch`: up to 20 requests per POST, and never more than the client's adaptive
+//! concurrency limit allows when it leaves (larger sets are split), inner 429/503 answers
 //! retried in a new batch after the longest inner `Retry-After`, answers mapped back by id.
 
 use crate::error::{api_error, GraphError};
@@ -107,7 +108,8 @@ struct BatchAnswer {
 }
 
 impl GraphClient {
-    /// Sends `requests` in batches of at most 20 and returns one answer per request, in the
+    /// Sends `requests` in batches of at most 20 — and at most the slots of the adaptive
+    /// concurrency limit each batch got, one per inner request — and returns one answer per request, in the
     /// order given. Throttled (429) inner requests, and 503/504 of inner GETs, go again in a
     /// later batch after the longest `Retry-After` among them, up to `max_retries` times.
     pub async fn batch(
@@ -140,8 +142,16 @@ impl GraphClient {
         while !pending.is_empty() {
             let mut again = Vec::new();
             let mut wait: Option<Duration> = None;
-            for chunk in pending.chunks(MAX_BATCH) {
+            let mut rest = pending.as_slice();
+            while !rest.is_empty() {
+                // Slots first, then the batch sized to them: Graph counts and throttles every
+                // inner request, so a batch never carries more than the adaptive limit allows
+                // as it is when it leaves (it may have dropped while this one waited).
+                let slots = self.acquire_slots(rest.len().min(MAX_BATCH)).await;
+                let (chunk, tail) = rest.split_at(slots.slots().min(rest.len()));
+                rest = tail;
                 let answers = self.send_batch(chunk).await?;
+                drop(slots);
                 let by_id: HashMap<&str, &BatchRequest> =
                     chunk.iter().map(|r| (r.id.as_str(), r)).collect();
                 for answer in answers {
@@ -192,7 +202,10 @@ impl GraphClient {
     async fn send_batch(&self, chunk: &[BatchRequest]) -> Result<Vec<BatchResponse>, GraphError> {
         let body = serde_json::to_value(BatchBody { requests: chunk })
             .map_err(|e| GraphError::Invalid(format!("the batch cannot be encoded: {e}")))?;
-        let mut req = Request::post("$batch", body).carrying(chunk.len());
+        // Sent under the slots `batch` holds for it.
+        let mut req = Request::post("$batch", body)
+            .carrying(chunk.len())
+            .slots_held();
         if chunk.iter().all(|r| r.method.eq_ignore_ascii_case("GET")) {
             req = req.retry_safe();
         }

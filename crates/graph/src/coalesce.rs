@@ -41,7 +41,8 @@ impl fmt::Debug for Coalescer {
 
 impl Coalescer {
     /// Starts gathering on the current Tokio runtime: a batch leaves when it holds `most`
-    /// requests (at most [`MAX_BATCH`]) or `window` after its first one came. Graph runs
+    /// requests (at most [`MAX_BATCH`], and at most the client's adaptive concurrency limit
+    /// when the batch began) or `window` after its first one came. Graph runs
     /// at most 4 Outlook requests of a batch at once, so a batch of 4 Outlook reads costs
     /// one round trip and one of 20 five.
     pub fn new(client: &GraphClient, window: Duration, most: usize) -> Coalescer {
@@ -108,6 +109,10 @@ async fn gather(
     while let Some(first) = rx.recv().await {
         let deadline = tokio::time::Instant::now() + window;
         let mut batch = vec![first];
+        // No more than the adaptive limit allows now: a batch carrying more would be split
+        // when it leaves (`GraphClient::batch` sizes each POST to the slots it gets), its
+        // rest a round trip later.
+        let most = most.min(client.concurrency_limit()).max(1);
         while batch.len() < most {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(w)) => batch.push(w),

@@ -10,7 +10,7 @@ mod retry;
 mod stats;
 
 pub use client::{GraphClient, Request, Response};
-pub use limits::{mailbox_of, AdaptiveLimit};
+pub use limits::{mailbox_of, AdaptiveLimit, LimitPermit};
 pub use observe::{redact_url, RequestObserver, RequestSummary};
 pub use retry::{backoff_delay, parse_retry_after};
 pub use stats::Stats;

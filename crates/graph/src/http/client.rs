@@ -1,7 +1,7 @@
 //! [`GraphClient`]: one HTTP client, one token provider, the limits and counters, and the
 //! retry loop every request runs through.
 
-use super::limits::{mailbox_of, AdaptiveLimit, MailboxLimits};
+use super::limits::{mailbox_of, AdaptiveLimit, LimitPermit, MailboxLimits};
 use super::observe::{ObserverSlot, RequestObserver, RequestSummary};
 use super::retry::{backoff_delay, parse_retry_after};
 use super::stats::{Counters, Stats};
@@ -29,6 +29,9 @@ pub struct Request {
     /// How many requests Graph sees in this one (a `$batch` carries several): the slots it
     /// takes of the adaptive concurrency limit.
     carries: usize,
+    /// The caller already holds this request's slots of the adaptive limit (a `$batch`
+    /// sized to the slots it got): it takes none of its own.
+    slots_held: bool,
 }
 
 impl Request {
@@ -42,6 +45,7 @@ impl Request {
             retry_safe: true,
             as_user: None,
             carries: 1,
+            slots_held: false,
         }
     }
 
@@ -57,6 +61,7 @@ impl Request {
             retry_safe,
             as_user: None,
             carries: 1,
+            slots_held: false,
         }
     }
 
@@ -83,6 +88,13 @@ impl Request {
     /// put several times the limit's requests in flight, and their inner 429s halved it.
     pub fn carrying(mut self, n: usize) -> Request {
         self.carries = n.max(1);
+        self
+    }
+
+    /// Marks the request as sent under slots of the adaptive limit its caller holds (see
+    /// [`GraphClient::acquire_slots`]): it does not wait for slots of its own.
+    pub(crate) fn slots_held(mut self) -> Request {
+        self.slots_held = true;
         self
     }
 
@@ -305,6 +317,13 @@ impl GraphClient {
         self.inner.limit.current()
     }
 
+    /// Waits until `n` slots of the adaptive limit are free — at most the whole limit as it
+    /// is when they are taken — and holds them: [`LimitPermit::slots`] says how many, which
+    /// is how many requests a `$batch` sent under them may carry.
+    pub(crate) async fn acquire_slots(&self, n: usize) -> LimitPermit<'_> {
+        self.inner.limit.acquire_many(n).await
+    }
+
     /// An absolute URL: `url` itself when absolute, else the Graph base URL joined to it.
     pub fn url(&self, url: &str) -> String {
         if url.starts_with("http://") || url.starts_with("https://") {
@@ -420,7 +439,11 @@ impl GraphClient {
             Some(m) => inner.mailboxes.acquire(m).await,
             None => None,
         };
-        let _slot = inner.limit.acquire_many(req.carries).await;
+        let _slot = if req.slots_held {
+            None
+        } else {
+            Some(inner.limit.acquire_many(req.carries).await)
+        };
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut rb = inner
             .http

@@ -101,6 +101,13 @@ pub struct LimitPermit<'a> {
     slots: usize,
 }
 
+impl LimitPermit<'_> {
+    /// The slots it holds.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+}
+
 impl Drop for LimitPermit<'_> {
     fn drop(&mut self) {
         self.limit.lock().in_flight -= self.slots;
