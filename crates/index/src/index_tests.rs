@@ -428,23 +428,28 @@ fn sub(a: Attribute, i: Option<&str>, any: &[&str], l: Option<&str>) -> Filter {
     }
 }
 
+/// A directory contact with a Berlin business number and a mobile, both with E.164 forms.
+fn karl_kunde() -> (&'static str, ContactRecord) {
+    (
+        "d1",
+        contact(
+            PhonebookKind::Directory,
+            "d1",
+            "Karl Kunde",
+            vec![
+                num("+49 30 1234567", PhoneKind::Business),
+                num("0151 1234567", PhoneKind::Mobile),
+            ],
+        ),
+    )
+}
+
 #[test]
 fn filters_are_number_aware() {
     let ix = index_of(
         &[user("u1", "101", "Hans Meier")],
         &[
-            (
-                "d1",
-                contact(
-                    PhonebookKind::Directory,
-                    "d1",
-                    "Karl Kunde",
-                    vec![
-                        num("+49 30 1234567", PhoneKind::Business),
-                        num("0151 1234567", PhoneKind::Mobile),
-                    ],
-                ),
-            ),
+            karl_kunde(),
             (
                 "d2",
                 contact(
@@ -1099,18 +1104,7 @@ fn number_equality_candidates_match_a_full_scan() {
             user("u2", "4567", "Ina Vier"),
         ],
         &[
-            (
-                "d1",
-                contact(
-                    PhonebookKind::Directory,
-                    "d1",
-                    "Karl Kunde",
-                    vec![
-                        num("+49 30 1234567", PhoneKind::Business),
-                        num("0151 1234567", PhoneKind::Mobile),
-                    ],
-                ),
-            ),
+            karl_kunde(),
             (
                 "d2",
                 contact(
