@@ -9,7 +9,9 @@ use crate::guard::FlapLimits;
 use crate::maps::{StatusMaps, TeamsAction};
 use crate::notifications::Subscriber;
 use crate::status::StatusSnapshot;
-use crate::teams_side::{PollRate, PreparedWrite, TeamsReader, TeamsWriter, WriteDone};
+use crate::teams_side::{
+    PollRate, PreparedWrite, TeamsReader, TeamsUpdate, TeamsWriter, WriteDone,
+};
 use crate::write_queue::{Queued, WriteQueue, DEFAULT_WRITES_IN_FLIGHT};
 use graph::GraphClient;
 use pbx365_http::webhook::WebhookEvent;
@@ -659,10 +661,7 @@ impl Runner {
                         self.notified.insert(u.user_id);
                         continue;
                     }
-                    let now = self.now_ms();
-                    let commands = self.core.teams_observed(&u.user_id, u.presence, now);
-                    self.execute(commands).await;
-                    self.publish_user(&u.user_id);
+                    self.carry_teams(u).await;
                 }
             }
             Err(e) => {
@@ -671,6 +670,14 @@ impl Runner {
             }
         }
         self.status_dirty = true;
+    }
+
+    /// Carries one Teams reading to the PBX side and shows it in the status.
+    async fn carry_teams(&mut self, u: TeamsUpdate) {
+        let now = self.now_ms();
+        let commands = self.core.teams_observed(&u.user_id, u.presence, now);
+        self.execute(commands).await;
+        self.publish_user(&u.user_id);
     }
 
     /// Whether a Teams reading of `user` is set aside because one of the bridge's writes for
@@ -695,10 +702,7 @@ impl Runner {
                     if self.set_aside(&u.user_id) {
                         continue;
                     }
-                    let now = self.now_ms();
-                    let commands = self.core.teams_observed(&u.user_id, u.presence, now);
-                    self.execute(commands).await;
-                    self.publish_user(&u.user_id);
+                    self.carry_teams(u).await;
                 }
             }
             Err(e) => tracing::warn!(
