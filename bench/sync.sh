@@ -13,7 +13,8 @@
 #     (goal: exactly the changed contacts).
 # Usage: bench/sync.sh        (env: USERS=10000 CONTACTS_PER=100 LATENCY=50 READINGS="per-mailbox per-app"
 #                               PERF=DIR: profile each sync job with perf into DIR;
-#                               FULL_ONLY=1: the full syncs alone, no rounds after them)
+#                               FULL_ONLY=1: the full syncs alone, no rounds after them;
+#                               TIMELINE=DIR: requests per second of each job into DIR/NAME.tsv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
@@ -96,8 +97,24 @@ run_sync() {
   local perf=()
   # PERF=DIR: a CPU profile of each job (perf record, DWARF call graphs) as DIR/NAME.perf.
   [ -n "${PERF:-}" ] && perf=(perf record -q -F 499 --call-graph dwarf,16384 -o "$PERF/$1.perf" --)
+  # TIMELINE=DIR: the emulator's request count sampled every second as DIR/NAME.tsv
+  # (seconds since start, requests so far, requests in that second).
+  local sampler=
+  if [ -n "${TIMELINE:-}" ]; then
+    mkdir -p "$TIMELINE"
+    (
+      last=0; t=0
+      while :; do
+        n=$(sim_get '/_sim/requests?totals=true' | jq .total) || break
+        printf '%d\t%d\t%d\n' "$t" "$n" "$((n - last))"
+        last=$n; t=$((t + 1)); sleep 1
+      done
+    ) >"$TIMELINE/$1.tsv" &
+    sampler=$!
+  fi
   /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "${perf[@]}" "$BIN" sync --config "$tmp/pbx365.toml" --json \
     >"$tmp/$1.json" 2>"$tmp/$1.err" || { tail -5 "$tmp/$1.err" >&2; exit 1; }
+  [ -n "$sampler" ] && { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
   read -r WALL RSS_KB USER_S SYS_S <"$tmp/time"
   CPU=$(echo "$USER_S + $SYS_S" | bc)
   SIM_CPU=$(echo "$(sim_cpu) - $sim_before" | bc)

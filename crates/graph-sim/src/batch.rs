@@ -2,7 +2,8 @@
 //! (case-insensitive), `dependsOn` ordering with 424 for dependents of failed requests, each
 //! inner request dispatched through the whole emulator (so it is authorised, throttled and
 //! logged as its own request, and a throttled one answers 429 with its own `Retry-After`),
-//! Outlook requests at most four at a time, and an outer 200 once the batch parses.
+//! Outlook requests at most four at a time, and an outer 200 once the batch parses. A batch
+//! costs its inner requests' latency (run side by side), not a latency of its own on top.
 
 use crate::odata::Scheme;
 use crate::state::AppState;
@@ -30,6 +31,12 @@ pub const OUTLOOK_PARALLEL: usize = 4;
 /// Routes of this service.
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/v1.0/$batch", post(batch))
+}
+
+/// Whether a path is the batch endpoint (its envelope spends no latency of its own: the
+/// inner requests spend theirs).
+pub fn is_batch_path(path: &str) -> bool {
+    path.eq_ignore_ascii_case("/v1.0/$batch")
 }
 
 /// One inner request as posted.

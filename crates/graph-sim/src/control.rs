@@ -273,8 +273,23 @@ async fn patch_behaviour(
 }
 
 /// `GET /_sim/requests`: counts per endpoint, per mailbox, per status, and recent requests.
-async fn requests(_: SimAdmin, State(state): State<AppState>) -> Json<Value> {
-    Json(state.reqlog.snapshot())
+/// Query of `GET /_sim/requests`.
+#[derive(Debug, serde::Deserialize)]
+struct RequestsQuery {
+    /// `true`: the counts alone (total, per status), for sampling while a job runs.
+    totals: Option<bool>,
+}
+
+async fn requests(
+    _: SimAdmin,
+    State(state): State<AppState>,
+    Query(q): Query<RequestsQuery>,
+) -> Json<Value> {
+    if q.totals == Some(true) {
+        Json(state.reqlog.totals())
+    } else {
+        Json(state.reqlog.snapshot())
+    }
 }
 
 async fn clear_requests(_: SimAdmin, State(state): State<AppState>) -> StatusCode {

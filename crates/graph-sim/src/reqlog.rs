@@ -148,6 +148,12 @@ impl RequestLog {
         serde_json::to_value(&*self.inner.lock()).unwrap_or_default()
     }
 
+    /// The counts alone (total and per status), cheap enough to sample every second.
+    pub fn totals(&self) -> serde_json::Value {
+        let g = self.inner.lock();
+        serde_json::json!({"total": g.total, "byStatus": g.by_status})
+    }
+
     /// Clears everything.
     pub fn clear(&self) {
         *self.inner.lock() = LogInner::default();

@@ -176,3 +176,27 @@ async fn outlook_requests_run_four_at_a_time_others_all_at_once() {
         "others run concurrently: {other:?}"
     );
 }
+
+#[tokio::test]
+async fn a_batch_costs_its_inner_requests_latency_not_one_of_its_own_on_top() {
+    use graph_sim::faults::Latency;
+    let (sim, ids) = tenant_sim(1, |_| {}).await;
+    let tok = sim.app_token();
+    sim.state.faults.write().latency = Some(Latency::Fixed { ms: 400.0 });
+    let reqs: Vec<Value> = (0..4)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{}/contacts", ids[0])}))
+        .collect();
+    let started = std::time::Instant::now();
+    let (s, v) = batch(&sim, &tok, json!(reqs)).await;
+    let took = started.elapsed();
+    assert_eq!(s, 200);
+    assert!(by_id(&v).values().all(|r| r["status"] == 200), "{v}");
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "the inner requests spend their latency: {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(800),
+        "one round trip, as Microsoft documents batching (not the batch's latency plus its inner requests'): {took:?}"
+    );
+}
