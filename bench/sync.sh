@@ -14,7 +14,8 @@
 # Usage: bench/sync.sh        (env: USERS=10000 CONTACTS_PER=100 LATENCY=50 READINGS="per-mailbox per-app"
 #                               PERF=DIR: profile each sync job with perf into DIR;
 #                               FULL_ONLY=1: the full syncs alone, no rounds after them;
-#                               TIMELINE=DIR: requests per second of each job into DIR/NAME.tsv)
+#                               TIMELINE=DIR: requests per second of each job into DIR/NAME.tsv;
+#                               BIN=PATH: the pbx365 binary to measure, NO_BUILD implied)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
@@ -25,8 +26,8 @@ PORT=${PORT:-18365}
 for tool in curl jq sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install curl jq sqlite3 time)" >&2; exit 2; }
 done
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet -p pbx365
-BIN=$PWD/target/release/pbx365
+[ -n "${NO_BUILD:-}${BIN:-}" ] || cargo build --release --quiet -p pbx365
+BIN=${BIN:-$PWD/target/release/pbx365}
 tmp=$(mktemp -d)
 sim_pid=
 cleanup() { [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; rm -rf "$tmp"; }

@@ -129,6 +129,14 @@ pub trait Store: Send + Sync {
     async fn create_job(&self, site: &SiteId, trigger: JobTrigger, kind: JobKind) -> Result<JobId>;
     /// Adds a line to a job's output.
     async fn append_job_log(&self, job: &JobId, line: &str) -> Result<()>;
+    /// Adds several lines to a job's output, in order (one write where the backend can: a
+    /// job's plan may hold thousands of lines).
+    async fn append_job_log_lines(&self, job: &JobId, lines: &[String]) -> Result<()> {
+        for line in lines {
+            self.append_job_log(job, line).await?;
+        }
+        Ok(())
+    }
     /// Ends a running job with its outcome.
     async fn finish_job(&self, job: &JobId, outcome: &JobOutcome) -> Result<()>;
     /// The site's most recent jobs, newest first.

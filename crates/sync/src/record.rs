@@ -82,6 +82,30 @@ impl JobRecorder {
         }
     }
 
+    /// Logs many lines as [`JobRecorder::log`] does, with one store write for all of them.
+    pub(crate) async fn log_many(
+        &self,
+        job: Option<JobId>,
+        log: &mut Vec<String>,
+        lines: Vec<String>,
+    ) {
+        let mut all = self
+            .diagnostic
+            .as_ref()
+            .map(|d| d.drain())
+            .unwrap_or_default();
+        all.extend(lines);
+        if let Some(p) = &self.progress {
+            for line in &all {
+                p(line);
+            }
+        }
+        if let Some(id) = job {
+            let _ = self.store.append_job_log_lines(&id, &all).await;
+        }
+        log.extend(all);
+    }
+
     /// Writes the job's outcome; the error says why the store refused it.
     pub(crate) async fn finish(&self, job: JobId, ending: Ending<'_>) -> Result<(), String> {
         let outcome = JobOutcome {

@@ -745,7 +745,12 @@ pub async fn job_history_with_log(db: Db) {
         .create_job(&a, JobTrigger::Notification, JobKind::Delta)
         .await
         .unwrap();
-    for line in ["reading users", "users: 3 created, 1 updated", "done"] {
+    s.append_job_log(&first, "reading users").await.unwrap();
+    // Many lines in one write keep their order (more than one insert's chunk of them).
+    let plan: Vec<String> = (0..1201).map(|i| format!("create {}", 10000 + i)).collect();
+    s.append_job_log_lines(&first, &plan).await.unwrap();
+    s.append_job_log_lines(&first, &[]).await.unwrap();
+    for line in ["users: 3 created, 1 updated", "done"] {
         s.append_job_log(&first, line).await.unwrap();
     }
     s.append_job_log(&second, "other job").await.unwrap();
@@ -781,10 +786,10 @@ pub async fn job_history_with_log(db: Db) {
     let ended = got.job.ended_at.expect("ended");
     assert!(ended >= got.job.started_at);
     let lines: Vec<&str> = got.log.iter().map(|l| l.line.as_str()).collect();
-    assert_eq!(
-        lines,
-        ["reading users", "users: 3 created, 1 updated", "done"]
-    );
+    let mut expected = vec!["reading users"];
+    expected.extend(plan.iter().map(String::as_str));
+    expected.extend(["users: 3 created, 1 updated", "done"]);
+    assert_eq!(lines, expected);
 
     let running = s.get_job(&second).await.unwrap().expect("job");
     assert_eq!(
@@ -807,6 +812,10 @@ pub async fn job_history_with_log(db: Db) {
     assert_eq!(s.get_job(&unknown).await.unwrap(), None);
     assert!(matches!(
         s.append_job_log(&unknown, "x").await,
+        Err(StoreError::UnknownJob(_))
+    ));
+    assert!(matches!(
+        s.append_job_log_lines(&unknown, &["x".to_string()]).await,
         Err(StoreError::UnknownJob(_))
     ));
     assert!(matches!(
