@@ -239,7 +239,10 @@ impl Job<'_> {
             }
         }
 
-        // The mailboxes, several at once.
+        // The mailboxes, several at once; the shared ones first: they hold the most contacts
+        // (their delta pages are the longest chains), and started last they would end the
+        // job with a tail of few requests in flight.
+        mailboxes.sort_by_key(|(owner, _, _)| owner.is_personal());
         let full = ctx.full;
         {
             let base = &ctx;

@@ -314,8 +314,15 @@ impl Job<'_> {
         };
         full |= token.is_none();
 
-        // Users: a delta round (full when there is no token, or Graph dropped it).
-        let round = read::users_round(self.client, token.as_deref()).await?;
+        // Users: a delta round (full when there is no token, or Graph dropped it), and the
+        // selection's base set read beside it (neither needs the other; each is a chain of
+        // pages, so together they take as long as the longer one).
+        let (round, in_scope) = futures_util::future::join(
+            read::users_round(self.client, token.as_deref()),
+            read::base_set(self.client, self.site.users.scope),
+        )
+        .await;
+        let round = round?;
         if round.reset {
             self.log("Graph dropped the users delta token: reading all users again".into())
                 .await;
@@ -337,7 +344,7 @@ impl Job<'_> {
         .await;
 
         // The base set.
-        let in_scope = read::base_set(self.client, self.site.users.scope).await?;
+        let in_scope = in_scope?;
         self.log(format!(
             "{} users in the selection's base set",
             in_scope.len()
@@ -596,9 +603,9 @@ impl Job<'_> {
                 }
             }
         }
-        for p in &plan {
-            self.log(p.clone()).await;
-        }
+        self.recorder
+            .log_many(self.report.job, &mut self.report.log, plan.clone())
+            .await;
         self.report.plan = plan;
         if self.options.dry_run {
             self.log("dry run: nothing written".into()).await;

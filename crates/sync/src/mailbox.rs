@@ -503,17 +503,18 @@ async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> R
     };
     let book = owner.book_word();
     let empty = HashMap::new();
-    for r in rounds {
+    let (rounds, mut records) = map_rounds(rounds, &target).await?;
+    for (r, records) in rounds.into_iter().zip(records.iter_mut()) {
         let scope = owner.scope(&r.folder);
         let old = existing.get(&r.folder).unwrap_or(&empty);
         let mut upserts = Vec::new();
         let mut deletions = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        for c in &r.changes {
+        for (c, rec) in r.changes.iter().zip(records.iter_mut()) {
             match c {
                 DeltaChange::Upsert(contact) => {
                     seen.insert(contact.id.clone());
-                    let rec = mapping::contact_record(contact, &r.folder, &target);
+                    let Some(rec) = rec.take() else { continue };
                     match old.get(&contact.id) {
                         Some(o) if *o == rec => out.counts.unchanged += 1,
                         Some(_) => {
@@ -597,6 +598,54 @@ async fn run(ctx: &Ctx, owner: &Owner, region: RegionOf, out: &mut Outcome) -> R
     }
     Ok(())
 }
+
+/// Every upserted contact of the rounds as a record (`None` for removals), in the rounds'
+/// order. Mapping, number parsing above all, is the CPU-heavy part of a mailbox: with many
+/// contacts it runs on a blocking thread, so the runtime's workers keep serving the other
+/// mailboxes' requests instead of letting their answers wait.
+async fn map_rounds(
+    rounds: Vec<FolderRound>,
+    target: &Target,
+) -> Result<(Vec<FolderRound>, Vec<Vec<Option<ContactRecord>>>), Failure> {
+    fn map(rounds: &[FolderRound], target: &Target) -> Vec<Vec<Option<ContactRecord>>> {
+        rounds
+            .iter()
+            .map(|r| {
+                r.changes
+                    .iter()
+                    .map(|c| match c {
+                        DeltaChange::Upsert(contact) => {
+                            Some(mapping::contact_record(contact, &r.folder, target))
+                        }
+                        DeltaChange::Removed { .. } => None,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    let upserts: usize = rounds.iter().map(|r| r.changes.len()).sum();
+    if upserts < MAP_INLINE_BELOW {
+        let records = map(&rounds, target);
+        return Ok((rounds, records));
+    }
+    let target = target.clone();
+    match tokio::task::spawn_blocking(move || {
+        let records = map(&rounds, &target);
+        (rounds, records)
+    })
+    .await
+    {
+        Ok(done) => Ok(done),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Failure::Graph(GraphError::Invalid(format!(
+            "mapping the contacts was cancelled: {e}"
+        )))),
+    }
+}
+
+/// Below this many changes a mailbox's contacts are mapped in place (a blocking thread's
+/// hand-off would cost more than it frees).
+const MAP_INLINE_BELOW: usize = 16;
 
 /// The parent that is not itself a listed folder: the default Contacts folder (the most
 /// common such parent, should the list hold strays).
