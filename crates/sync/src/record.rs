@@ -65,24 +65,10 @@ impl JobRecorder {
     /// job's log in the store when the job is recorded, and to `log`. The store write is best
     /// effort: a failing store shows up in the job's outcome.
     pub(crate) async fn log(&self, job: Option<JobId>, log: &mut Vec<String>, line: String) {
-        let mut lines = self
-            .diagnostic
-            .as_ref()
-            .map(|d| d.drain())
-            .unwrap_or_default();
-        lines.push(line);
-        for line in lines {
-            if let Some(p) = &self.progress {
-                p(&line);
-            }
-            if let Some(id) = job {
-                let _ = self.store.append_job_log(&id, &line).await;
-            }
-            log.push(line);
-        }
+        self.log_many(job, log, vec![line]).await;
     }
 
-    /// Logs many lines as [`JobRecorder::log`] does, with one store write for all of them.
+    /// Logs many lines as [`JobRecorder::log`] does one, with one store write for all of them.
     pub(crate) async fn log_many(
         &self,
         job: Option<JobId>,
@@ -101,7 +87,10 @@ impl JobRecorder {
             }
         }
         if let Some(id) = job {
-            let _ = self.store.append_job_log_lines(&id, &all).await;
+            let _ = match all.as_slice() {
+                [one] => self.store.append_job_log(&id, one).await,
+                _ => self.store.append_job_log_lines(&id, &all).await,
+            };
         }
         log.extend(all);
     }
