@@ -249,6 +249,31 @@ async fn request_log_counts_per_endpoint_and_behaviour_is_patchable() {
     }
     let (_, log) = ctl(&sim, reqwest::Method::GET, "/_sim/requests", None).await;
     assert_eq!(log["byEndpoint"]["GET /v1.0/{id}/{id}"], 3, "{log}");
+    // The counts alone, for sampling while a job runs (the control request that read the log
+    // above is counted too): no per-endpoint map, no recent requests.
+    let (st, totals) = ctl(
+        &sim,
+        reqwest::Method::GET,
+        "/_sim/requests?totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let before = log["total"].as_u64().expect("total");
+    assert_eq!(totals["total"].as_u64(), Some(before + 1), "{totals}");
+    assert_eq!(totals["byStatus"]["400"], 3, "{totals}");
+    assert!(
+        totals.get("byEndpoint").is_none() && totals.get("recent").is_none(),
+        "{totals}"
+    );
+    let (st, _) = ctl(
+        &sim,
+        reqwest::Method::GET,
+        "/_sim/requests?totals=maybe",
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "a value that is not a boolean is refused");
     let (st, b) = ctl(
         &sim,
         reqwest::Method::PATCH,
