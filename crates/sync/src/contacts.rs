@@ -73,16 +73,15 @@ impl Job<'_> {
         }
     }
 
-    /// Runs the contact sources among `sources`; `planned` are the users a dry run would give
-    /// an extension; `failed_before` (the users part failed) keeps deletions pending.
-    pub(crate) async fn contacts(
+    /// The contacts part's first half, run before the users part: the job's mailbox context,
+    /// and the shared mailboxes (which need no extension) set reading in the background, so
+    /// that they fill the time the users part spends on its page chain and its writes instead
+    /// of starting after it.
+    pub(crate) async fn start_contacts(
         &mut self,
         site_id: &SiteId,
         sources: &[Source],
-        users_read: &HashMap<String, User>,
-        planned: &[(String, String)],
-        failed_before: bool,
-    ) -> Result<(), SyncError> {
+    ) -> Result<ContactsStart, SyncError> {
         let site_region = Region::new(&self.site.dialling.country).ok();
         let mut pending: HashMap<ScopeKey, HashSet<String>> = HashMap::new();
         for p in self.store.list_pending(site_id).await? {
@@ -90,7 +89,7 @@ impl Job<'_> {
                 pending.entry(p.scope).or_default().insert(id);
             }
         }
-        let mut ctx = Ctx {
+        let ctx = Ctx {
             store: self.store.clone(),
             client: self.client.clone(),
             site: site_id.clone(),
@@ -109,9 +108,102 @@ impl Job<'_> {
             )),
             company: Arc::default(),
         };
+        let mut shared = None;
+        if sources.contains(&Source::SharedMailboxes) {
+            shared = Some(self.start_shared(&ctx, site_id, site_region).await?);
+        }
+        Ok(ContactsStart { ctx, shared })
+    }
+
+    /// Drops the shared mailboxes no longer configured and sets the configured ones reading
+    /// in a task of their own.
+    async fn start_shared(
+        &mut self,
+        ctx: &Ctx,
+        site_id: &SiteId,
+        site_region: Option<Region>,
+    ) -> Result<SharedRun, SyncError> {
+        self.log("shared mailboxes → company phonebook".into())
+            .await;
+        let fingerprint = self.site.selection_fingerprint(Source::SharedMailboxes);
+        let stored = self
+            .store
+            .get_delta_token(site_id, &shared_fingerprint_scope())
+            .await?;
+        let changed = stored.as_deref().is_some_and(|f| f != fingerprint);
+        if changed {
+            self.log(
+                "the shared mailbox list changed since the last run: reading them all again".into(),
+            )
+            .await;
+        }
+        let configured: BTreeSet<String> = self.site.shared_mailboxes.iter().cloned().collect();
+        for (scope, _) in self.store.list_delta_tokens(site_id, SHARED_STATE).await? {
+            let mb = scope
+                .as_str()
+                .trim_start_matches(SHARED_STATE)
+                .trim_end_matches(':')
+                .to_owned();
+            if configured.contains(&mb) {
+                continue;
+            }
+            let source = ContactSource::SharedMailbox {
+                mailbox: mb.clone(),
+            };
+            let n = self
+                .drop_source(ctx, &PhonebookKind::Company, &source, |r| {
+                    ScopeKey::shared(&mb, r.folder_id.as_deref().unwrap_or_default())
+                })
+                .await?;
+            self.report.contacts.company.pending_deletion += n;
+            self.log(format!(
+                "shared mailbox {mb} is no longer configured: its {n} contacts are to be deleted"
+            ))
+            .await;
+            if ctx.job.is_some() {
+                self.store
+                    .invalidate_scopes(site_id, scope.as_str())
+                    .await?;
+                self.store
+                    .invalidate_scopes(site_id, &format!("shared:{mb}:"))
+                    .await?;
+            }
+        }
+        let mailboxes: Vec<(Owner, RegionOf, bool)> = self
+            .site
+            .shared_mailboxes
+            .iter()
+            .map(|mb| {
+                let owner = Owner::Shared {
+                    mailbox: mb.clone(),
+                };
+                (owner, RegionOf::Known(site_region), changed)
+            })
+            .collect();
+        let task = AbortOnDrop(tokio::spawn(
+            read_mailboxes(ctx.clone(), mailboxes).collect::<Vec<_>>(),
+        ));
+        Ok(SharedRun {
+            fingerprint: ctx.job.is_some().then_some(fingerprint),
+            task,
+        })
+    }
+
+    /// Runs the contact sources among `sources` (the shared mailboxes were set reading by
+    /// [`Job::start_contacts`]); `planned` are the users a dry run would give an extension;
+    /// `failed_before` (the users part failed) keeps deletions pending.
+    pub(crate) async fn contacts(
+        &mut self,
+        start: ContactsStart,
+        site_id: &SiteId,
+        sources: &[Source],
+        users_read: &HashMap<String, User>,
+        planned: &[(String, String)],
+        failed_before: bool,
+    ) -> Result<(), SyncError> {
+        let site_region = Region::new(&self.site.dialling.country).ok();
+        let ContactsStart { mut ctx, shared } = start;
         let mut failures: Vec<String> = Vec::new();
-        // Stored once every shared mailbox was read again, so a crash re-reads them next time.
-        let mut shared_fingerprint: Option<String> = None;
         let mut mailboxes: Vec<(Owner, RegionOf, bool)> = Vec::new();
 
         if sources.contains(&Source::PersonalContacts) {
@@ -177,103 +269,32 @@ impl Job<'_> {
             }
         }
 
-        if sources.contains(&Source::SharedMailboxes) {
-            self.log("shared mailboxes → company phonebook".into())
-                .await;
-            let fingerprint = self.site.selection_fingerprint(Source::SharedMailboxes);
-            let stored = self
-                .store
-                .get_delta_token(site_id, &shared_fingerprint_scope())
-                .await?;
-            let changed = stored.as_deref().is_some_and(|f| f != fingerprint);
-            if changed {
-                self.log(
-                    "the shared mailbox list changed since the last run: reading them all again"
-                        .into(),
-                )
-                .await;
-            }
-            let configured: BTreeSet<String> = self.site.shared_mailboxes.iter().cloned().collect();
-            for (scope, _) in self.store.list_delta_tokens(site_id, SHARED_STATE).await? {
-                let mb = scope
-                    .as_str()
-                    .trim_start_matches(SHARED_STATE)
-                    .trim_end_matches(':')
-                    .to_owned();
-                if configured.contains(&mb) {
-                    continue;
-                }
-                let source = ContactSource::SharedMailbox {
-                    mailbox: mb.clone(),
-                };
-                let n = self
-                    .drop_source(&ctx, &PhonebookKind::Company, &source, |r| {
-                        ScopeKey::shared(&mb, r.folder_id.as_deref().unwrap_or_default())
-                    })
-                    .await?;
-                self.report.contacts.company.pending_deletion += n;
-                self.log(format!(
-                    "shared mailbox {mb} is no longer configured: its {n} contacts are to be deleted"
-                ))
-                .await;
-                if ctx.job.is_some() {
-                    self.store
-                        .invalidate_scopes(site_id, scope.as_str())
-                        .await?;
-                    self.store
-                        .invalidate_scopes(site_id, &format!("shared:{mb}:"))
-                        .await?;
-                }
-            }
-            for mb in &self.site.shared_mailboxes {
-                mailboxes.push((
-                    Owner::Shared {
-                        mailbox: mb.clone(),
-                    },
-                    RegionOf::Known(site_region),
-                    changed,
-                ));
-            }
-            if ctx.job.is_some() {
-                shared_fingerprint = Some(fingerprint);
+        // The personal mailboxes, several at once.
+        {
+            let outcomes = read_mailboxes(ctx.clone(), mailboxes);
+            futures_util::pin_mut!(outcomes);
+            while let Some((_, o)) = outcomes.next().await {
+                self.take_outcome(Kind::Personal, o, &mut failures).await;
             }
         }
-
-        // The mailboxes, several at once; the shared ones first: they hold the most contacts
-        // (their delta pages are the longest chains), and started last they would end the
-        // job with a tail of few requests in flight.
-        mailboxes.sort_by_key(|(owner, _, _)| owner.is_personal());
-        let full = ctx.full;
+        // The shared mailboxes, most often read long before.
+        let mut shared_fingerprint = None;
+        if let Some(SharedRun {
+            fingerprint,
+            mut task,
+        }) = shared
         {
-            let base = &ctx;
-            let outcomes =
-                futures_util::stream::iter(mailboxes.into_iter().map(|(owner, region, redo)| {
-                    let mut c = base.clone();
-                    c.full = full || redo;
-                    // Each mailbox runs as its own task, so that it holds no store
-                    // transaction while this loop writes the job's log.
-                    async move {
-                        let personal = owner.is_personal();
-                        let who = owner.describe();
-                        let mut task =
-                            AbortOnDrop(tokio::spawn(mailbox::sync_mailbox(c, owner, region)));
-                        let outcome = (&mut task.0).await.unwrap_or_else(|e| Outcome {
-                            error: Some(format!("{who}: the task reading it failed: {e}")),
-                            ..Outcome::default()
-                        });
-                        (personal, outcome)
+            match (&mut task.0).await {
+                Ok(outcomes) => {
+                    for (_, o) in outcomes {
+                        self.take_outcome(Kind::Company, o, &mut failures).await;
                     }
-                }))
-                .buffer_unordered(MAILBOXES_AT_ONCE);
-            futures_util::pin_mut!(outcomes);
-            while let Some((personal, o)) = outcomes.next().await {
-                let kind = if personal {
-                    Kind::Personal
-                } else {
-                    Kind::Company
-                };
-                self.take_outcome(kind, o, &mut failures).await;
+                }
+                Err(e) => failures.push(format!(
+                    "shared mailboxes: the task reading them failed: {e}"
+                )),
             }
+            shared_fingerprint = fingerprint;
         }
 
         if sources.contains(&Source::OrgContacts) {
@@ -603,11 +624,52 @@ fn owners_named(owners: Vec<(String, (String, RegionOf))>) -> BTreeMap<String, (
     owners.into_iter().collect()
 }
 
-/// A mailbox task that stops when the job dropping it stops (a cancelled job leaves nothing
-/// running behind it).
-struct AbortOnDrop(tokio::task::JoinHandle<Outcome>);
+/// What [`Job::start_contacts`] set up for the rest of the contacts part.
+pub(crate) struct ContactsStart {
+    /// The mailboxes' shared context (store, client, pending deletions, batching).
+    ctx: Ctx,
+    /// The shared mailboxes being read, when that source is on.
+    shared: Option<SharedRun>,
+}
 
-impl Drop for AbortOnDrop {
+/// The shared mailboxes read in the background while the users part runs.
+struct SharedRun {
+    /// Their selection's fingerprint, stored once every one of them was read (not on a dry run).
+    fingerprint: Option<String>,
+    /// Their outcomes (each tagged as not personal), in completion order.
+    task: AbortOnDrop<Vec<(bool, Outcome)>>,
+}
+
+/// Reads `mailboxes` [`MAILBOXES_AT_ONCE`] at a time, each as its own task (so that it holds
+/// no store transaction while the job writes its log); yields whether each was personal and
+/// its outcome, as they finish.
+fn read_mailboxes(
+    ctx: Ctx,
+    mailboxes: Vec<(Owner, RegionOf, bool)>,
+) -> impl futures_util::Stream<Item = (bool, Outcome)> {
+    let full = ctx.full;
+    futures_util::stream::iter(mailboxes.into_iter().map(move |(owner, region, redo)| {
+        let mut c = ctx.clone();
+        c.full = full || redo;
+        async move {
+            let personal = owner.is_personal();
+            let who = owner.describe();
+            let mut task = AbortOnDrop(tokio::spawn(mailbox::sync_mailbox(c, owner, region)));
+            let outcome = (&mut task.0).await.unwrap_or_else(|e| Outcome {
+                error: Some(format!("{who}: the task reading it failed: {e}")),
+                ..Outcome::default()
+            });
+            (personal, outcome)
+        }
+    }))
+    .buffer_unordered(MAILBOXES_AT_ONCE)
+}
+
+/// A task that stops when the job dropping it stops (a cancelled job leaves nothing running
+/// behind it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

@@ -236,6 +236,14 @@ impl Job<'_> {
             });
         }
 
+        // The shared mailboxes start reading now: they need no extension, and so fill the
+        // time the users part spends on its page chain and its writes.
+        let contacts = if sources.iter().any(|s| *s != Source::Users) {
+            Some(self.start_contacts(&site_id, &sources).await)
+        } else {
+            None
+        };
+
         // Users first (personal contacts follow the extensions); a failure there still lets
         // the contacts' creates and updates through, but no deletions.
         let mut failure = None;
@@ -251,11 +259,23 @@ impl Job<'_> {
                 Err(e) => failure = Some(e),
             }
         }
-        if sources.iter().any(|s| *s != Source::Users) {
-            if let Err(e) = self
-                .contacts(&site_id, &sources, &users_read, &planned, failure.is_some())
-                .await
-            {
+        if let Some(start) = contacts {
+            let failed_before = failure.is_some();
+            let done = match start {
+                Ok(start) => {
+                    self.contacts(
+                        start,
+                        &site_id,
+                        &sources,
+                        &users_read,
+                        &planned,
+                        failed_before,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
                 failure.get_or_insert(e);
             }
         }
