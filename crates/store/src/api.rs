@@ -86,7 +86,8 @@ pub trait Store: Send + Sync {
     async fn count_extensions(&self, site: &SiteId) -> Result<u64>;
     /// How many stored numbers could not be normalised.
     async fn count_invalid_numbers(&self, site: &SiteId) -> Result<u64>;
-    /// Every contact and extension holding this number (indexed).
+    /// Every contact and extension holding this number: a scan of the site's numbers, for
+    /// tools and checks (callers are answered from the directory's own index).
     async fn find_by_e164(&self, site: &SiteId, number: &E164) -> Result<Vec<NumberHit>>;
     /// Recomputes every stored number's E.164 form from its original text, after the rules or
     /// someone's country changed: numbers of a user (their extension, their personal contacts)

@@ -39,6 +39,11 @@ pub const SQLITE: &[Migration] = &[
         name: "presence_readers",
         sql: include_str!("../migrations/sqlite/0006_presence_readers.sql"),
     },
+    Migration {
+        version: 7,
+        name: "drop_number_index",
+        sql: include_str!("../migrations/sqlite/0007_drop_number_index.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations.
@@ -67,5 +72,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "presence_readers",
         sql: include_str!("../migrations/postgres/0006_presence_readers.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "drop_number_index",
+        sql: include_str!("../migrations/postgres/0007_drop_number_index.sql"),
     },
 ];
