@@ -15,7 +15,8 @@
 #                               PERF=DIR: profile each sync job with perf into DIR;
 #                               FULL_ONLY=1: the full syncs alone, no rounds after them;
 #                               TIMELINE=DIR: requests per second of each job into DIR/NAME.tsv;
-#                               BIN=PATH: the pbx365 binary to measure, NO_BUILD implied)
+#                               BIN=PATH: the pbx365 binary to measure, NO_BUILD implied;
+#                               KEEP=DIR: keep the stores, job outputs and logs in DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-10000}
@@ -30,7 +31,12 @@ done
 BIN=${BIN:-$PWD/target/release/pbx365}
 tmp=$(mktemp -d)
 sim_pid=
-cleanup() { [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+  # KEEP=DIR: the stores, job outputs and emulator logs are kept there for a look afterwards.
+  [ -n "${KEEP:-}" ] && { mkdir -p "$KEEP" && cp -r "$tmp"/. "$KEEP"/ && rm -f "$KEEP/secret"; }
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 start_sim() {
