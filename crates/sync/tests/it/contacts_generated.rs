@@ -525,3 +525,82 @@ async fn jobs_cut_off_midway_then_one_run_to_the_end_is_exact() {
         .expect("pending")
         .is_empty());
 }
+
+/// The shared mailboxes need no extension: they are read while the users part runs, not
+/// after it. With the users' delta chain slowed to many short pages, the shared mailbox's
+/// first request is answered before the chain's last page.
+#[tokio::test]
+async fn shared_mailboxes_are_read_while_the_users_part_runs() {
+    let sim = crate::support::sim(None, 40).await;
+    let t = graph_sim::control::snapshot(&sim.state);
+    let (group, _) = crate::generated::oracle(&t);
+    let shared = t
+        .users
+        .iter()
+        .filter(|r| r.user.mailbox == graph_sim::model::MailboxKind::Shared)
+        .find_map(|r| r.user.user.user_principal_name.clone())
+        .expect("the generated tenant has a shared mailbox");
+    let env = Env::with_config(
+        sim,
+        &format!("group_id = \"{group}\""),
+        REST,
+        false,
+        |text| {
+            text.replacen(
+                "name = \"main\"\n",
+                &format!("name = \"main\"\nshared_mailboxes = [\"{shared}\"]\n"),
+                1,
+            )
+        },
+    )
+    .await;
+    let (s, _) = env
+        .call_json(
+            Method::PATCH,
+            "/_sim/behaviour",
+            Some(json!({"directoryDeltaPageSize": 4})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = env
+        .call_json(
+            Method::POST,
+            "/_sim/faults/rules",
+            Some(json!({"path": "/v1.0/users/delta", "latency": {"kind": "fixed", "ms": 40}})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let r = env.run_all(SyncOptions::default()).await;
+    assert!(r.succeeded, "{:?} {:#?}", r.error, r.warnings);
+    assert!(r.contacts.company.created > 0, "{:?}", r.contacts);
+
+    let (s, seen) = env
+        .call_json(Method::GET, "/_sim/requests", None, true)
+        .await;
+    assert_eq!(s, 200);
+    let urls: Vec<&str> = seen["recent"]
+        .as_array()
+        .expect("recent requests")
+        .iter()
+        .filter_map(|r| r["url"].as_str())
+        .collect();
+    let local = shared.split('@').next().unwrap_or_default();
+    let users_pages: Vec<usize> = urls
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.contains("/users/delta"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(users_pages.len() >= 5, "a chain of users pages: {urls:#?}");
+    let first_shared = urls
+        .iter()
+        .position(|u| u.contains(local) && u.contains("contact"))
+        .expect("the shared mailbox was read");
+    assert!(
+        first_shared < users_pages[users_pages.len() - 1],
+        "the shared mailbox was read only after the users part: {urls:#?}"
+    );
+}
