@@ -150,24 +150,14 @@ impl Job<'_> {
             let source = ContactSource::SharedMailbox {
                 mailbox: mb.clone(),
             };
-            let n = self
-                .drop_source(ctx, &PhonebookKind::Company, &source, |r| {
-                    ScopeKey::shared(&mb, r.folder_id.as_deref().unwrap_or_default())
-                })
-                .await?;
-            self.report.contacts.company.pending_deletion += n;
-            self.log(format!(
-                "shared mailbox {mb} is no longer configured: its {n} contacts are to be deleted"
-            ))
-            .await;
-            if ctx.job.is_some() {
-                self.store
-                    .invalidate_scopes(site_id, scope.as_str())
-                    .await?;
-                self.store
-                    .invalidate_scopes(site_id, &format!("shared:{mb}:"))
-                    .await?;
-            }
+            self.retire_mailbox(
+                ctx,
+                (Kind::Company, &PhonebookKind::Company, &source),
+                |r| ScopeKey::shared(&mb, r.folder_id.as_deref().unwrap_or_default()),
+                (&scope, &format!("shared:{mb}:")),
+                |n| format!("shared mailbox {mb} is no longer configured: its {n} contacts are to be deleted"),
+            )
+            .await?;
         }
         let mailboxes: Vec<(Owner, RegionOf, bool)> = self
             .site
@@ -244,24 +234,14 @@ impl Job<'_> {
                     let book = PhonebookKind::Personal {
                         owner_user_id: user.clone(),
                     };
-                    let n = self
-                        .drop_source(&ctx, &book, &ContactSource::PersonalOutlook, |r| {
-                            ScopeKey::contacts(&user, r.folder_id.as_deref().unwrap_or_default())
-                        })
-                        .await?;
-                    self.report.contacts.personal.pending_deletion += n;
-                    self.log(format!(
-                        "user {user} has no extension any more: their {n} personal contacts are to be deleted"
-                    ))
-                    .await;
-                    if ctx.job.is_some() {
-                        self.store
-                            .invalidate_scopes(site_id, scope.as_str())
-                            .await?;
-                        self.store
-                            .invalidate_scopes(site_id, &ScopeKey::contacts_prefix(&user))
-                            .await?;
-                    }
+                    self.retire_mailbox(
+                        &ctx,
+                        (Kind::Personal, &book, &ContactSource::PersonalOutlook),
+                        |r| ScopeKey::contacts(&user, r.folder_id.as_deref().unwrap_or_default()),
+                        (&scope, &ScopeKey::contacts_prefix(&user)),
+                        |n| format!("user {user} has no extension any more: their {n} personal contacts are to be deleted"),
+                    )
+                    .await?;
                 }
             }
             for (user_id, (name, region)) in owners_named(owners) {
@@ -383,6 +363,30 @@ impl Job<'_> {
                 (e.user_id, (e.display_name, region))
             })
             .collect())
+    }
+
+    /// Retires a mailbox that left the sync: every stored contact of its source in its book
+    /// becomes a pending deletion (counted under its kind, and told with `why`), and, unless
+    /// this is a dry run, its state and folder scopes (`scopes`: the state's key and the
+    /// folders' prefix) are forgotten, so that it is read from scratch should it come back.
+    async fn retire_mailbox(
+        &mut self,
+        ctx: &Ctx,
+        (kind, book, source): (Kind, &PhonebookKind, &ContactSource),
+        scope_of: impl Fn(&ContactRecord) -> ScopeKey,
+        (state, folders): (&ScopeKey, &str),
+        why: impl FnOnce(u64) -> String,
+    ) -> Result<(), SyncError> {
+        let n = self.drop_source(ctx, book, source, scope_of).await?;
+        self.counts_mut(kind).pending_deletion += n;
+        self.log(why(n)).await;
+        if ctx.job.is_some() {
+            self.store
+                .invalidate_scopes(&ctx.site, state.as_str())
+                .await?;
+            self.store.invalidate_scopes(&ctx.site, folders).await?;
+        }
+        Ok(())
     }
 
     /// Records every stored contact of one source as a pending deletion (a mailbox or owner
