@@ -253,7 +253,7 @@ impl Job<'_> {
         {
             let outcomes = read_mailboxes(ctx.clone(), mailboxes);
             futures_util::pin_mut!(outcomes);
-            while let Some((_, o)) = outcomes.next().await {
+            while let Some(o) = outcomes.next().await {
                 self.take_outcome(Kind::Personal, o, &mut failures).await;
             }
         }
@@ -266,7 +266,7 @@ impl Job<'_> {
         {
             match (&mut task.0).await {
                 Ok(outcomes) => {
-                    for (_, o) in outcomes {
+                    for o in outcomes {
                         self.take_outcome(Kind::Company, o, &mut failures).await;
                     }
                 }
@@ -640,30 +640,28 @@ pub(crate) struct ContactsStart {
 struct SharedRun {
     /// Their selection's fingerprint, stored once every one of them was read (not on a dry run).
     fingerprint: Option<String>,
-    /// Their outcomes (each tagged as not personal), in completion order.
-    task: AbortOnDrop<Vec<(bool, Outcome)>>,
+    /// Their outcomes, in completion order.
+    task: AbortOnDrop<Vec<Outcome>>,
 }
 
 /// Reads `mailboxes` [`MAILBOXES_AT_ONCE`] at a time, each as its own task (so that it holds
-/// no store transaction while the job writes its log); yields whether each was personal and
-/// its outcome, as they finish.
+/// no store transaction while the job writes its log); yields their outcomes as they finish.
+/// The caller knows their kind: personal and shared mailboxes are read by separate calls.
 fn read_mailboxes(
     ctx: Ctx,
     mailboxes: Vec<(Owner, RegionOf, bool)>,
-) -> impl futures_util::Stream<Item = (bool, Outcome)> {
+) -> impl futures_util::Stream<Item = Outcome> {
     let full = ctx.full;
     futures_util::stream::iter(mailboxes.into_iter().map(move |(owner, region, redo)| {
         let mut c = ctx.clone();
         c.full = full || redo;
         async move {
-            let personal = owner.is_personal();
             let who = owner.describe();
             let mut task = AbortOnDrop(tokio::spawn(mailbox::sync_mailbox(c, owner, region)));
-            let outcome = (&mut task.0).await.unwrap_or_else(|e| Outcome {
+            (&mut task.0).await.unwrap_or_else(|e| Outcome {
                 error: Some(format!("{who}: the task reading it failed: {e}")),
                 ..Outcome::default()
-            });
-            (personal, outcome)
+            })
         }
     }))
     .buffer_unordered(MAILBOXES_AT_ONCE)

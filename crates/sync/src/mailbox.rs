@@ -161,11 +161,6 @@ impl Owner {
             Owner::Shared { mailbox } => format!("company:{mailbox}"),
         }
     }
-
-    /// Whether its contacts count as personal (else company).
-    pub fn is_personal(&self) -> bool {
-        matches!(self, Owner::Personal { .. })
-    }
 }
 
 /// The prefix of the folder-list state of personal mailboxes.
